@@ -1,1 +1,6 @@
-__all__: list[str] = []
+"""Cell segmentation of a field's maximum projection, and scoring labels against truth (pure)."""
+
+from ._cells import THRESHOLD_METHODS, segment_cells
+from ._matching import LabelMatch, match_labels
+
+__all__ = ["THRESHOLD_METHODS", "LabelMatch", "match_labels", "segment_cells"]

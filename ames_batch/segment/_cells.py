@@ -1,0 +1,302 @@
+"""Classical cell segmentation of one field's alpha-actinin maximum projection."""
+
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+from skimage import filters, measure, morphology, segmentation
+
+from ._validate import _check_image_2d, _check_positive
+
+__all__ = ["segment_cells", "THRESHOLD_METHODS"]
+
+#: Foreground threshold rules `segment_cells` accepts (see ``docs/segmentation.md``).
+THRESHOLD_METHODS = ("otsu_log", "otsu", "triangle", "li")
+
+
+def segment_cells(
+    mip: np.ndarray,
+    pixel_size_um: float,
+    *,
+    smoothing_um: float = 1.0,
+    threshold_method: str = "otsu_log",
+    min_contrast: float = 5.0,
+    min_area_um2: float = 100.0,
+    max_hole_area_um2: float = 300.0,
+    split_touching: bool = True,
+    min_cell_distance_um: float = 10.0,
+    split_depth_um: float = 2.0,
+    working_pixel_size_um: float = 0.5,
+) -> np.ndarray:
+    """Label the cells of one field (eager: one in-memory (Y, X) MIP).
+
+    Parameters
+    ----------
+    mip : (Y, X) ndarray of int or float
+        Alpha-actinin maximum projection of one field, value range preserved
+        (no rescaling needed). Cast to float32 internally.
+    pixel_size_um : float
+        Isotropic pixel size of `mip` in µm, > 0.
+    smoothing_um : float
+        Gaussian sigma in µm applied before thresholding. 1.0 µm damps the
+        z-disc striation (period ~1.8 µm) to ~0.2 % of its amplitude and
+        closes the ~1 µm gaps between myofibrils, so a cell becomes one blob.
+    threshold_method : {"otsu_log", "otsu", "triangle", "li"}
+        Rule for the foreground threshold on the smoothed image. "otsu_log"
+        (default) is Otsu on log intensity: alpha-actinin is bright on the
+        z-discs and dim in between, and the log makes that skewed foreground
+        compact enough for Otsu; it won the comparison in
+        ``docs/segmentation.md``.
+    min_contrast : float
+        Foreground/background separation below which the field counts as
+        empty: (median foreground - median background) of the smoothed image
+        divided by the robust standard deviation of its background. Otsu
+        always splits something, even pure noise (ratio ~3); real cells give
+        tens to hundreds. 5.0 by default.
+    min_area_um2 : float
+        Objects (and split pieces) smaller than this area in µm² are dropped:
+        debris and stray bright spots. 100 µm² is well below the smallest
+        cardiomyocyte (a round iPSC-CM of ~15 µm diameter is ~180 µm²).
+    max_hole_area_um2 : float
+        Holes inside a cell up to this area in µm² are filled (the unstained
+        nucleus, ~100-250 µm²). Larger enclosed gaps stay background so a
+        ring of touching cells does not swallow the empty space it encloses.
+    split_touching : bool
+        Split touching cells with a distance-transform watershed. If False,
+        every connected foreground object is one cell.
+    min_cell_distance_um : float
+        Smallest distance in µm between two cell centres (watershed markers);
+        closer markers are merged into the taller one. 10 µm: no
+        cardiomyocyte is narrower than that.
+    split_depth_um : float
+        How much (in µm of distance to the background) the neck between two
+        touching cells must be narrower than the thinner cell's half-width
+        for the pair to be split (the h of the h-maxima markers). Stops
+        ragged outlines from cutting one cell in pieces.
+    working_pixel_size_um : float
+        Pixel size in µm the field is block-averaged to before segmenting;
+        labels are upsampled back to the input grid by nearest neighbour.
+        0.5 µm is fine enough for cell outlines (cells are 15-150 µm) and
+        makes a 2000×2000 field at 0.04 µm/px ~150× cheaper. Inputs coarser
+        than this are used as they are.
+
+    Returns
+    -------
+    labels : (Y, X) ndarray of uint32
+        Cell labels 1..n in raster order of first appearance, 0 = background.
+        All zeros when the field is empty, flat or saturated.
+
+    Raises
+    ------
+    TypeError
+        If `mip` is not a numpy array of integers or floats, or a numeric
+        option is not a real number.
+    ValueError
+        If `mip` is not 2D, holds NaN or inf, or an option is out of range.
+
+    Notes
+    -----
+    Steps: block-average to `working_pixel_size_um` (integer factor, edges
+    padded by replication); Gaussian smoothing; threshold; contrast check
+    (empty field → zeros); fill holes up to `max_hole_area_um2`; drop objects
+    under `min_area_um2`; if `split_touching`, watershed of the negated
+    Euclidean distance transform (in µm) from h-maxima markers of depth
+    `split_depth_um`, thinned to `min_cell_distance_um`; pieces under
+    `min_area_um2` are merged into their neighbours; labels made sequential
+    and upsampled back. A flat field (max == min, e.g. fully saturated) has
+    no contrast and returns zeros; a field holding only background noise
+    fails the contrast check and returns zeros. Cells touching the field
+    border are kept. Two cells that touch along their full length, with no
+    neck and no dimmer seam between them, stay one label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[:200, :200]
+    >>> mip = 100.0 + 1000.0 * ((yy - 100) ** 2 / 60**2 + (xx - 100) ** 2 / 30**2 < 1)
+    >>> labels = segment_cells(mip.astype(np.float32), 0.2)
+    >>> int(labels.max()), labels.dtype
+    (1, dtype('uint32'))
+    """
+    _check_image_2d(mip, "mip")
+    pixel_size_um = _check_positive(pixel_size_um, "pixel_size_um")
+    smoothing_um = _check_positive(smoothing_um, "smoothing_um", allow_zero=True)
+    min_contrast = _check_positive(min_contrast, "min_contrast", allow_zero=True)
+    min_area_um2 = _check_positive(min_area_um2, "min_area_um2", allow_zero=True)
+    max_hole_area_um2 = _check_positive(max_hole_area_um2, "max_hole_area_um2", allow_zero=True)
+    min_cell_distance_um = _check_positive(min_cell_distance_um, "min_cell_distance_um")
+    split_depth_um = _check_positive(split_depth_um, "split_depth_um", allow_zero=True)
+    working_pixel_size_um = _check_positive(working_pixel_size_um, "working_pixel_size_um")
+    if threshold_method not in THRESHOLD_METHODS:
+        raise ValueError(
+            f"`threshold_method` must be one of {THRESHOLD_METHODS}; got {threshold_method!r}"
+        )
+    if not isinstance(split_touching, bool | np.bool_):
+        raise TypeError(f"`split_touching` must be a bool; got {type(split_touching).__name__}")
+
+    factor = max(1, int(round(working_pixel_size_um / pixel_size_um)))
+    work_um = pixel_size_um * factor
+    work = _block_mean(mip, factor)
+    if smoothing_um > 0:
+        work = ndi.gaussian_filter(work, sigma=smoothing_um / work_um, mode="nearest")
+
+    mask = _foreground(work, threshold_method, min_contrast)
+    if mask is None:
+        return np.zeros(mip.shape, dtype=np.uint32)
+
+    pixel_area_um2 = work_um**2
+    mask = _fill_small_holes(mask, max_hole_area_um2 / pixel_area_um2)
+    mask = _drop_small_objects(mask, min_area_um2 / pixel_area_um2)
+    if split_touching:
+        labels = _split(
+            mask,
+            work_um,
+            min_distance_px=min_cell_distance_um / work_um,
+            depth_um=split_depth_um,
+            min_area_px=min_area_um2 / pixel_area_um2,
+        )
+    else:
+        labels = measure.label(mask, connectivity=2)
+    return _upsample(_relabel_raster(labels), factor, mip.shape)
+
+
+def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over `factor`×`factor` blocks, float32; edges padded by replication."""
+    image = image.astype(np.float32, copy=False)
+    if factor == 1:
+        return image
+    ny, nx = image.shape
+    pad = ((0, -ny % factor), (0, -nx % factor))
+    if any(p for _, p in pad):
+        image = np.pad(image, pad, mode="edge")
+    h, w = image.shape[0] // factor, image.shape[1] // factor
+    return image.reshape(h, factor, w, factor).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _drop_small_objects(mask: np.ndarray, min_area_px: float) -> np.ndarray:
+    """Remove 8-connected objects with fewer than `min_area_px` pixels."""
+    objects, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
+    areas = np.bincount(objects.ravel())
+    keep = areas >= min_area_px
+    keep[0] = False
+    return keep[objects]
+
+
+def _fill_small_holes(mask: np.ndarray, max_area_px: float) -> np.ndarray:
+    """Fill 4-connected background pockets of at most `max_area_px` pixels not touching the edge."""
+    holes, _ = ndi.label(~mask)
+    areas = np.bincount(holes.ravel())
+    fill = areas <= max_area_px
+    fill[0] = False
+    edge = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
+    fill[edge] = False
+    return mask | fill[holes]
+
+
+def _relabel_raster(labels: np.ndarray) -> np.ndarray:
+    """Renumber labels 1..n in raster order of each label's first pixel (uint32)."""
+    values, first = np.unique(labels.ravel(), return_index=True)
+    first, values = first[values > 0], values[values > 0]
+    lut = np.zeros(int(labels.max()) + 1, dtype=np.uint32)
+    lut[values[np.argsort(first)]] = np.arange(1, values.size + 1, dtype=np.uint32)
+    return lut[labels]
+
+
+def _upsample(labels: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour upsampling of working-grid labels back to `shape`."""
+    if factor > 1:
+        labels = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)
+    return np.ascontiguousarray(labels[: shape[0], : shape[1]], dtype=np.uint32)
+
+
+def _foreground(smooth: np.ndarray, method: str, min_contrast: float) -> np.ndarray | None:
+    """Threshold the smoothed field; None when it has no credible foreground."""
+    lo, hi = float(smooth.min()), float(smooth.max())
+    if not hi > lo:  # flat or saturated field
+        return None
+    if method == "otsu_log":
+        # Offset keeps the log finite and stops it from inflating the noise of a
+        # zero-offset background: 0.1 % of the bright range.
+        offset = 1e-3 * (float(np.percentile(smooth, 99.9)) - lo) or 1e-3 * (hi - lo)
+        values = np.log(smooth - lo + offset)
+        mask = values > filters.threshold_otsu(values)
+    else:
+        rule = {
+            "otsu": filters.threshold_otsu,
+            "triangle": filters.threshold_triangle,
+            "li": filters.threshold_li,
+        }[method]
+        mask = smooth > rule(smooth)
+    if not mask.any() or mask.all():
+        return None
+    if _contrast(smooth, mask) < min_contrast:
+        return None
+    return mask
+
+
+def _contrast(smooth: np.ndarray, mask: np.ndarray) -> float:
+    """(median foreground - median background) / robust SD of the background."""
+    background = smooth[~mask]
+    med_bg = float(np.median(background))
+    sd_bg = 1.4826 * float(np.median(np.abs(background - med_bg)))
+    step = float(np.median(smooth[mask])) - med_bg
+    if sd_bg == 0:
+        return math.inf if step > 0 else 0.0
+    return step / sd_bg
+
+
+def _split(
+    mask: np.ndarray,
+    pixel_size_um: float,
+    *,
+    min_distance_px: float,
+    depth_um: float,
+    min_area_px: float,
+) -> np.ndarray:
+    """Distance-transform watershed of `mask` into cells (working grid, int32 labels)."""
+    distance = ndi.distance_transform_edt(mask) * pixel_size_um  # µm to the background
+    peaks = morphology.h_maxima(distance, depth_um) if depth_um > 0 else morphology.local_maxima(
+        distance
+    )
+    markers = measure.label(peaks & mask, connectivity=2)
+    markers = _thin_markers(markers, distance, min_distance_px)
+    labels = segmentation.watershed(-distance, markers, mask=mask)
+
+    # Merge pieces under the size limit into their neighbours by dropping their markers.
+    areas = np.bincount(labels.ravel())
+    small = np.flatnonzero(areas < min_area_px)
+    small = small[small > 0]
+    if small.size:
+        markers[np.isin(markers, small)] = 0
+        labels = segmentation.watershed(-distance, markers, mask=mask)
+
+    # Objects without any marker (too thin for the h-maxima) are cells of their own.
+    orphans = measure.label(mask & (labels == 0), connectivity=2)
+    if orphans.max():
+        labels = np.where(orphans > 0, orphans + labels.max(), labels)
+    return labels
+
+
+def _thin_markers(markers: np.ndarray, distance: np.ndarray, min_distance_px: float) -> np.ndarray:
+    """Drop markers closer than `min_distance_px` to a taller one (greedy, tallest first)."""
+    n = int(markers.max())
+    if n < 2:
+        return markers
+    index = np.arange(1, n + 1)
+    heights = ndi.maximum(distance, markers, index)
+    centres = np.asarray(ndi.maximum_position(distance, markers, index), dtype=float)
+    order = np.argsort(-np.asarray(heights), kind="stable")
+    tree = cKDTree(centres)
+    keep = np.zeros(n, dtype=bool)
+    suppressed = np.zeros(n, dtype=bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep[i] = True
+        for j in tree.query_ball_point(centres[i], r=min_distance_px):
+            if j != i and not keep[j]:
+                suppressed[j] = True
+    lut = np.zeros(n + 1, dtype=markers.dtype)
+    lut[index[keep]] = index[keep]
+    return lut[markers]
