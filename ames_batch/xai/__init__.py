@@ -1,1 +1,12 @@
-__all__: list[str] = []
+"""Explanations of rating models: Grad-CAM and Integrated Gradients, 2D and 3D (pure, given a model)."""
+
+from ._gradcam import grad_cam, upsample_linear
+from ._integrated_gradients import ig_completeness_error, integrated_gradients, path_nodes
+
+__all__ = [
+    "grad_cam",
+    "ig_completeness_error",
+    "integrated_gradients",
+    "path_nodes",
+    "upsample_linear",
+]

@@ -1,0 +1,142 @@
+"""Grad-CAM on the last convolutional layer, explaining a linear (pre-softmax) score."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._graph import gradcam_function
+from ._validate import _batches, _check_inputs, _check_model, _check_positive_int, _class_indices
+
+__all__ = ["grad_cam", "upsample_linear"]
+
+
+def upsample_linear(maps: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Resize a batch of maps to `shape` by (bi/tri)linear interpolation, pixel centres aligned.
+
+    Parameters
+    ----------
+    maps : (N, *spatial) ndarray
+        One map per sample on a coarse grid (for example a conv layer's grid).
+    shape : sequence of int
+        Target spatial shape, one entry per spatial axis of `maps`.
+
+    Returns
+    -------
+    resized : (N, *shape) ndarray of float32
+
+    Raises
+    ------
+    ValueError
+        If `shape` has the wrong length or a non-positive entry.
+
+    Notes
+    -----
+    Separable linear interpolation; output pixel ``j`` of an axis of length ``m`` samples the
+    input (length ``n``) at ``(j + 0.5) n / m - 0.5`` ("half-pixel" convention, as in
+    ``tf.image.resize`` bilinear), clamped at the edges. Both grids thus span the same field
+    of view, which is how Grad-CAM maps are placed over the input.
+
+    Examples
+    --------
+    >>> upsample_linear(np.array([[[0.0, 1.0]]]), (1, 4)).round(2).tolist()
+    [[[0.0, 0.25, 0.75, 1.0]]]
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != maps.ndim - 1 or min(shape, default=1) < 1:
+        raise ValueError(f"`shape` must give {maps.ndim - 1} positive sizes; got {shape}")
+    out = maps
+    for axis, m in enumerate(shape, start=1):
+        n = out.shape[axis]
+        if n == m:
+            continue
+        pos = np.clip((np.arange(m) + 0.5) * n / m - 0.5, 0, n - 1)
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = (pos - lo).astype(np.float32).reshape([-1 if a == axis else 1 for a in range(out.ndim)])
+        out = np.take(out, lo, axis=axis) * (1 - frac) + np.take(out, hi, axis=axis) * frac
+    return out.astype(np.float32, copy=False)
+
+
+def grad_cam(
+    model,
+    inputs: np.ndarray,
+    *,
+    output: str,
+    class_index: int | Sequence[int] | None = None,
+    layer: str = "last_conv",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Grad-CAM heatmaps of a 2D or 3D Keras model, in the input crop's frame.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Built single-input Functional or Sequential model taking (N, Y, X, C) or (N, Z, Y, X, C).
+    inputs : (N, Y, X, C) or (N, Z, Y, X, C) ndarray
+        Preprocessed cell crops, exactly as the model takes them (cast to float32).
+    output : str
+        Task to explain. The linear score is the layer ``f"{output}_logits"`` when present (the
+        ``ames_batch.nn`` convention: Dense logits followed by a softmax Activation named after
+        the task); otherwise the layer `output` itself: a linear layer, an
+        Activation('softmax'|'sigmoid') whose input is then used, or a Dense with a softmax or
+        sigmoid activation whose affine part is then used. For a one-vs-all ensemble pass the
+        winning member model and its output.
+    class_index : int, sequence of int or None
+        Class to explain, one for all samples or one per sample; None explains each sample's
+        predicted class (argmax of the logits). A single-logit (sigmoid) output has only class 0.
+    layer : str
+        Name of the convolutional layer whose feature map is weighted, the last one by default
+        (``"last_conv"`` in ``ames_batch.nn`` models).
+    batch_size : int
+        Samples per gradient pass (memory bound).
+
+    Returns
+    -------
+    heatmap : (N, Y, X) or (N, Z, Y, X) ndarray of float32
+        Input's spatial shape, values in [0, 1]: each map is divided by its own maximum; a map
+        with no positive evidence is all zeros.
+
+    Raises
+    ------
+    TypeError
+        If `model` is not a keras.Model or an argument has the wrong type.
+    ValueError
+        If `inputs` does not fit the model, `output` or `layer` is unknown or unsuitable, or
+        `class_index` is out of range.
+
+    Notes
+    -----
+    ``L_c = ReLU(sum_k alpha_k^c A^k)`` with ``alpha_k^c`` the mean over the feature grid of
+    d y^c / d A^k, where y^c is the *logit* (pre-softmax), as in Selvaraju et al. (ICCV 2017);
+    taking it through the softmax, or on a pooling layer, as the published AMES code did, mixes
+    in the other classes and the pooling's blind spots. The coarse map is upsampled with
+    :func:`upsample_linear` (pixel-centre aligned), then scaled to [0, 1]. Layers of models
+    nested inside `model` are not reachable. The graph is traced once per model and output.
+    Inference mode (``training=False``): dropout off, batch norm on its moving statistics.
+
+    Examples
+    --------
+    >>> import keras
+    >>> x = keras.Input((16, 16, 1))
+    >>> h = keras.layers.Conv2D(4, 3, activation="relu", name="last_conv")(x)
+    >>> h = keras.layers.GlobalAveragePooling2D()(h)
+    >>> z = keras.layers.Dense(2, name="toy_logits")(h)
+    >>> model = keras.Model(x, keras.layers.Activation("softmax", name="toy")(z))
+    >>> grad_cam(model, np.ones((1, 16, 16, 1)), output="toy").shape
+    (1, 16, 16)
+    """
+    _check_model(model)
+    x = _check_inputs(model, inputs)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    fn, n_classes = gradcam_function(model, output, layer)
+    cls = _class_indices(class_index, x.shape[0], n_classes)
+
+    coarse = []
+    for sl in _batches(x.shape[0], batch_size):
+        cam, _ = fn(x[sl], cls[sl])
+        coarse.append(np.asarray(cam, dtype=np.float32))
+    maps = upsample_linear(np.concatenate(coarse), x.shape[1:-1])
+    peak = maps.reshape(maps.shape[0], -1).max(axis=1)
+    scale = np.where(peak > 0, peak, 1.0).reshape((-1,) + (1,) * (maps.ndim - 1))
+    return np.clip(maps / scale, 0.0, 1.0).astype(np.float32)
