@@ -1,1 +1,27 @@
-__all__: list[str] = []
+"""Edges of the pipeline: the NGFF 0.5 HCS plate (fields, labels, heatmaps), its lock, CSV tables."""
+
+from ._fields import field_attributes, read_field, set_field_attributes, write_field
+from ._heatmaps import list_heatmaps, read_heatmap, write_heatmap
+from ._labels import list_labels, read_labels, write_labels
+from ._lock import plate_lock
+from ._plate import FieldKey, list_fields, validate_plate
+from ._table import read_ratings, write_csv_atomic
+
+__all__ = [
+    "FieldKey",
+    "field_attributes",
+    "list_fields",
+    "list_heatmaps",
+    "list_labels",
+    "plate_lock",
+    "read_field",
+    "read_heatmap",
+    "read_labels",
+    "read_ratings",
+    "set_field_attributes",
+    "validate_plate",
+    "write_csv_atomic",
+    "write_field",
+    "write_heatmap",
+    "write_labels",
+]

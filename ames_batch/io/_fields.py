@@ -1,0 +1,273 @@
+"""Write and read field images of a plate (dims c, z, y, x; multiscale; atomic)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from . import _multiscale as ms
+from ._plate import (
+    FieldKey,
+    _check_key,
+    _ensure_plate,
+    _metadata_lock,
+    _move_into_place,
+    _plate_attrs,
+    _read_attrs,
+    _register_field,
+    _write_group_attrs,
+)
+
+__all__ = ["write_field", "read_field", "field_attributes", "set_field_attributes"]
+
+FIELD_DIMS = ("c", "z", "y", "x")
+
+
+def _check_scale(scale_um, axes: tuple[str, ...], name: str) -> dict[str, float]:
+    if not isinstance(scale_um, dict):
+        raise ValueError(
+            f"`{name}.attrs['scale_um']` must be a dict of µm per pixel for {axes}; got {scale_um!r}"
+        )
+    out = {}
+    for a in axes:
+        v = scale_um.get(a)
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise ValueError(f"`{name}.attrs['scale_um']['{a}']` must be a number in µm; got {v!r}")
+        if not math.isfinite(float(v)) or float(v) <= 0:
+            raise ValueError(f"`{name}.attrs['scale_um']['{a}']` must be > 0 µm; got {v!r}")
+        out[a] = float(v)
+    return out
+
+
+def _channel_names(image: xr.DataArray, name: str) -> list[str]:
+    if "c" not in image.coords:
+        raise ValueError(f"`{name}` needs coordinate 'c' holding channel names (str); it has none")
+    names = [str(v) for v in np.asarray(image.coords["c"].values).tolist()]
+    if len(set(names)) != len(names) or any(n == "" for n in names):
+        raise ValueError(f"`{name}` channel names must be unique and non-empty; got {names}")
+    return names
+
+
+def _omero(names: list[str], dtype: np.dtype) -> dict:
+    """Display settings: white channels, window over the dtype's range (no pass over the data)."""
+    if np.issubdtype(dtype, np.integer):
+        lo, hi = float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
+    else:
+        lo, hi = 0.0, 1.0
+    colors = ["FFFFFF", "00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF"]
+    return {
+        "channels": [
+            {
+                "label": n,
+                "color": colors[i % len(colors)],
+                "active": True,
+                "window": {"min": lo, "max": hi, "start": lo, "end": hi},
+            }
+            for i, n in enumerate(names)
+        ],
+        "rdefs": {"model": "color" if len(names) > 1 else "greyscale"},
+    }
+
+
+def write_field(
+    plate: Path,
+    key: FieldKey,
+    image: xr.DataArray,
+    *,
+    attrs: dict | None = None,
+    plate_name: str | None = None,
+    chunk_yx: int = 256,
+    compute: bool = True,
+):
+    """Write one field image into a plate, atomically, as an NGFF 0.5 multiscale image.
+
+    Parameters
+    ----------
+    plate : Path
+        Plate directory; created (empty plate) if missing.
+    key : FieldKey
+        Where to write, e.g. ``FieldKey("A/1", "0")``; an existing field there is replaced
+        (with its labels and heatmaps) only once the new one is complete.
+    image : xarray.DataArray
+        Dims ``("c", "z", "y", "x")``, integer or float dtype, numpy or dask backed;
+        coordinate ``c`` = channel names (str); ``attrs["scale_um"] = {"z", "y", "x"}`` in µm.
+    attrs : dict, optional
+        JSON-serialisable provenance stored under the ``"ames"`` key of the field group's
+        attributes (e.g. source path, size, sha256, stain channel).
+    plate_name : str, optional
+        Name written into the plate metadata.
+    chunk_yx : int
+        Tile side of the zarr chunks; chunks are ``(1, Z, chunk_yx, chunk_yx)``.
+    compute : bool
+        If False, the voxels are not written yet: a ``dask.delayed`` object is returned whose
+        computation writes them, moves the field into place and registers it.
+
+    Returns
+    -------
+    None or dask.delayed.Delayed
+        The pending write when ``compute=False``.
+
+    Raises
+    ------
+    TypeError
+        If `image` is not a DataArray.
+    ValueError
+        If dims, coordinates, scale, dtype or key are wrong.
+    NotAPlateError
+        If `plate` exists but is not a plate.
+
+    Notes
+    -----
+    The field is written to a hidden group ``A/1/.0.tmp-<uuid>`` and renamed to ``A/1/0``
+    only when all levels are written; then well and plate metadata are updated under a
+    metadata lock. Dask input is rechunked to the zarr chunks and stored chunk by chunk,
+    never loaded whole. Pyramid: see ``_multiscale`` (2x2 mean, y/x halved while the
+    smallest side > 256 px). Units are written as ``"micrometer"``.
+    """
+    key = _check_key(key)
+    if not isinstance(image, xr.DataArray):
+        raise TypeError(f"`image` must be an xarray.DataArray; got {type(image).__name__}")
+    if tuple(image.dims) != FIELD_DIMS:
+        raise ValueError(f"`image` dims must be {FIELD_DIMS}; got {tuple(image.dims)}")
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise ValueError(f"`image` dtype must be integer or float; got {image.dtype}")
+    if any(s == 0 for s in image.shape):
+        raise ValueError(f"`image` must not be empty; got shape {image.shape}")
+    scale_um = _check_scale(image.attrs.get("scale_um"), ("z", "y", "x"), "image")
+    names = _channel_names(image, "image")
+    if not isinstance(chunk_yx, int) or chunk_yx < 16:
+        raise ValueError(f"`chunk_yx` must be an int >= 16; got {chunk_yx!r}")
+    if attrs is not None and not isinstance(attrs, dict):
+        raise TypeError(f"`attrs` must be a dict or None; got {type(attrs).__name__}")
+
+    plate = Path(plate)
+    _ensure_plate(plate, plate_name)
+    data = image.data if isinstance(image.data, da.Array) else da.from_array(np.asarray(image.data))
+    _, nz, ny, nx = data.shape
+    final = plate / key.well / key.field
+    tmp = ms.temp_dir_for(final)
+    try:
+        sources, targets = ms.create_multiscale(
+            tmp,
+            data,
+            axes=FIELD_DIMS,
+            scale_um=scale_um,
+            chunks=(1, nz, chunk_yx, chunk_yx),
+            method="mean",
+            levels=ms.n_levels_for((ny, nx)),
+            name=key.path,
+            extra_ome={"omero": _omero(names, data.dtype)},
+            extra_attrs={"ames": dict(attrs)} if attrs else None,
+        )
+    except BaseException:
+        ms.discard(tmp)
+        raise
+
+    def finish(_stored=None) -> None:
+        _move_into_place(tmp, final)
+        _register_field(plate, key)
+
+    if compute:
+        try:
+            ms.store(sources, targets, compute=True)
+        except BaseException:
+            ms.discard(tmp)
+            raise
+        finish()
+        return None
+    stored = ms.store(sources, targets, compute=False)
+    return dask.delayed(finish, pure=False)(stored)
+
+
+def _field_dir(plate: Path, key: FieldKey) -> Path:
+    """Directory of an existing, registered field; KeyError naming what is missing."""
+    key = _check_key(key)
+    plate = Path(plate)
+    _plate_attrs(plate)
+    if key not in list_fields_in_well(plate, key.well):
+        raise KeyError(f"{plate}: no field {key.path} in the plate; `list_fields` shows those present")
+    return plate / key.well / key.field
+
+
+def list_fields_in_well(plate: Path, well: str) -> list[FieldKey]:
+    """Registered fields of one well whose group exists."""
+    well_dir = Path(plate) / well
+    if not (well_dir / "zarr.json").is_file():
+        return []
+    images = _read_attrs(well_dir).get("ome", {}).get("well", {}).get("images", [])
+    return [FieldKey(well, im["path"]) for im in images if (well_dir / im["path"] / "zarr.json").is_file()]
+
+
+def read_field(plate: Path, key: FieldKey, *, level: int = 0) -> xr.DataArray:
+    """Open one field lazily.
+
+    Parameters
+    ----------
+    plate : Path
+        Plate directory.
+    key : FieldKey
+        The field, e.g. ``FieldKey("A/1", "0")``.
+    level : int
+        Pyramid level; 0 is full resolution, each next level halves y and x.
+
+    Returns
+    -------
+    image : xarray.DataArray
+        Dask-backed, dims ``("c", "z", "y", "x")``, coordinate ``c`` = channel names,
+        ``attrs["scale_um"]`` = µm per pixel of that level, ``attrs["level"]``.
+
+    Raises
+    ------
+    NotAPlateError
+        If `plate` is not a plate.
+    KeyError
+        If the field or level does not exist.
+    """
+    field_dir = _field_dir(plate, key)
+    data, axes, scale_um, attrs = ms.read_multiscale(field_dir, level)
+    if axes != FIELD_DIMS:
+        raise KeyError(f"{field_dir}: field axes are {axes}, expected {FIELD_DIMS}")
+    channels = attrs.get("ome", {}).get("omero", {}).get("channels", [])
+    names = [ch.get("label", str(i)) for i, ch in enumerate(channels)]
+    if len(names) != data.shape[0]:
+        names = [str(i) for i in range(data.shape[0])]
+    return xr.DataArray(
+        data, dims=FIELD_DIMS, coords={"c": names}, attrs={"scale_um": scale_um, "level": level}
+    )
+
+
+def field_attributes(plate: Path, key: FieldKey) -> dict:
+    """The ``"ames"`` attributes of a field group ({} if none).
+
+    Raises
+    ------
+    NotAPlateError, KeyError
+        If the plate or field is missing.
+    """
+    return dict(_read_attrs(_field_dir(plate, key)).get("ames", {}))
+
+
+def set_field_attributes(plate: Path, key: FieldKey, attrs: dict) -> None:
+    """Merge `attrs` (JSON-serialisable) into the ``"ames"`` attributes of a field (top-level keys replaced).
+
+    Raises
+    ------
+    TypeError
+        If `attrs` is not a dict.
+    NotAPlateError, KeyError
+        If the plate or field is missing.
+    """
+    if not isinstance(attrs, dict):
+        raise TypeError(f"`attrs` must be a dict; got {type(attrs).__name__}")
+    field_dir = _field_dir(plate, key)
+    with _metadata_lock(Path(plate)):
+        all_attrs = _read_attrs(field_dir)
+        merged = dict(all_attrs.get("ames", {}))
+        merged.update(attrs)
+        all_attrs["ames"] = merged
+        _write_group_attrs(field_dir, all_attrs)

@@ -1,0 +1,135 @@
+"""Explanation heatmaps of a field: ``A/1/0/heatmaps/<name>``, each its own NGFF multiscale image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from . import _multiscale as ms
+from ._fields import _channel_names, _check_scale, _field_dir, _omero
+from ._labels import _check_name, _field_geometry
+from ._plate import NGFF_VERSION, FieldKey, _metadata_lock, _move_into_place, _write_group_attrs
+
+__all__ = ["write_heatmap", "read_heatmap", "list_heatmaps"]
+
+
+def write_heatmap(
+    plate: Path, key: FieldKey, name: str, heatmap: xr.DataArray, *, attrs: dict | None = None
+) -> None:
+    """Write a heatmap (one channel per task) for a field, atomically.
+
+    Parameters
+    ----------
+    plate : Path
+        Plate directory.
+    key : FieldKey
+        An existing field.
+    name : str
+        Method name, e.g. ``"gradcam"``; stored at ``<field>/heatmaps/<name>``.
+    heatmap : xarray.DataArray of float32
+        Dims ``("c", "y", "x")`` or ``("c", "z", "y", "x")``; coordinate ``c`` = task names;
+        ``attrs["scale_um"]`` with ``y``, ``x`` (and ``z``) in µm. Its y/x extent may differ
+        from the field's (e.g. a heatmap on a resampled MIP); its scale places it.
+    attrs : dict, optional
+        Stored under the ``"ames"`` key of the heatmap group (method settings, model id).
+
+    Raises
+    ------
+    TypeError
+        If `heatmap` is not a DataArray.
+    ValueError
+        If dims, dtype, coordinates or scale are wrong.
+    NotAPlateError, KeyError
+        If the plate or field is missing.
+
+    Notes
+    -----
+    The group is a plain NGFF 0.5 image (axes c, [z,] y, x; 2x2 mean pyramid; channel labels
+    in ``omero``), so napari-ome-zarr opens it by its path. Written to a hidden temporary
+    group and renamed into place when complete, replacing an old heatmap of that name.
+    """
+    _check_name(name)
+    if not isinstance(heatmap, xr.DataArray):
+        raise TypeError(f"`heatmap` must be an xarray.DataArray; got {type(heatmap).__name__}")
+    dims = tuple(heatmap.dims)
+    if dims not in (("c", "y", "x"), ("c", "z", "y", "x")):
+        raise ValueError(f"`heatmap` dims must be ('c', 'y', 'x') or ('c', 'z', 'y', 'x'); got {dims}")
+    if heatmap.dtype != np.float32:
+        raise ValueError(f"`heatmap` dtype must be float32; got {heatmap.dtype}")
+    if any(s == 0 for s in heatmap.shape):
+        raise ValueError(f"`heatmap` must not be empty; got shape {heatmap.shape}")
+    scale_um = _check_scale(heatmap.attrs.get("scale_um"), dims[1:], "heatmap")
+    names = _channel_names(heatmap, "heatmap")
+    if attrs is not None and not isinstance(attrs, dict):
+        raise TypeError(f"`attrs` must be a dict or None; got {type(attrs).__name__}")
+
+    field_dir = _field_dir(plate, key)
+    chunk_yx = _field_geometry(field_dir)[3]
+    data = heatmap.data if isinstance(heatmap.data, da.Array) else da.from_array(np.asarray(heatmap.data))
+    ny, nx = data.shape[-2:]
+    chunks = (1,) + data.shape[1:-2] + (chunk_yx, chunk_yx)
+    heatmaps_dir = field_dir / "heatmaps"
+    final = heatmaps_dir / name
+    tmp = ms.temp_dir_for(final)
+    try:
+        sources, targets = ms.create_multiscale(
+            tmp,
+            data,
+            axes=dims,
+            scale_um=scale_um,
+            chunks=chunks,
+            method="mean",
+            levels=ms.n_levels_for((ny, nx)),
+            name=name,
+            extra_ome={"omero": _omero(names, np.dtype(np.float32))},
+            extra_attrs={"ames": dict(attrs)} if attrs else None,
+        )
+        ms.store(sources, targets, compute=True)
+    except BaseException:
+        ms.discard(tmp)
+        raise
+    with _metadata_lock(Path(plate)):
+        if not (heatmaps_dir / "zarr.json").exists():
+            _write_group_attrs(heatmaps_dir, {"ames": {"version": NGFF_VERSION, "kind": "heatmaps"}})
+        _move_into_place(tmp, final)
+
+
+def list_heatmaps(plate: Path, key: FieldKey) -> list[str]:
+    """Names of the complete heatmaps of a field, sorted ([] if none)."""
+    heatmaps_dir = _field_dir(plate, key) / "heatmaps"
+    if not heatmaps_dir.is_dir():
+        return []
+    return sorted(
+        p.name for p in heatmaps_dir.iterdir() if not p.name.startswith(".") and (p / "zarr.json").is_file()
+    )
+
+
+def read_heatmap(plate: Path, key: FieldKey, name: str, *, level: int = 0) -> xr.DataArray:
+    """Open a heatmap lazily.
+
+    Returns
+    -------
+    heatmap : xarray.DataArray
+        Dask-backed float32, dims ``("c", "y", "x")`` or ``("c", "z", "y", "x")``,
+        coordinate ``c`` = task names, ``attrs["scale_um"]``, ``attrs["ames"]``.
+
+    Raises
+    ------
+    NotAPlateError
+        If the plate is missing.
+    KeyError
+        If the field or heatmap does not exist.
+    """
+    _check_name(name)
+    present = list_heatmaps(plate, key)
+    if name not in present:
+        raise KeyError(f"{plate}: field {key.path} has no heatmap {name!r}; it has {present}")
+    data, axes, scale_um, attrs = ms.read_multiscale(_field_dir(plate, key) / "heatmaps" / name, level)
+    channels = attrs["ome"].get("omero", {}).get("channels", [])
+    names = [ch.get("label", str(i)) for i, ch in enumerate(channels)]
+    return xr.DataArray(
+        data, dims=axes, coords={"c": names}, attrs={"scale_um": scale_um, "ames": attrs.get("ames", {})}
+    )
