@@ -1,0 +1,148 @@
+"""Evaluation report: confusion matrices and training curves as PNG, a Table-1 style summary.
+
+Writes files given by the caller (pipeline); matplotlib runs with the Agg backend.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["PAPER_TABLE1", "plot_confusion", "plot_history", "summary_markdown"]
+
+TASKS_TABLE1 = ("sarcomerisation", "directionality", "source")
+
+# Hillemanns et al. 2021 (bioRxiv 10.1101/2021.08.06.455455), Table 1, test accuracy / weighted F1 (%).
+PAPER_TABLE1 = {
+    "AMES 2D singular (paper)": {"accuracy": (68.68, 57.95, 74.85), "weighted_f1": (67.33, 57.96, 74.81)},
+    "AMES 2D one-vs-all ensemble (paper)": {"accuracy": (70.93, 64.16, 82.06),
+                                            "weighted_f1": (70.16, 64.19, 81.94)},
+    "AMES 3D singular (paper)": {"accuracy": (90.91, 62.60, 79.04), "weighted_f1": (90.87, 62.63, 79.14)},
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(metrics: dict, path: Path, *, title: str = "") -> list[Path]:
+    """One PNG of the confusion matrices of all tasks (rows true, columns predicted).
+
+    Parameters
+    ----------
+    metrics : dict
+        Output of :func:`evaluate_ratings`.
+    path : Path
+        PNG file to write.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    list of Path
+        The written file(s).
+    """
+    plt = _pyplot()
+    tasks = list(metrics)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4.0), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        cm = np.asarray(metrics[task]["confusion_matrix"], dtype=float)
+        names = metrics[task]["classes"]
+        ax.imshow(cm, cmap="Blues")
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center",
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{task}\nacc {100 * metrics[task]['accuracy']:.1f} %")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return [path]
+
+
+def plot_history(history: dict[str, list[float]], path: Path) -> Path | None:
+    """Training curves (loss and accuracy, training vs validation) as one PNG.
+
+    Parameters
+    ----------
+    history : dict of str to list of float
+        Keras ``History.history`` (e.g. ``loss``, ``val_loss``, ``source_accuracy``).
+    path : Path
+        PNG file to write.
+
+    Returns
+    -------
+    Path or None
+        The file, or None when `history` holds no epochs (nothing is written).
+    """
+    keys = [k for k in history if not k.startswith("val_") and len(history[k])]
+    if not keys:
+        return None
+    plt = _pyplot()
+    loss_keys = [k for k in keys if k.endswith("loss")]
+    acc_keys = [k for k in keys if k.endswith("accuracy")]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, group, label in ((axes[0], loss_keys, "loss"), (axes[1], acc_keys, "accuracy")):
+        for k in group:
+            epochs = np.arange(1, len(history[k]) + 1)
+            line, = ax.plot(epochs, history[k], label=k)
+            if f"val_{k}" in history:
+                ax.plot(epochs[:len(history[f"val_{k}"])], history[f"val_{k}"], "--",
+                        color=line.get_color(), label=f"val_{k}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if group:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def summary_markdown(results: dict[str, dict], *, include_paper: bool = True, note: str = "") -> str:
+    """Table 1 of the paper, with our models' rows: accuracy and weighted F1 in percent.
+
+    Parameters
+    ----------
+    results : dict of str to dict
+        Model name -> output of :func:`evaluate_ratings` (tasks missing from a model show "–").
+    include_paper : bool
+        Add the paper's three rows for comparison.
+    note : str
+        A line printed under the table (data, split, caveats).
+
+    Returns
+    -------
+    str
+        Markdown text.
+    """
+    head = ("| model | sarc acc | dir acc | source acc | sarc F1 | dir F1 | source F1 | cells |\n"
+            "|---|---|---|---|---|---|---|---|")
+    rows = []
+    if include_paper:
+        for name, p in PAPER_TABLE1.items():
+            vals = [f"{v:.2f}" for v in (*p["accuracy"], *p["weighted_f1"])]
+            rows.append(f"| {name} | " + " | ".join(vals) + " | |")
+    for name, metrics in results.items():
+        vals = []
+        for key in ("accuracy", "weighted_f1"):
+            for task in TASKS_TABLE1:
+                vals.append(f"{100 * metrics[task][key]:.2f}" if task in metrics else "–")
+        n = max((m["n_cells"] for m in metrics.values()), default=0)
+        rows.append(f"| {name} | " + " | ".join(vals) + f" | {n} |")
+    text = head + "\n" + "\n".join(rows) + "\n"
+    if note:
+        text += f"\n{note}\n"
+    return text
