@@ -2,11 +2,13 @@
 
 from ._gradcam import grad_cam, upsample_linear
 from ._integrated_gradients import ig_completeness_error, integrated_gradients, path_nodes
+from ._overlay import overlay_png
 
 __all__ = [
     "grad_cam",
     "ig_completeness_error",
     "integrated_gradients",
+    "overlay_png",
     "path_nodes",
     "upsample_linear",
 ]
