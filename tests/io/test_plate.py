@@ -1,0 +1,269 @@
+"""Plate and field images: round trip, metadata, pyramid, chunks, laziness, atomicity, errors."""
+
+import json
+import threading
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from ames_batch.errors import NotAPlateError
+from ames_batch.io import (
+    FieldKey,
+    field_attributes,
+    list_fields,
+    read_field,
+    set_field_attributes,
+    validate_plate,
+    write_field,
+)
+
+SCALE = {"z": 0.125, "y": 0.04, "x": 0.04}
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261125)
+
+
+def make_image(stack, *, names=("actinin", "dapi"), chunks=None, scale=SCALE):
+    data = stack if chunks is None else da.from_array(stack, chunks=chunks)
+    return xr.DataArray(data, dims=("c", "z", "y", "x"), coords={"c": list(names)}, attrs={"scale_um": dict(scale)})
+
+
+def zattrs(path):
+    return json.loads((path / "zarr.json").read_text())["attributes"]
+
+
+@pytest.mark.parametrize("chunks", [None, (1, 3, 20, 24)])
+def test_round_trip_voxels_scale_channels_attrs(tmp_path, rng, chunks):
+    stack = rng.integers(0, 65535, size=(2, 5, 48, 64), dtype=np.uint16)
+    plate = tmp_path / "p.ome.zarr"
+    key = FieldKey("A/1", "0")
+    provenance = {"source_path": "/data/cell1.czi", "source_sha256": "ab" * 32, "stain_channel": "actinin"}
+    write_field(plate, key, make_image(stack, chunks=chunks), attrs=provenance, plate_name="exp-7")
+
+    out = read_field(plate, key)
+    assert out.dims == ("c", "z", "y", "x")
+    assert isinstance(out.data, da.Array)
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out.values, stack)
+    assert out.attrs["scale_um"] == SCALE
+    assert list(out.coords["c"].values) == ["actinin", "dapi"]
+    assert field_attributes(plate, key) == provenance
+    assert zattrs(plate)["ome"]["plate"]["name"] == "exp-7"
+
+
+def test_float_field_and_single_channel(tmp_path, rng):
+    stack = rng.normal(size=(1, 2, 30, 17)).astype(np.float32)
+    plate = tmp_path / "p.ome.zarr"
+    write_field(plate, FieldKey("A/1", "0"), make_image(stack, names=("actinin",)))
+    out = read_field(plate, FieldKey("A/1", "0"))
+    np.testing.assert_array_equal(out.values, stack)
+    assert field_attributes(plate, FieldKey("A/1", "0")) == {}
+
+
+def test_plate_and_well_metadata_and_sorted_listing(tmp_path, rng):
+    plate = tmp_path / "p.ome.zarr"
+    img = make_image(rng.integers(0, 100, size=(1, 2, 16, 16), dtype=np.uint8), names=("a",))
+    order_written = [("B/2", "0"), ("A/10", "0"), ("A/2", "1"), ("A/2", "0"), ("AA/1", "0")]
+    for well, field in order_written:
+        write_field(plate, FieldKey(well, field), img)
+    expected = [("A/2", "0"), ("A/2", "1"), ("A/10", "0"), ("B/2", "0"), ("AA/1", "0")]
+    assert list_fields(plate) == [FieldKey(*k) for k in expected]
+
+    meta = zattrs(plate)["ome"]
+    assert meta["version"] == "0.5"
+    p = meta["plate"]
+    rows = [r["name"] for r in p["rows"]]
+    cols = [c["name"] for c in p["columns"]]
+    assert rows == ["A", "B", "AA"] and cols == ["1", "2", "10"]
+    for w in p["wells"]:
+        r, c = w["path"].split("/")
+        assert rows[w["rowIndex"]] == r and cols[w["columnIndex"]] == c
+    assert {w["path"] for w in p["wells"]} == {"B/2", "A/10", "A/2", "AA/1"}
+    assert p["field_count"] == 2
+    assert zattrs(plate / "A/2")["ome"]["well"]["images"] == [{"path": "0"}, {"path": "1"}]
+    validate_plate(plate)
+
+
+def test_axes_units_pyramid_levels_scales_and_chunks(tmp_path, rng):
+    # 600 x 520 -> 300 x 260 -> 150 x 130: halves while the smallest side > 256 px
+    stack = rng.integers(0, 4096, size=(1, 3, 600, 520), dtype=np.uint16)
+    plate = tmp_path / "p.ome.zarr"
+    key = FieldKey("C/3", "0")
+    write_field(plate, key, make_image(stack, names=("actinin",), chunks=(1, 3, 128, 128)))
+
+    ms = zattrs(plate / "C/3/0")["ome"]["multiscales"][0]
+    assert ms["axes"] == [
+        {"name": "c", "type": "channel"},
+        {"name": "z", "type": "space", "unit": "micrometer"},
+        {"name": "y", "type": "space", "unit": "micrometer"},
+        {"name": "x", "type": "space", "unit": "micrometer"},
+    ]
+    assert [d["path"] for d in ms["datasets"]] == ["0", "1", "2"]
+    shapes = [(600, 520), (300, 260), (150, 130)]
+    for level, (ny, nx) in enumerate(shapes):
+        scale = ms["datasets"][level]["coordinateTransformations"][0]
+        assert scale["type"] == "scale"
+        assert scale["scale"] == pytest.approx([1.0, 0.125, 0.04 * 2**level, 0.04 * 2**level])
+        lev = read_field(plate, key, level=level)
+        assert lev.shape == (1, 3, ny, nx)
+        assert lev.attrs["scale_um"] == pytest.approx({"z": 0.125, "y": 0.04 * 2**level, "x": 0.04 * 2**level})
+        arr = zarr.open_array(str(plate / "C/3/0" / str(level)), mode="r")
+        # a chunk holds one channel, the whole z column and a 256 x 256 tile
+        assert arr.chunks == (1, 3, min(256, ny), min(256, nx))
+        assert arr.compressors, "chunks must be compressed"
+    # level 1 is the 2x2 mean of level 0, rounded (independent numpy reference)
+    ref = stack.astype(np.float64).reshape(1, 3, 300, 2, 260, 2).mean(axis=(3, 5))
+    np.testing.assert_array_equal(read_field(plate, key, level=1).values, np.rint(ref).astype(np.uint16))
+    with pytest.raises(KeyError, match="level 3"):
+        read_field(plate, key, level=3)
+
+
+def test_dask_input_is_written_chunk_by_chunk(tmp_path):
+    # Each source block is produced by a function that records the block it made; the
+    # whole array (1 x 2 x 600 x 520) is never built and every block is made exactly once.
+    seen = []
+    lock = threading.Lock()
+
+    def block(block_info=None):
+        loc = block_info[None]["array-location"]
+        shape = tuple(b - a for a, b in loc)
+        with lock:
+            seen.append(shape)
+        y0, x0 = loc[2][0], loc[3][0]
+        yy, xx = np.meshgrid(np.arange(y0, y0 + shape[2]), np.arange(x0, x0 + shape[3]), indexing="ij")
+        return np.broadcast_to(((yy * 7 + xx) % 1000).astype(np.uint16), shape).copy()
+
+    src = da.map_blocks(block, chunks=((1,), (2,), (100,) * 6, (100,) * 5 + (20,)), dtype=np.uint16)
+    plate = tmp_path / "p.ome.zarr"
+    write_field(plate, FieldKey("A/1", "0"), make_image(src, names=("a",)))
+    assert len(seen) == 36
+    assert max(np.prod(s) for s in seen) == 2 * 100 * 100
+    yy, xx = np.meshgrid(np.arange(600), np.arange(520), indexing="ij")
+    np.testing.assert_array_equal(read_field(plate, FieldKey("A/1", "0")).values[0, 1], (yy * 7 + xx) % 1000)
+
+
+def test_compute_false_returns_delayed_and_registers_on_compute(tmp_path, rng):
+    plate = tmp_path / "p.ome.zarr"
+    stacks = [rng.integers(0, 255, size=(1, 2, 20, 20), dtype=np.uint8) for _ in range(2)]
+    tasks = [
+        write_field(plate, FieldKey("A/1", str(i)), make_image(s, names=("a",), chunks=(1, 2, 10, 10)), compute=False)
+        for i, s in enumerate(stacks)
+    ]
+    assert list_fields(plate) == []
+    dask.compute(*tasks)
+    assert list_fields(plate) == [FieldKey("A/1", "0"), FieldKey("A/1", "1")]
+    for i, s in enumerate(stacks):
+        np.testing.assert_array_equal(read_field(plate, FieldKey("A/1", str(i))).values, s)
+    validate_plate(plate)
+
+
+def _failing_image(shape, fail_at_y):
+    def block(block_info=None):
+        loc = block_info[None]["array-location"]
+        if loc[2][0] >= fail_at_y:
+            raise OSError("disk went away")
+        return np.full(tuple(b - a for a, b in loc), 7, dtype=np.uint16)
+
+    chunks = ((shape[0],), (shape[1],), (8,) * (shape[2] // 8), (shape[3],))
+    return make_image(da.map_blocks(block, chunks=chunks, dtype=np.uint16), names=("a",))
+
+
+def test_interrupted_write_leaves_no_field_and_keeps_the_old_one(tmp_path, rng):
+    plate = tmp_path / "p.ome.zarr"
+    good = rng.integers(0, 4096, size=(1, 2, 32, 32), dtype=np.uint16)
+    write_field(plate, FieldKey("A/1", "0"), make_image(good, names=("a",)), attrs={"v": 1})
+
+    with pytest.raises(OSError, match="disk went away"):
+        write_field(plate, FieldKey("A/1", "1"), _failing_image((1, 2, 32, 32), fail_at_y=16))
+    with pytest.raises(OSError, match="disk went away"):
+        write_field(plate, FieldKey("A/1", "0"), _failing_image((1, 2, 32, 32), fail_at_y=16), attrs={"v": 2})
+
+    assert list_fields(plate) == [FieldKey("A/1", "0")]
+    np.testing.assert_array_equal(read_field(plate, FieldKey("A/1", "0")).values, good)
+    assert field_attributes(plate, FieldKey("A/1", "0")) == {"v": 1}
+    assert sorted(p.name for p in (plate / "A/1").iterdir()) == ["0", "zarr.json"]  # no temp groups left
+    validate_plate(plate)
+
+
+def test_set_field_attributes_merges(tmp_path, rng):
+    plate = tmp_path / "p.ome.zarr"
+    key = FieldKey("A/1", "0")
+    write_field(plate, key, make_image(rng.integers(0, 9, size=(1, 1, 8, 8), dtype=np.uint8), names=("a",)),
+                attrs={"source_path": "x.czi"})
+    set_field_attributes(plate, key, {"ratings": {"model": "default-1", "n_cells": 3}})
+    assert field_attributes(plate, key) == {"source_path": "x.czi", "ratings": {"model": "default-1", "n_cells": 3}}
+    assert zattrs(plate / "A/1/0")["ome"]["multiscales"], "NGFF metadata must survive the merge"
+    with pytest.raises(TypeError, match="attrs"):
+        set_field_attributes(plate, key, ["not", "a", "dict"])
+
+
+def test_not_a_plate_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "img.zarr").mkdir()
+    zarr.open_group(str(tmp_path / "img.zarr"), mode="w", zarr_format=3).attrs["ome"] = {"version": "0.5"}
+    for path in [tmp_path / "missing", tmp_path / "empty", tmp_path / "img.zarr"]:
+        with pytest.raises(NotAPlateError, match="not an NGFF 0.5 HCS plate.*ames-batch convert"):
+            list_fields(path)
+        with pytest.raises(NotAPlateError, match=str(path.name)):
+            read_field(path, FieldKey("A/1", "0"))
+        with pytest.raises(NotAPlateError):
+            validate_plate(path)
+    # a non-empty directory that is not a plate is never written into
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "notes.txt").write_text("x")
+    img = make_image(np.zeros((1, 1, 8, 8), np.uint8), names=("a",))
+    with pytest.raises(NotAPlateError, match="not empty"):
+        write_field(tmp_path / "stuff", FieldKey("A/1", "0"), img)
+
+
+def test_missing_field_is_a_key_error(tmp_path):
+    plate = tmp_path / "p.ome.zarr"
+    write_field(plate, FieldKey("A/1", "0"), make_image(np.zeros((1, 1, 8, 8), np.uint8), names=("a",)))
+    with pytest.raises(KeyError, match="B/1/0"):
+        read_field(plate, FieldKey("B/1", "0"))
+    with pytest.raises(KeyError, match="A/1/3"):
+        field_attributes(plate, FieldKey("A/1", "3"))
+
+
+def test_validate_plate_reports_broken_metadata(tmp_path):
+    plate = tmp_path / "p.ome.zarr"
+    write_field(plate, FieldKey("A/1", "0"), make_image(np.zeros((1, 1, 8, 8), np.uint8), names=("a",)))
+    meta = json.loads((plate / "A/1/0/zarr.json").read_text())
+    del meta["attributes"]["ome"]["multiscales"][0]["axes"]
+    (plate / "A/1/0/zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(NotAPlateError, match="p.ome.zarr: not an NGFF 0.5 HCS plate"):
+        validate_plate(plate)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda im: im.transpose("z", "c", "y", "x"), "dims"),
+        (lambda im: im.assign_attrs(scale_um=None), "scale_um"),
+        (lambda im: im.assign_attrs(scale_um={"z": 0.1, "y": 0.04}), r"scale_um'\]\['x'\]"),
+        (lambda im: im.assign_attrs(scale_um={"z": 0.1, "y": 0.0, "x": 0.04}), "> 0"),
+        (lambda im: im.drop_vars("c"), "coordinate 'c'"),
+        (lambda im: im.assign_coords(c=["a", "a"]), "unique"),
+        (lambda im: im.astype(bool), "dtype"),
+    ],
+)
+def test_write_field_rejects_bad_images(tmp_path, change, match):
+    img = make_image(np.zeros((2, 1, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=match):
+        write_field(tmp_path / "p.ome.zarr", FieldKey("A/1", "0"), change(img))
+    assert not (tmp_path / "p.ome.zarr" / "A").exists()
+
+
+@pytest.mark.parametrize(("key", "match"), [(("A1", "0"), "well"), (("a/1", "0"), "well"),
+                                            (("A/01", "0"), "well"), (("A/1", "x"), "field")])
+def test_write_field_rejects_bad_keys(tmp_path, key, match):
+    with pytest.raises(ValueError, match=match):
+        write_field(tmp_path / "p.ome.zarr", FieldKey(*key), make_image(np.zeros((1, 1, 8, 8), np.uint8), names=("a",)))
+    with pytest.raises(TypeError, match="image"):
+        write_field(tmp_path / "p.ome.zarr", FieldKey("A/1", "0"), np.zeros((1, 1, 8, 8)))
