@@ -1,0 +1,216 @@
+"""Resampling to a target physical pixel size (µm/px), anti-aliased, optionally in a rotated frame.
+
+Never to a fixed pixel grid: the output pixel size is what the caller asks for, so a sarcomere
+period keeps its length in µm whatever the microscope's pixel size was.
+"""
+
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["resample", "resample_frame", "antialias_sigma_px"]
+
+_AXES = ("yx", "zyx")
+
+
+def _check_image(image, axes: str) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise TypeError(
+            f"`image` must be a numpy ndarray (one in-memory cell or field); got "
+            f"{type(image).__name__}; compute a dask array's crop first"
+        )
+    if axes not in _AXES:
+        raise ValueError(f"`axes` must be one of {_AXES}; got {axes!r}")
+    if image.ndim != len(axes):
+        raise ValueError(f"`image` must have axes {axes!r} ({len(axes)}D); got shape {image.shape}")
+    if image.dtype.kind not in "uif" or image.dtype.kind == "c":
+        raise ValueError(f"`image` must hold real numbers; got dtype {image.dtype}")
+    return image
+
+
+def _scales(name: str, value, axes: str) -> np.ndarray:
+    if not isinstance(value, dict):
+        raise TypeError(f"`{name}` must be a dict axis -> µm (e.g. {{'y': 0.1, 'x': 0.1}}); got {value!r}")
+    missing = [a for a in axes if a not in value]
+    if missing:
+        raise ValueError(f"`{name}` lacks axes {missing}; got keys {sorted(value)}")
+    out = np.array([float(value[a]) for a in axes])
+    if not np.all(np.isfinite(out) & (out > 0)):
+        raise ValueError(f"`{name}` values must be finite and > 0 µm; got {value}")
+    return out
+
+
+def antialias_sigma_px(scale_um: float, target_um: float) -> float:
+    """Gaussian pre-filter sigma (input pixels) before sampling at a coarser pixel size.
+
+    Parameters
+    ----------
+    scale_um, target_um : float
+        Input and output pixel size in µm, > 0.
+
+    Returns
+    -------
+    sigma_px : float
+        ``max(0, (target/scale - 1) / 2)``, scikit-image's ``rescale(anti_aliasing=True)`` rule;
+        0 when upsampling.
+
+    Examples
+    --------
+    >>> antialias_sigma_px(0.1, 0.4)
+    1.5
+    """
+    if not (scale_um > 0 and target_um > 0):
+        raise ValueError(f"pixel sizes must be > 0; got {scale_um}, {target_um}")
+    return max(0.0, (target_um / scale_um - 1.0) / 2.0)
+
+
+def resample(image: np.ndarray, *, axes: str, scale_um: dict, target_um: dict) -> np.ndarray:
+    """Resample an image to a target pixel size in µm (anti-aliased, linear).
+
+    Parameters
+    ----------
+    image : (Y, X) or (Z, Y, X) ndarray
+        Numpy image with axes `axes`; value range kept (no rescaling).
+    axes : {"yx", "zyx"}
+        Names of the axes of `image`.
+    scale_um : dict
+        Input pixel size per axis in µm, e.g. ``{"y": 0.04, "x": 0.04}``.
+    target_um : dict
+        Output pixel size per axis in µm.
+
+    Returns
+    -------
+    out : ndarray of float32
+        Shape ``round(n * scale / target)`` per axis (at least 1); the field of view is kept
+        (output pixel ``o`` samples input position ``(o + 0.5) * target/scale - 0.5``).
+
+    Raises
+    ------
+    TypeError
+        If `image` is not a numpy array or a scale is not a dict.
+    ValueError
+        On wrong dimensions, missing axes or pixel sizes <= 0.
+
+    Notes
+    -----
+    Eager. Gaussian pre-filter with :func:`antialias_sigma_px` per axis, then
+    :func:`scipy.ndimage.affine_transform` (order 1, edges extended by nearest value).
+
+    Examples
+    --------
+    >>> out = resample(np.ones((40, 40)), axes="yx", scale_um={"y": .1, "x": .1},
+    ...                target_um={"y": .4, "x": .4})
+    >>> out.shape, out.dtype
+    ((10, 10), dtype('float32'))
+    """
+    image = _check_image(image, axes)
+    s, t = _scales("scale_um", scale_um, axes), _scales("target_um", target_um, axes)
+    ratio = t / s
+    shape = tuple(max(1, int(round(n / r))) for n, r in zip(image.shape, ratio))
+    sigma = [antialias_sigma_px(a, b) for a, b in zip(s, t)]
+    data = image.astype(np.float32, copy=False)
+    if any(sigma):
+        data = ndi.gaussian_filter(data, sigma=sigma, mode="nearest")
+    return ndi.affine_transform(
+        data, ratio, offset=0.5 * ratio - 0.5, output_shape=shape, order=1, mode="nearest"
+    ).astype(np.float32, copy=False)
+
+
+def resample_frame(
+    image: np.ndarray,
+    *,
+    axes: str,
+    scale_um: dict,
+    target_um: dict,
+    center_px: dict,
+    output_shape: tuple[int, ...],
+    angle_rad: float = 0.0,
+    cval: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample a fixed-size window at a target µm/px, centred on a point, rotated in y/x.
+
+    The output's x axis points along the direction `angle_rad` of the input (measured from +x
+    towards +y), so a cell whose long axis has that angle lies horizontal in the output.
+    Output pixel centres are spaced exactly `target_um`; the window is centred on `center_px`.
+
+    Parameters
+    ----------
+    image : (Y, X) or (Z, Y, X) ndarray
+        Numpy image with axes `axes`.
+    axes : {"yx", "zyx"}
+        Names of the axes of `image` (rotation acts on y/x only).
+    scale_um, target_um : dict
+        Input and output pixel size per axis in µm.
+    center_px : dict
+        Window centre per axis in input pixel coordinates (floats allowed).
+    output_shape : tuple of int
+        Output shape, one entry per axis.
+    angle_rad : float
+        Rotation of the window in the y/x plane.
+    cval : float
+        Value outside the input (the background).
+
+    Returns
+    -------
+    out : ndarray of float32
+        Shape `output_shape`.
+    matrix : (n, n) ndarray of float64
+        Maps an output index to an input index: ``in = matrix @ out + offset``.
+    offset : (n,) ndarray of float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`resample`; also for a bad `output_shape` or `center_px`.
+
+    Notes
+    -----
+    Eager. Only the input region under the window (plus 4 sigma) is filtered and sampled.
+    Gaussian anti-aliasing per input axis, then linear interpolation; values outside the input
+    are `cval` and are interpolated towards smoothly.
+    """
+    image = _check_image(image, axes)
+    s, t = _scales("scale_um", scale_um, axes), _scales("target_um", target_um, axes)
+    if not isinstance(center_px, dict):
+        raise TypeError(f"`center_px` must be a dict axis -> pixel coordinate; got {center_px!r}")
+    c = np.array([float(center_px.get(a, math.nan)) for a in axes])
+    if not np.all(np.isfinite(c)):
+        raise ValueError(f"`center_px` must hold a finite value for each of {axes!r}; got {center_px}")
+    output_shape = tuple(int(n) for n in output_shape)
+    if len(output_shape) != len(axes) or min(output_shape) < 1:
+        raise ValueError(f"`output_shape` must hold {len(axes)} sizes >= 1; got {output_shape}")
+    if not math.isfinite(angle_rad):
+        raise ValueError(f"`angle_rad` must be finite; got {angle_rad}")
+
+    n = len(axes)
+    matrix = np.zeros((n, n))
+    cos, sin = math.cos(angle_rad), math.sin(angle_rad)
+    iy, ix = n - 2, n - 1
+    # y_in = cy + (u sin + v cos) / sy ; x_in = cx + (u cos - v sin) / sx  (u along out-x, v out-y)
+    matrix[iy, iy] = t[iy] * cos / s[iy]
+    matrix[iy, ix] = t[ix] * sin / s[iy]
+    matrix[ix, iy] = -t[iy] * sin / s[ix]
+    matrix[ix, ix] = t[ix] * cos / s[ix]
+    if n == 3:
+        matrix[0, 0] = t[0] / s[0]
+    out_center = (np.array(output_shape) - 1) / 2.0
+    offset = c - matrix @ out_center
+
+    # input region under the window, padded for the filter
+    sigma = np.array([antialias_sigma_px(a, b) for a, b in zip(s, np.abs(t))])
+    corners = np.array(np.meshgrid(*[[0, m - 1] for m in output_shape], indexing="ij")).reshape(n, -1)
+    mapped = matrix @ corners + offset[:, None]
+    pad = np.ceil(4 * sigma) + 2
+    lo = np.maximum(np.floor(mapped.min(axis=1) - pad), 0).astype(int)
+    hi = np.minimum(np.ceil(mapped.max(axis=1) + pad) + 1, image.shape).astype(int)
+    if np.any(hi <= lo):
+        return np.full(output_shape, cval, np.float32), matrix, offset
+    region = image[tuple(slice(a, b) for a, b in zip(lo, hi))].astype(np.float32)
+    if sigma.any():
+        region = ndi.gaussian_filter(region, sigma=sigma, mode="constant", cval=cval)
+    out = ndi.affine_transform(
+        region, matrix, offset=offset - lo, output_shape=output_shape, order=1,
+        mode="grid-constant", cval=cval,
+    )
+    return out.astype(np.float32, copy=False), matrix, offset

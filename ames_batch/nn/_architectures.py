@@ -1,0 +1,264 @@
+"""The three AMES architectures (Keras 3 Functional API): 2D singular, 2D one-vs-all ensemble, 3D.
+
+Published block structure (reference code, parameters counted at its input sizes): three blocks of
+``Conv(stride 2, valid, ReLU) -> BatchNorm -> MaxPool -> SpatialDropout (0.6, 0.4, 0.2)``, then
+``Flatten -> Dense 100 (ReLU) -> Dropout 0.1 -> Dense 20 (ReLU) -> Dense K``. We keep it, with:
+
+- no unused class 0: a head has exactly one unit per class name;
+- a linear ``<task>_logits`` Dense followed by an ``Activation`` named ``<task>`` (softmax, or
+  sigmoid for ensemble members), so Grad-CAM / IG can use the pre-activation output;
+- the third convolution is named ``last_conv`` (its ReLU output is the Grad-CAM feature map);
+- several tasks share one trunk with one head each (3x cheaper inference); pass one task to get
+  one model per task;
+- every layer initialiser and dropout is seeded from `seed`: same seed, same weights.
+"""
+
+import numpy as np
+
+__all__ = ["ARCHS", "Ensemble", "build_model", "min_input_size"]
+
+ARCHS = ("2d", "2d-ensemble", "3d")
+_FILTERS = {"2d": (64, 64, 64), "2d-ensemble": (64, 32, 32), "3d": (64, 64, 64)}
+_DROPOUT = (0.6, 0.4, 0.2)
+LAST_CONV = "last_conv"
+
+
+def _keras():
+    try:
+        import keras
+    except ImportError as exc:  # pragma: no cover - keras is a hard dependency
+        raise ImportError("ames_batch.nn needs keras >= 3 with the TensorFlow backend") from exc
+    return keras
+
+
+def min_input_size(arch: str) -> tuple[int, ...]:
+    """Smallest input (without channel) for which the three valid stride-2 blocks leave >= 1 pixel.
+
+    Returns ``(85, 85)`` for the 2D models and ``(8, 85, 85)`` for the 3D model.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"`arch` must be one of {ARCHS}; got {arch!r}")
+    return (8, 85, 85) if arch == "3d" else (85, 85)
+
+
+def _blocks_out(n: int, kernel: int, pool: int) -> int:
+    for _ in range(3):
+        n = (n - kernel) // 2 + 1
+        n = n // pool
+    return n
+
+
+def _check(arch, input_shape, tasks, seed) -> tuple[tuple[int, ...], dict[str, list[str]]]:
+    if arch not in ARCHS:
+        raise ValueError(f"`arch` must be one of {ARCHS}; got {arch!r}")
+    shape = tuple(int(n) for n in input_shape)
+    ndim = 3 if arch == "3d" else 2
+    if len(shape) == ndim + 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != ndim:
+        raise ValueError(
+            f"`input_shape` for {arch!r} must be {'(D, H, W)' if ndim == 3 else '(H, W)'} "
+            f"(optionally with a trailing 1); got {tuple(input_shape)}"
+        )
+    dims = [(n, 2, 1) for n in shape[:1]] if ndim == 3 else []
+    dims += [(n, 3, 2) for n in shape[-2:]]
+    if any(_blocks_out(n, k, p) < 1 for n, k, p in dims):
+        raise ValueError(
+            f"`input_shape` {shape} is too small for three valid stride-2 blocks; "
+            f"need at least {min_input_size(arch)}"
+        )
+    if not isinstance(tasks, dict) or not tasks:
+        raise TypeError(f"`tasks` must be a non-empty dict task -> list of class names; got {tasks!r}")
+    clean = {}
+    for task, classes in tasks.items():
+        if not isinstance(task, str) or not task.isidentifier():
+            raise ValueError(f"task names must be identifiers (layer names); got {task!r}")
+        classes = [str(c) for c in classes]
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ValueError(f"task {task!r} needs >= 2 distinct class names; got {classes}")
+        clean[task] = classes
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"`seed` must be an int; got {seed!r}")
+    return shape, clean
+
+
+class _Seeds:
+    """Deterministic per-layer seeds drawn from one seed."""
+
+    def __init__(self, seed: int):
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self) -> int:
+        return int(self._rng.integers(0, 2**31 - 1))
+
+
+def _trunk(keras, inputs, arch: str, filters, seeds: _Seeds):
+    layers = keras.layers
+    if arch == "3d":
+        conv, pool, drop = layers.Conv3D, layers.MaxPooling3D, layers.SpatialDropout3D
+        kernel, pool_size = (2, 3, 3), (1, 2, 2)
+    else:
+        conv, pool, drop = layers.Conv2D, layers.MaxPooling2D, layers.SpatialDropout2D
+        kernel, pool_size = (3, 3), (2, 2)
+    x = inputs
+    for i, (n_filters, rate) in enumerate(zip(filters, _DROPOUT), start=1):
+        name = LAST_CONV if i == len(filters) else f"conv{i}"
+        x = conv(
+            n_filters, kernel, strides=2, padding="valid", activation="relu", name=name,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()),
+        )(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = pool(pool_size, name=f"pool{i}")(x)
+        x = drop(rate, seed=seeds(), name=f"spatial_dropout{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(100, activation="relu", name="dense100",
+                     kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()))(x)
+    return layers.Dropout(0.1, seed=seeds(), name="dropout")(x)
+
+
+def _head(keras, x, task: str, units: int, activation: str, seeds: _Seeds):
+    layers = keras.layers
+    x = layers.Dense(20, activation="relu", name=f"{task}_dense20",
+                     kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()))(x)
+    x = layers.Dense(units, name=f"{task}_logits",
+                     kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()))(x)
+    return layers.Activation(activation, name=task)(x)
+
+
+def _singular(keras, arch, shape, tasks, seed, *, name=None):
+    seeds = _Seeds(seed)
+    inputs = keras.Input(shape=(*shape, 1), name="cell")
+    x = _trunk(keras, inputs, arch, _FILTERS[arch], seeds)
+    outputs = {task: _head(keras, x, task, len(classes), "softmax", seeds) for task, classes in tasks.items()}
+    default = f"ames_{arch}_" + "_".join(tasks) if len(tasks) == 1 else f"ames_{arch}"
+    return keras.Model(inputs, outputs, name=name or default)
+
+
+def _member(keras, shape, task: str, class_name: str, seed: int):
+    seeds = _Seeds(seed)
+    inputs = keras.Input(shape=(*shape, 1), name="cell")
+    x = _trunk(keras, inputs, "2d-ensemble", _FILTERS["2d-ensemble"], seeds)
+    out = _head(keras, x, task, 1, "sigmoid", seeds)
+    return keras.Model(inputs, {task: out}, name=member_name(task, class_name))
+
+
+def member_name(task: str, class_name: str) -> str:
+    """Model (and file) name of one one-vs-all member: ``<task>__<class>``."""
+    safe = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in class_name)
+    return f"{task}__{safe}"
+
+
+class Ensemble:
+    """One-vs-all ensemble: one separate binary network per (task, class).
+
+    Attributes
+    ----------
+    tasks : dict[str, list[str]]
+        Class names per task, in output order.
+    members : dict[str, dict[str, keras.Model]]
+        ``members[task][class_name]``: its own model with its own weights; output
+        ``{task: (N, 1) sigmoid}``, logits layer ``<task>_logits``, conv layer ``last_conv``.
+    input_shape : tuple of int
+        Input shape without batch axis, channel included.
+
+    Notes
+    -----
+    Prediction for a task stacks the members' sigmoid outputs in class order, ``(N, K)``;
+    the predicted class is the argmax. Rows do not sum to 1 (each member answers "this class
+    or not" on its own); divide by the row sum if a distribution is needed.
+    """
+
+    arch = "2d-ensemble"
+
+    def __init__(self, members: dict[str, dict[str, object]]):
+        keras = _keras()
+        if not isinstance(members, dict) or not members:
+            raise TypeError("`members` must be a non-empty dict task -> {class name: keras.Model}")
+        seen: set[int] = set()
+        shapes = set()
+        for task, by_class in members.items():
+            if not isinstance(by_class, dict) or len(by_class) < 2:
+                raise ValueError(f"task {task!r} needs >= 2 members; got {by_class!r}")
+            for cls, model in by_class.items():
+                if not isinstance(model, keras.Model):
+                    raise TypeError(f"member {task}/{cls} must be a keras.Model; got {type(model).__name__}")
+                if id(model) in seen:
+                    raise ValueError(f"member {task}/{cls} is the same object as another member; "
+                                     "each one-vs-all member must be its own model")
+                seen.add(id(model))
+                shapes.add(tuple(model.input_shape[1:]))
+        if len(shapes) != 1:
+            raise ValueError(f"all members must share one input shape; got {sorted(shapes)}")
+        self.members = {t: dict(m) for t, m in members.items()}
+        self.tasks = {t: list(m) for t, m in members.items()}
+        self.input_shape = shapes.pop()
+
+    def __iter__(self):
+        """Yield ``(task, class_name, model)`` for every member."""
+        for task, by_class in self.members.items():
+            for cls, model in by_class.items():
+                yield task, cls, model
+
+    def __len__(self) -> int:
+        return sum(len(m) for m in self.members.values())
+
+    def count_params(self) -> int:
+        """Total parameters over all members."""
+        return sum(model.count_params() for _, _, model in self)
+
+    def predict(self, x: np.ndarray, *, batch_size: int = 32, verbose: int = 0) -> dict[str, np.ndarray]:
+        """Stacked member probabilities per task: ``{task: (N, K) float32}``."""
+        out = {}
+        for task, by_class in self.members.items():
+            cols = [np.asarray(m.predict(x, batch_size=batch_size, verbose=verbose)[task]).reshape(-1)
+                    for m in by_class.values()]
+            out[task] = np.stack(cols, axis=1).astype(np.float32)
+        return out
+
+
+def build_model(arch: str, *, input_shape: tuple[int, ...], tasks: dict[str, list[str]], seed: int = 0):
+    """Build one of the three AMES architectures, untrained and seeded.
+
+    Parameters
+    ----------
+    arch : {"2d", "2d-ensemble", "3d"}
+        2D singular CNN, 2D one-vs-all ensemble, or 3D singular CNN.
+    input_shape : tuple of int
+        ``(H, W)`` (2D) or ``(D, H, W)`` (3D), optionally with a trailing channel 1; at least
+        :func:`min_input_size`. Use ``PreprocessSettings.input_shape``.
+    tasks : dict[str, list[str]]
+        Task name -> class names, e.g. ``{"sarcomerisation": ["1", "2", "3", "4"]}``. Several
+        tasks share one trunk (one head each); pass one task for one model per task.
+    seed : int
+        Seeds every initialiser and dropout; same seed, same weights. Ensemble members get
+        distinct seeds derived from it.
+
+    Returns
+    -------
+    model : keras.Model or Ensemble
+        Singular: a Functional model, input ``"cell"`` ``(N, *input_shape, 1)``, outputs a dict
+        ``{task: (N, K) softmax}``. Ensemble: an :class:`Ensemble` of separate Functional models.
+        Neither is compiled.
+
+    Raises
+    ------
+    TypeError
+        If `tasks` is not a dict or `seed` not an int.
+    ValueError
+        For an unknown `arch`, a wrong or too small `input_shape`, or bad task/class names.
+
+    Examples
+    --------
+    >>> model = build_model("2d", input_shape=(96, 96), tasks={"source": ["adult", "ipsc"]})
+    >>> model.output_shape
+    {'source': (None, 2)}
+    """
+    shape, tasks = _check(arch, input_shape, tasks, seed)
+    keras = _keras()
+    if arch == "2d-ensemble":
+        seeds = _Seeds(seed)
+        return Ensemble({
+            task: {cls: _member(keras, shape, task, cls, seeds()) for cls in classes}
+            for task, classes in tasks.items()
+        })
+    return _singular(keras, arch, shape, tasks, seed)
