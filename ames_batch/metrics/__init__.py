@@ -1,1 +1,23 @@
-__all__: list[str] = []
+"""Quantitative sarcomere metrics of one cell: length, orientation order, organisation, shape.
+
+Pure functions on a MIP crop (Y, X), a boolean cell mask (Y, X) and the pixel size in µm;
+lengths in µm, areas in µm², angles in degrees from x towards y. See ``docs/metrics.md``.
+"""
+
+from ._cell import METRIC_NAMES, cell_metrics
+from ._organisation import organised_fraction, organised_map
+from ._orientation import orientation_field, zdisc_orientation
+from ._sarcomere import sarcomere_length, zdisc_density
+from ._shape import cell_shape
+
+__all__ = [
+    "METRIC_NAMES",
+    "cell_metrics",
+    "cell_shape",
+    "organised_fraction",
+    "organised_map",
+    "orientation_field",
+    "sarcomere_length",
+    "zdisc_density",
+    "zdisc_orientation",
+]

@@ -1,0 +1,268 @@
+"""Sarcomere length of one cell from the periodicity of its z-disc pattern (global 2D spectrum)."""
+
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ._validate import _check_inputs, _check_positive
+
+#: Search range for the z-disc spacing in µm (physiological 1.4–2.6 µm plus margin).
+LENGTH_SEARCH_UM = (1.0, 3.5)
+#: A spectral peak must stand at least this far above its radial background (peak/background
+#: >= 1 / (1 - MIN_CONFIDENCE)) for a length to be reported; below it the length is NaN.
+MIN_CONFIDENCE = 0.5
+_HIGHPASS_SIGMA_UM = 2.0
+_TAPER_UM = 1.5
+
+
+def _highpass(mip: np.ndarray, pixel_size_um: float) -> np.ndarray:
+    """Remove structure coarser than a few sarcomeres (Gaussian of 2 µm subtracted), float32."""
+    sigma_px = _HIGHPASS_SIGMA_UM / pixel_size_um
+    return mip - ndi.gaussian_filter(mip, sigma_px, mode="reflect")
+
+
+def _soft_mask(mask: np.ndarray, pixel_size_um: float, taper_um: float = _TAPER_UM) -> np.ndarray:
+    """Weights 0..1: 1 deep inside the cell, raised-cosine ramp over `taper_um` at its edge."""
+    dist_um = ndi.distance_transform_edt(mask) * pixel_size_um
+    ramp = np.clip(dist_um / taper_um, 0.0, 1.0)
+    return (0.5 - 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
+
+
+def _tapered_signal(mip: np.ndarray, mask: np.ndarray, pixel_size_um: float) -> np.ndarray:
+    """High-passed MIP, weighted-mean removed and tapered to zero at the cell edge."""
+    hp = _highpass(mip, pixel_size_um)
+    w = _soft_mask(mask, pixel_size_um)
+    total = float(w.sum())
+    if total <= 0:  # a cell thinner than one pixel of taper: use the hard mask
+        w = mask.astype(np.float32)
+        total = float(w.sum())
+    mean = float((hp * w).sum() / total)
+    return (hp - mean) * w
+
+
+def _power_spectrum(signal: np.ndarray, *, pad: int = 2) -> np.ndarray:
+    """Power of the zero-padded (to a power of two, >= `pad` x the crop) 2D Fourier transform."""
+    ny, nx = signal.shape
+    m = int(2 ** math.ceil(math.log2(max(ny, nx, 64) * pad)))
+    return np.abs(np.fft.fft2(signal, s=(m, m))) ** 2
+
+
+def _radial_profile(power: np.ndarray, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:
+    """Angle-averaged `power` in rings half a frequency step wide; (frequency cycles/µm, power)."""
+    m = power.shape[0]
+    f = np.fft.fftfreq(m)
+    r = np.sqrt(f[None, :] ** 2 + f[:, None] ** 2) * m * 2.0
+    idx = np.rint(r).astype(np.int64).ravel()
+    n_bins = int(m)  # up to the Nyquist radius (m/2 grid steps = m half-steps)
+    keep = idx < n_bins
+    count = np.bincount(idx[keep], minlength=n_bins)
+    psum = np.bincount(idx[keep], weights=power.ravel()[keep], minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        profile = psum / count
+    freq = np.arange(n_bins) / (2.0 * m * pixel_size_um)
+    return freq, profile
+
+
+def _refine_peak_2d(power: np.ndarray, pixel_size_um: float, f0: float) -> float:
+    """Frequency (cycles/µm) of the strongest 2D peak within ±20 % of `f0`, sub-bin refined.
+
+    A separable parabola on the log power around the maximum; accurate to ~0.2 % where the
+    radial profile alone, sampling an oriented peak at a few points, errs by up to ~5 %.
+    """
+    m = power.shape[0]
+    f = np.fft.fftfreq(m)
+    r = np.sqrt(f[None, :] ** 2 + f[:, None] ** 2) / pixel_size_um
+    ring = (r > f0 / 1.2) & (r < f0 * 1.2)
+    iy, ix = np.unravel_index(np.argmax(np.where(ring, power, -1.0)), power.shape)
+
+    def _vertex(a: float, b: float, c: float) -> float:
+        a, b, c = (math.log(max(v, 1e-300)) for v in (a, b, c))
+        d = a - 2 * b + c
+        return float(np.clip(0.5 * (a - c) / d, -0.5, 0.5)) if d < 0 else 0.0
+
+    dy = _vertex(power[(iy - 1) % m, ix], power[iy, ix], power[(iy + 1) % m, ix])
+    dx = _vertex(power[iy, (ix - 1) % m], power[iy, ix], power[iy, (ix + 1) % m])
+    ky = (f[iy] + dy / m) / pixel_size_um
+    kx = (f[ix] + dx / m) / pixel_size_um
+    return math.hypot(kx, ky)
+
+
+def _peak_with_prominence(freq: np.ndarray, profile: np.ndarray, f_lo: float, f_hi: float
+                          ) -> tuple[float, float]:
+    """Most prominent local maximum of `profile` in [f_lo, f_hi]; returns (frequency, confidence).
+
+    Confidence is ``1 - background / peak``, background being the log-log interpolation between
+    the median profile values on either side of the peak (within a factor 1.15–1.6 in frequency).
+    The profile is first smoothed over ~1.25 native frequency steps (the taper's resolution), so
+    noise alone rarely exceeds 0.4.
+    """
+    profile = np.convolve(np.nan_to_num(profile, nan=0.0), np.ones(5) / 5, mode="same")
+    valid = np.isfinite(profile) & (profile > 0)
+    logp = np.full_like(profile, -np.inf)
+    logp[valid] = np.log(profile[valid])
+    best = (math.nan, 0.0)
+    cand = np.flatnonzero((freq >= f_lo) & (freq <= f_hi) & valid)
+    for i in cand:
+        if i <= 0 or i >= len(profile) - 1 or not (logp[i] >= logp[i - 1] and logp[i] > logp[i + 1]):
+            continue
+        f0 = freq[i]
+        left = np.flatnonzero((freq >= f0 / 1.6) & (freq <= f0 / 1.15) & valid)
+        right = np.flatnonzero((freq >= f0 * 1.15) & (freq <= f0 * 1.6) & valid)
+        if len(left) == 0 or len(right) == 0:
+            continue
+        log_fl = float(np.mean(np.log(freq[left])))
+        log_fr = float(np.mean(np.log(freq[right])))
+        t = (math.log(f0) - log_fl) / (log_fr - log_fl)
+        log_bg = (1 - t) * float(np.median(logp[left])) + t * float(np.median(logp[right]))
+        conf = 1.0 - math.exp(min(0.0, log_bg - logp[i]))
+        if conf > best[1]:
+            best = (float(f0), conf)
+    return best
+
+
+def sarcomere_length(mip, mask, pixel_size_um: float, *,
+                     min_confidence: float = MIN_CONFIDENCE) -> tuple[float, float]:
+    """Dominant z-disc spacing inside one cell and how clearly it stands out.
+
+    Parameters
+    ----------
+    mip : (Y, X) ndarray
+        Alpha-actinin maximum projection of the cell crop (any real dtype, value range kept).
+    mask : (Y, X) ndarray of bool
+        True inside the cell; same shape as `mip`.
+    pixel_size_um : float
+        Isotropic pixel size in µm, > 0.
+    min_confidence : float, optional
+        Confidence below which the length is reported as NaN (0..1).
+
+    Returns
+    -------
+    length_um : float
+        Peak spacing in µm, searched in 1.0–3.5 µm; NaN when no peak clears `min_confidence`.
+    confidence : float
+        ``1 - background / peak`` of the spectral peak, in [0, 1): 0 = no peak above the radial
+        background, 0.5 = twice the background, 0.9 = ten times. 0.0 when nothing was found.
+
+    Raises
+    ------
+    ValueError
+        If shapes differ, `mask` is empty or not 0/1, `mip` holds NaN, `pixel_size_um` <= 0.
+    TypeError
+        If `mip`/`mask` are not arrays or `pixel_size_um` is not a number.
+
+    Notes
+    -----
+    Global method: the cell is high-passed (2 µm Gaussian subtracted), tapered to zero over
+    1.5 µm at its edge, zero-padded and Fourier transformed; the power is averaged over rings
+    (so curved or differently oriented myofibrils all add to one radius) and the most prominent
+    ring in the search band gives the spacing and the confidence; the strongest 2D peak on that
+    ring, refined by a parabola on the log power, gives the final value. Global
+    rather than local windows because a cell's myofibrils share one sarcomere length to a few
+    percent, and the whole cell gives a frequency resolution of 1/cell size, where an 8 µm
+    window resolves only ~20 %. The local windows serve `organised_fraction`. Computed in
+    float32/float64 on the eager crop.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[:128, :128]
+    >>> mip = (np.cos(2 * np.pi * x * 0.1 / 1.8) > 0.8).astype(np.float32)
+    >>> length_um, conf = sarcomere_length(mip, np.ones_like(mip, bool), 0.1)
+    >>> round(length_um, 1)
+    1.8
+    """
+    arr, m, px = _check_inputs(mip, mask, pixel_size_um)
+    if not 0.0 <= float(min_confidence) < 1.0:
+        raise ValueError(f"`min_confidence` must be in [0, 1); got {min_confidence}")
+    return _sarcomere_length(arr, m, px, min_confidence=float(min_confidence))
+
+
+def _sarcomere_length(mip: np.ndarray, mask: np.ndarray, pixel_size_um: float, *,
+                      min_confidence: float = MIN_CONFIDENCE, signal: np.ndarray | None = None
+                      ) -> tuple[float, float]:
+    """Unchecked core of `sarcomere_length`; `signal` may carry a precomputed tapered signal."""
+    if signal is None:
+        signal = _tapered_signal(mip, mask, pixel_size_um)
+    power = _power_spectrum(signal)
+    freq, profile = _radial_profile(power, pixel_size_um)
+    f_nyq = 0.5 / pixel_size_um
+    f_lo = 1.0 / LENGTH_SEARCH_UM[1]
+    f_hi = min(1.0 / LENGTH_SEARCH_UM[0], 0.9 * f_nyq)
+    f0, conf = _peak_with_prominence(freq, profile, f_lo, f_hi)
+    if not math.isfinite(f0) or f0 <= 0:
+        return math.nan, 0.0
+    length = 1.0 / _refine_peak_2d(power, pixel_size_um, f0)
+    return (length if conf >= min_confidence else math.nan), float(conf)
+
+
+def zdisc_density(mip, mask, pixel_size_um: float) -> float:
+    """Z-disc line length per cell area, µm per µm² (i.e. 1/µm).
+
+    Parameters
+    ----------
+    mip : (Y, X) ndarray
+        Alpha-actinin maximum projection of the cell crop.
+    mask : (Y, X) ndarray of bool
+        True inside the cell; same shape as `mip`.
+    pixel_size_um : float
+        Isotropic pixel size in µm, > 0.
+
+    Returns
+    -------
+    density : float
+        Total skeleton length of the z-disc stripes inside the cell divided by its area. A cell
+        filled edge to edge with z-discs at spacing L scores about 1/L (0.55 /µm at 1.8 µm);
+        short or sparse z-discs and punctate z-bodies score less.
+
+    Raises
+    ------
+    ValueError
+        As `cell_metrics`.
+
+    Notes
+    -----
+    The high-passed MIP (as for `sarcomere_length`, lightly smoothed at 0.1 µm) is thresholded
+    inside the cell at the larger of Otsu's threshold and the median plus 2.5 times the spread
+    of the values below the median (the between-disc background), so pure noise yields few
+    pixels; the foreground is skeletonised, pieces shorter than 0.5 µm are dropped, and the
+    length is the sum of skeleton steps (1 or sqrt(2) pixels). An approximation meant for
+    ranking cells, not a z-disc segmentation.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[:160, :160]
+    >>> mip = np.exp(-((x % 12) - 6.0) ** 2 / 4.0).astype(np.float32)  # 1.8 µm at 0.15 µm/px
+    >>> 0.5 < zdisc_density(mip, np.ones((160, 160), bool), 0.15) < 0.6
+    True
+    """
+    arr, m, px = _check_inputs(mip, mask, pixel_size_um)
+    return _zdisc_density(arr, m, px)
+
+
+def _zdisc_density(mip, mask, pixel_size_um, *, signal=None):
+    from skimage.filters import threshold_otsu
+    from skimage.morphology import skeletonize
+
+    hp = _highpass(mip, pixel_size_um) if signal is None else signal
+    hp = ndi.gaussian_filter(hp, 0.1 / pixel_size_um, mode="reflect")
+    values = hp[mask]
+    if values.size < 4 or np.ptp(values) <= 0:
+        return 0.0
+    med = float(np.median(values))
+    lower = values[values <= med]
+    spread = float(np.sqrt(np.mean((lower - med) ** 2)))
+    thr = max(float(threshold_otsu(values)), med + 2.5 * spread)
+    fg = (hp > thr) & mask
+    skel = skeletonize(fg)
+    min_px = max(2, int(round(0.5 / pixel_size_um)))
+    labels, _ = ndi.label(skel, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel())
+    skel = skel & (sizes[labels] >= min_px) & (labels > 0)
+    # length: each skeleton pixel counts half of each step to its 8-neighbours on the skeleton
+    s = skel.astype(np.float32)
+    axial = ndi.convolve(s, np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32),
+                         mode="constant")
+    diag = ndi.convolve(s, np.array([[1, 0, 1], [0, 0, 0], [1, 0, 1]], np.float32),
+                        mode="constant")
+    length_px = float((s * (0.5 * axial + 0.5 * math.sqrt(2) * diag)).sum())
+    return length_px * pixel_size_um / (float(mask.sum()) * pixel_size_um ** 2)
