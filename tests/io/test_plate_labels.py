@@ -1,0 +1,259 @@
+"""Labels and heatmaps of a field; whole-plate validation; opening with ome_zarr.reader."""
+
+import json
+import subprocess
+import sys
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Label, Labels, Multiscales, Reader
+
+from ames_batch.errors import NotAPlateError
+from ames_batch.io import (
+    FieldKey,
+    list_heatmaps,
+    list_labels,
+    read_heatmap,
+    read_labels,
+    validate_plate,
+    write_field,
+    write_heatmap,
+    write_labels,
+)
+
+SCALE = {"z": 0.125, "y": 0.04, "x": 0.04}
+KEY = FieldKey("A/1", "0")
+TASKS = ["sarcomerisation", "directionality", "source"]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+def zattrs(path):
+    return json.loads((path / "zarr.json").read_text())["attributes"]
+
+
+def make_plate(tmp_path, rng, shape=(2, 4, 40, 48)):
+    plate = tmp_path / "p.ome.zarr"
+    stack = rng.integers(0, 4096, size=shape, dtype=np.uint16)
+    img = xr.DataArray(stack, dims=("c", "z", "y", "x"), coords={"c": ["actinin", "dapi"][: shape[0]]},
+                       attrs={"scale_um": dict(SCALE)})
+    write_field(plate, KEY, img)
+    return plate
+
+
+def planted_mask(ny, nx):
+    mask = np.zeros((ny, nx), np.uint32)
+    mask[2:12, 3:20] = 1
+    mask[15:30, 25:40] = 2
+    mask[33:38, 5:9] = 5
+    return mask
+
+
+PROPS = [{"label-value": 1, "area_um2": 0.27}, {"label-value": 2, "area_um2": 0.36},
+         {"label-value": 5, "area_um2": 0.03, "note": "small"}]
+
+
+@pytest.mark.parametrize("as_dask", [False, True])
+def test_2d_labels_extruded_with_properties(tmp_path, rng, as_dask):
+    plate = make_plate(tmp_path, rng)
+    mask = planted_mask(40, 48)
+    labels = da.from_array(mask, chunks=(16, 16)) if as_dask else mask
+    colors = {1: (255, 0, 0, 255), 2: (0, 255, 0, 255), 5: (0, 0, 255, 128)}
+    write_labels(plate, KEY, "cells", labels, properties=PROPS, colors=colors, attrs={"method": "watershed"})
+
+    out, props = read_labels(plate, KEY, "cells")
+    assert out.dims == ("z", "y", "x") and out.dtype == np.uint32 and out.shape == (4, 40, 48)
+    for z in range(4):
+        np.testing.assert_array_equal(out.values[z], mask)
+    assert out.attrs["scale_um"] == SCALE
+    assert props == PROPS
+    assert list_labels(plate, KEY) == ["cells"]
+
+    group = zattrs(plate / "A/1/0/labels")
+    assert group["ome"] == {"version": "0.5", "labels": ["cells"]}
+    meta = zattrs(plate / "A/1/0/labels/cells")
+    assert meta["ames"] == {"method": "watershed"}
+    il = meta["ome"]["image-label"]
+    assert il["version"] == "0.5"
+    assert il["source"] == {"image": "../../"}
+    assert {c["label-value"]: tuple(c["rgba"]) for c in il["colors"]} == colors
+    assert [a["name"] for a in meta["ome"]["multiscales"][0]["axes"]] == ["z", "y", "x"]
+    validate_plate(plate)
+
+
+def test_3d_labels_and_second_label_image(tmp_path, rng):
+    plate = make_plate(tmp_path, rng)
+    vol = rng.integers(0, 4, size=(4, 40, 48)).astype(np.uint32)
+    write_labels(plate, KEY, "nuclei", vol)
+    write_labels(plate, KEY, "cells", planted_mask(40, 48))
+    assert list_labels(plate, KEY) == ["nuclei", "cells"]
+    out, props = read_labels(plate, KEY, "nuclei")
+    np.testing.assert_array_equal(out.values, vol)
+    assert props == []
+    validate_plate(plate)
+
+
+def test_labels_follow_the_field_pyramid(tmp_path, rng):
+    plate = make_plate(tmp_path, rng, shape=(1, 2, 600, 520))
+    mask = np.zeros((600, 520), np.uint32)
+    mask[100:400, 50:300] = 3
+    write_labels(plate, KEY, "cells", mask, properties=[{"label-value": 3}])
+    img_ms = zattrs(plate / "A/1/0")["ome"]["multiscales"][0]["datasets"]
+    lab_ms = zattrs(plate / "A/1/0/labels/cells")["ome"]["multiscales"][0]["datasets"]
+    assert len(lab_ms) == len(img_ms) == 3
+    for di, dl in zip(img_ms, lab_ms):
+        assert dl["coordinateTransformations"][0]["scale"] == di["coordinateTransformations"][0]["scale"][1:]
+    import zarr
+
+    level1 = zarr.open_array(str(plate / "A/1/0/labels/cells/1"), mode="r")[:]
+    np.testing.assert_array_equal(level1[0], mask[::2, ::2])  # nearest: every second pixel
+    assert level1.shape == (2, 300, 260)
+    validate_plate(plate)
+
+
+def test_failed_label_write_keeps_old_labels(tmp_path, rng):
+    plate = make_plate(tmp_path, rng)
+    mask = planted_mask(40, 48)
+    write_labels(plate, KEY, "cells", mask, properties=PROPS)
+
+    def block(block_info=None):
+        loc = block_info[None]["array-location"]
+        if loc[0][0] >= 24:
+            raise OSError("killed mid-write")
+        return np.ones(tuple(b - a for a, b in loc), np.uint32)
+
+    bad = da.map_blocks(block, chunks=((8,) * 5, (48,)), dtype=np.uint32)
+    with pytest.raises(OSError, match="killed mid-write"):
+        write_labels(plate, KEY, "cells", bad)
+    out, props = read_labels(plate, KEY, "cells")
+    np.testing.assert_array_equal(out.values[0], mask)
+    assert props == PROPS
+    assert sorted(p.name for p in (plate / "A/1/0/labels").iterdir()) == ["cells", "zarr.json"]
+
+
+def test_replacing_labels(tmp_path, rng):
+    plate = make_plate(tmp_path, rng)
+    write_labels(plate, KEY, "cells", planted_mask(40, 48), properties=PROPS)
+    new = np.zeros((40, 48), np.uint32)
+    new[0:5, 0:5] = 9
+    write_labels(plate, KEY, "cells", new, properties=[{"label-value": 9}])
+    out, props = read_labels(plate, KEY, "cells")
+    np.testing.assert_array_equal(out.values[2], new)
+    assert props == [{"label-value": 9}]
+    assert list_labels(plate, KEY) == ["cells"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "exc", "match"),
+    [
+        (np.zeros((40, 48), np.int32), {}, ValueError, "uint32"),
+        (np.zeros((40, 47), np.uint32), {}, ValueError, "shape"),
+        (np.zeros((3, 40, 48), np.uint32), {}, ValueError, "shape"),
+        (np.zeros((40, 48), np.uint32), {"properties": [{"area": 1}]}, ValueError, "label-value"),
+        (np.zeros((40, 48), np.uint32), {"properties": [{"label-value": 1}], "colors": {2: (1, 2, 3, 4)}},
+         ValueError, "same label values"),
+        (np.zeros((40, 48), np.uint32), {"colors": {1: (1, 2, 300, 4)}}, ValueError, "0..255"),
+        ([[0, 1]], {}, TypeError, "labels"),
+    ],
+)
+def test_write_labels_rejects_bad_input(tmp_path, rng, labels, kwargs, exc, match):
+    plate = make_plate(tmp_path, rng)
+    with pytest.raises(exc, match=match):
+        write_labels(plate, KEY, "cells", labels, **kwargs)
+    assert list_labels(plate, KEY) == []
+
+
+def test_missing_labels_and_fields(tmp_path, rng):
+    plate = make_plate(tmp_path, rng)
+    with pytest.raises(KeyError, match="no labels 'cells'"):
+        read_labels(plate, KEY, "cells")
+    with pytest.raises(KeyError, match="B/2/0"):
+        write_labels(plate, FieldKey("B/2", "0"), "cells", planted_mask(40, 48))
+    with pytest.raises(ValueError, match="name"):
+        write_labels(plate, KEY, "../evil", planted_mask(40, 48))
+
+
+@pytest.mark.parametrize("dims", [("c", "y", "x"), ("c", "z", "y", "x")])
+def test_heatmap_round_trip(tmp_path, rng, dims):
+    plate = make_plate(tmp_path, rng)
+    shape = (3, 20, 24) if len(dims) == 3 else (3, 4, 20, 24)
+    values = rng.uniform(0, 1, size=shape).astype(np.float32)
+    scale = {"y": 0.08, "x": 0.08} if len(dims) == 3 else {"z": 0.125, "y": 0.08, "x": 0.08}
+    hm = xr.DataArray(values, dims=dims, coords={"c": TASKS}, attrs={"scale_um": scale})
+    write_heatmap(plate, KEY, "gradcam", hm, attrs={"model": "default-1", "layer": "conv3"})
+    out = read_heatmap(plate, KEY, "gradcam")
+    assert out.dims == dims and out.dtype == np.float32
+    np.testing.assert_array_equal(out.values, values)
+    assert list(out.coords["c"].values) == TASKS
+    assert out.attrs["scale_um"] == scale
+    assert out.attrs["ames"] == {"model": "default-1", "layer": "conv3"}
+    assert list_heatmaps(plate, KEY) == ["gradcam"]
+
+
+def test_heatmap_rejects_bad_input(tmp_path, rng):
+    plate = make_plate(tmp_path, rng)
+    hm = xr.DataArray(np.zeros((3, 20, 24), np.float64), dims=("c", "y", "x"), coords={"c": TASKS},
+                      attrs={"scale_um": {"y": 0.08, "x": 0.08}})
+    with pytest.raises(ValueError, match="float32"):
+        write_heatmap(plate, KEY, "gradcam", hm)
+    with pytest.raises(ValueError, match="dims"):
+        write_heatmap(plate, KEY, "gradcam", hm.astype(np.float32).transpose("y", "c", "x"))
+    with pytest.raises(ValueError, match="scale_um"):
+        write_heatmap(plate, KEY, "gradcam", hm.astype(np.float32).assign_attrs(scale_um={"y": 0.08}))
+    with pytest.raises(KeyError, match="no heatmap"):
+        read_heatmap(plate, KEY, "gradcam")
+
+
+def _full_plate(tmp_path, rng):
+    plate = make_plate(tmp_path, rng)
+    write_labels(plate, KEY, "cells", planted_mask(40, 48), properties=PROPS)
+    hm = xr.DataArray(rng.uniform(size=(3, 40, 48)).astype(np.float32), dims=("c", "y", "x"),
+                      coords={"c": TASKS}, attrs={"scale_um": {"y": 0.04, "x": 0.04}})
+    write_heatmap(plate, KEY, "gradcam", hm)
+    return plate
+
+
+def test_whole_plate_passes_ome_zarr_models_cli(tmp_path, rng):
+    plate = _full_plate(tmp_path, rng)
+    validate_plate(plate)
+    cli = [sys.executable, "-c", "from ome_zarr_models._cli import main; main()", "validate", str(plate)]
+    res = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Valid OME-Zarr" in res.stdout
+    # the field on its own and the heatmap on its own are valid NGFF images too
+    for sub in ["A/1/0", "A/1/0/heatmaps/gradcam"]:
+        res = subprocess.run(cli[:-1] + [str(plate / sub)], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, sub + res.stdout
+
+
+def test_validator_sees_the_labels_group_version(tmp_path, rng):
+    # the known pitfall: a labels group without "version" makes the plate invalid
+    plate = _full_plate(tmp_path, rng)
+    meta = json.loads((plate / "A/1/0/labels/zarr.json").read_text())
+    del meta["attributes"]["ome"]["version"]
+    (plate / "A/1/0/labels/zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(NotAPlateError, match="not an NGFF 0.5 HCS plate"):
+        validate_plate(plate)
+
+
+def test_ome_zarr_reader_finds_image_labels_and_heatmap(tmp_path, rng):
+    plate = _full_plate(tmp_path, rng)
+    nodes = list(Reader(parse_url(str(plate / "A/1/0")))())
+    image = nodes[0]
+    assert image.specs and isinstance(image.specs[0], Multiscales)
+    assert image.metadata["channel_names"] == ["actinin", "dapi"]
+    assert image.data[0].shape == (2, 4, 40, 48)
+    assert any(isinstance(s, Labels) for n in nodes for s in n.specs)
+    label_nodes = [n for n in nodes if any(isinstance(s, Label) for s in n.specs)]
+    assert len(label_nodes) == 1
+    np.testing.assert_array_equal(np.asarray(label_nodes[0].data[0])[1], planted_mask(40, 48))
+
+    hm_nodes = list(Reader(parse_url(str(plate / "A/1/0/heatmaps/gradcam")))())
+    assert hm_nodes[0].metadata["channel_names"] == TASKS
+    assert hm_nodes[0].data[0].shape == (3, 40, 48)
