@@ -1,1 +1,3 @@
-__all__: list[str] = []
+from ._convert import ConvertReport, convert_files
+
+__all__: list[str] = ["ConvertReport", "convert_files"]

@@ -1,0 +1,620 @@
+"""Vendor microscopy files (CZI, DV, ND2, OME-TIFF, TIFF, PNG, AVI) as lazy fields.
+
+Every file is opened through bioio and its plugins; this module only normalises what the
+plugin returns: dims renamed to ``("c", "z", "y", "x")``, pixel sizes converted to µm
+knowing each reader's units, channel names filled in, raw (unreconstructed) SIM refused.
+Nothing here computes pixel data: the returned arrays are dask-backed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from ..errors import MissingPixelSizeError, UnsupportedFileError
+
+__all__ = ["SourceImage", "file_digest", "list_images", "list_scenes", "read_image"]
+
+log = logging.getLogger("ames_batch")
+
+# Length units to µm (OME UnitsLength values, ImageJ/TIFF unit strings).
+_TO_UM = {
+    "m": 1e6, "dm": 1e5, "cm": 1e4, "mm": 1e3, "millimeter": 1e3, "centimeter": 1e4,
+    "µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+    "\\u00b5m": 1.0, "nm": 1e-3, "nanometer": 1e-3, "pm": 1e-6, "Å": 1e-4, "angstrom": 1e-4,
+}
+# CZI dimensions that carry SIM raw data: H = phase, R = rotation (libCZI naming).
+_CZI_RAW_SIM_DIMS = ("H", "R")
+# Plane chunking: one (y, x) plane per dask chunk for readers that let us choose.
+_PLANE_CHUNKED_READERS = ("bioio_tifffile", "bioio_ome_tiff", "bioio_czi")
+_SUFFIX_PLUGINS = {
+    ".czi": "bioio_czi", ".dv": "bioio_dv", ".r3d": "bioio_dv", ".nd2": "bioio_nd2",
+    ".png": "bioio_imageio", ".jpg": "bioio_imageio", ".jpeg": "bioio_imageio",
+    ".bmp": "bioio_imageio", ".gif": "bioio_imageio", ".avi": "bioio_imageio",
+    ".mp4": "bioio_imageio", ".mov": "bioio_imageio",
+}
+# Run length of repeated stage-z positions that marks OMX raw SIM (phases per z, >= 3).
+_MIN_SIM_RUN = 3
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One image inside a file: a scene, and a timepoint where the file is a series.
+
+    Attributes
+    ----------
+    scene : str
+        Scene name as the reader reports it.
+    scene_index : int
+        Position of the scene in the file, from 0.
+    timepoint : int or None
+        Frame index for files with T > 1 (movies, time series); None when T == 1.
+    """
+
+    scene: str
+    scene_index: int
+    timepoint: int | None
+
+
+def _check_path(path) -> Path:
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"`path` must be a str or Path; got {type(path).__name__}")
+    path = Path(path)
+    if not path.is_file():
+        raise UnsupportedFileError(f"{path}: no such file")
+    return path
+
+
+def _check_optional_positive(value, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a number in µm or None; got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be > 0 µm; got {value}")
+    return float(value)
+
+
+def _plugin_for(path: Path) -> str | None:
+    """The bioio plugin module for a known suffix (None: let bioio try every plugin)."""
+    name = path.name.lower()
+    if name.endswith((".ome.tif", ".ome.tiff")):
+        return "bioio_ome_tiff"
+    if name.endswith((".tif", ".tiff")):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                return "bioio_ome_tiff" if tif.is_ome else "bioio_tifffile"
+        except Exception:  # noqa: BLE001 - unreadable TIFF: bioio reports the real error
+            return "bioio_tifffile"
+    return _SUFFIX_PLUGINS.get(path.suffix.lower())
+
+
+def _open(path: Path):
+    """Open `path` with the bioio plugin for it; map failures to UnsupportedFileError."""
+    import importlib
+
+    import bioio
+    from bioio_base.exceptions import UnsupportedFileFormatError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # plugins warn on every field they cannot parse
+            plugin = _plugin_for(path)
+            if plugin is None:
+                reader = bioio.BioImage(path).reader
+            else:
+                cls = importlib.import_module(plugin).Reader
+                kwargs = {"chunk_dims": ["Y", "X"]} if plugin in _PLANE_CHUNKED_READERS else {}
+                reader = cls(str(path), **kwargs)
+            module = type(reader).__module__.split(".")[0]
+            reader.scenes  # noqa: B018 - forces the header to be parsed now
+    except UnsupportedFileFormatError as err:
+        raise UnsupportedFileError(
+            f"{path}: not a supported image format (no installed bioio plugin reads it)"
+        ) from err
+    except Exception as err:  # plugin-specific errors: corrupt, truncated, bad header
+        raise UnsupportedFileError(
+            f"{path}: cannot be read as an image ({type(err).__name__}: {err})"
+        ) from err
+    return reader, module
+
+
+def _czi_file(path: Path):
+    from aicspylibczi import CziFile
+
+    return CziFile(str(path))
+
+
+def _czi_scene_count(path: Path) -> int:
+    shapes = _czi_file(path).get_dims_shape()
+    stops = [s["S"][1] for s in shapes if "S" in s]
+    return max(stops) if stops else 1
+
+
+def list_scenes(path: Path) -> list[str]:
+    """Names of the scenes (positions) in a microscopy file.
+
+    Parameters
+    ----------
+    path : Path
+        Any file a bioio plugin reads.
+
+    Returns
+    -------
+    scenes : list of str
+        One name per scene, in file order; most files have one.
+
+    Raises
+    ------
+    UnsupportedFileError
+        If the file is missing, of an unknown format or unreadable.
+
+    Notes
+    -----
+    CZI files written without scene metadata (e.g. by pylibCZIrw) still hold several scenes
+    in their sub-blocks; bioio-czi then reports only one. We count the sub-block scenes and
+    name the extra ones ``"scene-<i>"``.
+    """
+    path = _check_path(path)
+    reader, module = _open(path)
+    scenes = [str(s) for s in reader.scenes]
+    if module == "bioio_czi":
+        n = _czi_scene_count(path)
+        if n > len(scenes):
+            scenes = [f"scene-{i}" for i in range(n)]
+    return scenes
+
+
+def list_images(path: Path) -> list[SourceImage]:
+    """Every image a file holds: one per scene, and per timepoint for series (T > 1).
+
+    Parameters
+    ----------
+    path : Path
+        Any file a bioio plugin reads.
+
+    Returns
+    -------
+    images : list of SourceImage
+        In file order (scene-major). ``convert`` makes one plate field of each.
+
+    Raises
+    ------
+    UnsupportedFileError
+        If the file is missing, of an unknown format or unreadable.
+    """
+    path = _check_path(path)
+    images = []
+    for i, name in enumerate(list_scenes(path)):
+        arr, _ = _scene_array(path, i)
+        n_t = arr.sizes.get("T", 1)
+        for t in range(n_t) if n_t > 1 else [None]:
+            images.append(SourceImage(scene=name, scene_index=i, timepoint=t))
+    return images
+
+
+def _scene_array(path: Path, scene_index: int) -> tuple[xr.DataArray, object]:
+    """The reader's own lazy array for one scene (its dims, upper case), and the reader."""
+    reader, module = _open(path)
+    n_meta = len(reader.scenes)
+    if module == "bioio_czi" and scene_index >= n_meta:
+        return _czi_planes(path, scene_index), reader
+    if scene_index >= n_meta:
+        raise UnsupportedFileError(f"{path}: has {n_meta} scene(s); scene {scene_index} asked")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader.set_scene(scene_index)
+            arr = reader.xarray_dask_data
+            if arr.sizes.get("M", 1) > 1:  # mosaic tiles: let the plugin stitch them
+                arr = reader.mosaic_xarray_dask_data
+    except Exception as err:  # plugin-specific errors surface only when dims are built
+        raise UnsupportedFileError(
+            f"{path}: cannot be read as an image ({type(err).__name__}: {err})"
+        ) from err
+    if module == "bioio_czi" and n_meta == 1 and _czi_scene_count(path) > 1:
+        return _czi_planes(path, scene_index), reader
+    if module == "bioio_dv":  # bioio-dv's array needs its file object open at compute time
+        arr = _dv_planes(path).assign_coords({k: v for k, v in arr.coords.items() if k == "C"})
+    return arr, reader
+
+
+def _dv_planes(path: Path) -> xr.DataArray:
+    """DV sections as a lazy array; each plane task opens the file, copies one plane, closes it."""
+    from mrc import DVFile
+
+    with DVFile(path) as dv:
+        sizes, dtype = dict(dv.sizes), dv.dtype
+    n_lead = len(sizes) - 2
+    chunks = tuple((1,) * n if i < n_lead else (n,) for i, n in enumerate(sizes.values()))
+
+    def block(block_id=None):
+        with DVFile(path) as dv:
+            plane = np.array(dv.data[tuple(block_id[:n_lead])])
+        return plane[(np.newaxis,) * n_lead]
+
+    return xr.DataArray(da.map_blocks(block, chunks=chunks, dtype=dtype), dims=list(sizes))
+
+
+def _czi_planes(path: Path, scene_index: int) -> xr.DataArray:
+    """CZI scene without scene metadata: one lazy read per (t, c, z) plane via aicspylibczi."""
+    czi = _czi_file(path)
+    shape = next(
+        (s for s in czi.get_dims_shape() if s.get("S", (0, 1))[0] <= scene_index < s.get("S", (0, 1))[1]),
+        None,
+    )
+    if shape is None:
+        raise UnsupportedFileError(f"{path}: scene {scene_index} not found in the CZI sub-blocks")
+    dims = [d for d in "TCZ" if d in shape]
+    sizes = {d: shape[d][1] - shape[d][0] for d in dims}
+    probe, probe_dims = czi.read_image(S=scene_index, **{d: shape[d][0] for d in dims})
+    if dict(probe_dims).get("A", 1) > 1:
+        raise UnsupportedFileError(f"{path}: RGB CZI scenes without scene metadata are not supported")
+    ny, nx = dict(probe_dims)["Y"], dict(probe_dims)["X"]
+
+    def plane(index: dict) -> np.ndarray:
+        data, _ = _czi_file(path).read_image(S=scene_index, **index)
+        return data.reshape(ny, nx)
+
+    import dask
+
+    def build(level: int, index: dict):
+        if level == len(dims):
+            return da.from_delayed(dask.delayed(plane)(dict(index)), (ny, nx), dtype=probe.dtype)
+        d = dims[level]
+        return da.stack([build(level + 1, {**index, d: shape[d][0] + i}) for i in range(sizes[d])])
+
+    names = [ch.get("Name") or f"C{i}" for i, ch in enumerate(
+        czi.meta.findall("./Metadata/Information/Image/Dimensions/Channels/Channel"))]
+    coords = {"C": names} if "C" in dims and len(names) == sizes["C"] else {}
+    return xr.DataArray(build(0, {}), dims=dims + ["Y", "X"], coords=coords)
+
+
+# ---- pixel sizes, per reader, in µm -----------------------------------------------------
+
+
+def _czi_sizes_um(path: Path) -> dict[str, float | None]:
+    """CZI ``Scaling/Items/Distance`` values are metres; convert to µm ourselves."""
+    meta = _czi_file(path).meta
+    out: dict[str, float | None] = {"z": None, "y": None, "x": None}
+    for axis in out:
+        node = meta.find(f"./Metadata/Scaling/Items/Distance[@Id='{axis.upper()}']/Value")
+        if node is not None and node.text:
+            value = float(f"{float(node.text) * 1e6:.12g}")  # drop float noise of m -> µm
+            out[axis] = value if value > 0 else None
+    return out
+
+
+def _dv_header(path: Path):
+    from mrc import DVFile
+
+    with DVFile(path) as dv:
+        return dv.hdr, dv.ext_hdr
+
+
+def _dv_sizes_um(path: Path) -> dict[str, float | None]:
+    """DV (MRC/Priism) header ``dx, dy, dz`` are µm; 0 means not recorded."""
+    hdr, _ = _dv_header(path)
+    return {a: (float(v) if v and v > 0 else None) for a, v in (("z", hdr.dz), ("y", hdr.dy), ("x", hdr.dx))}
+
+
+def _ome_sizes_um(reader, scene_index: int) -> dict[str, float | None]:
+    """OME ``PhysicalSize*`` come with their own unit (µm by default); convert it."""
+    pixels = reader.ome_metadata.images[scene_index].pixels
+    out: dict[str, float | None] = {}
+    for axis in ("z", "y", "x"):
+        value = getattr(pixels, f"physical_size_{axis}")
+        unit = getattr(pixels, f"physical_size_{axis}_unit")
+        unit = getattr(unit, "value", unit) or "µm"
+        out[axis] = value * _TO_UM[unit] if value and unit in _TO_UM else None
+    return out
+
+
+def _tiff_sizes_um(path: Path, scene_index: int) -> dict[str, float | None]:
+    """Plain/ImageJ TIFF: trust ImageJ units or metric resolution units only.
+
+    tifffile writes resolution 1/1 with unit NONE by default and image editors write 72 dpi
+    inches: neither is a microscope calibration, so both count as missing.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.series[scene_index].pages[0]
+        tags = page.tags
+        ij = tif.imagej_metadata or {}
+        if tif.is_imagej:
+            unit = str(ij.get("unit", "")).strip().lower().replace("\\u00b5", "µ")
+            scalar = _TO_UM.get(unit)
+        else:
+            unit_tag = tags.get("ResolutionUnit")
+            unit_value = int(unit_tag.value) if unit_tag is not None else 1
+            scalar = {3: 1e4, 4: 1e3, 5: 1.0}.get(unit_value)  # cm, mm, µm (tifffile RESUNIT)
+        out: dict[str, float | None] = {"z": None, "y": None, "x": None}
+        if scalar is None:
+            return out
+        for axis, tag in (("x", "XResolution"), ("y", "YResolution")):
+            if tag in tags:
+                num, den = tags[tag].value
+                out[axis] = scalar * den / num if num > 0 and den > 0 else None
+        spacing = ij.get("spacing")
+        if spacing:
+            out["z"] = float(spacing) * scalar
+    return out
+
+
+def _file_sizes_um(path: Path, module: str, reader, scene_index: int) -> dict[str, float | None]:
+    if module == "bioio_czi":
+        return _czi_sizes_um(path)
+    if module == "bioio_dv":
+        return _dv_sizes_um(path)
+    if module == "bioio_ome_tiff":
+        return _ome_sizes_um(reader, scene_index)
+    if module == "bioio_tifffile":
+        return _tiff_sizes_um(path, scene_index)
+    if module == "bioio_imageio":
+        return {"z": None, "y": None, "x": None}  # PNG, JPEG, movies carry no calibration
+    # ND2 (nd2 gives µm), LIF and other plugins documented to report µm.
+    sizes = reader.physical_pixel_sizes
+    return {a: (float(v) if v and v > 0 else None) for a, v in (("z", sizes.Z), ("y", sizes.Y), ("x", sizes.X))}
+
+
+# ---- raw SIM ----------------------------------------------------------------------------
+
+
+def _dv_raw_sim_reason(path: Path) -> str | None:
+    """OMX raw SIM: consecutive sections share one stage z (phases x angles interleaved in z)."""
+    hdr, ext = _dv_header(path)
+    if ext is None:
+        return None
+    order = hdr.sequence_order  # slowest..fastest of the non-YX axes as numpy sees them
+    nz = hdr.nz
+    if nz < 2 * _MIN_SIM_RUN:
+        return None
+    sizes = {"C": hdr.nc or 1, "T": hdr.nt or 1, "Z": nz}
+    z_stride = 1
+    for axis in reversed(order):
+        if axis == "Z":
+            break
+        z_stride *= sizes[axis]
+    zs = [round(ext.frame(i * z_stride).stageZCoord, 4) for i in range(nz)]
+    if len(set(zs)) < 2:
+        return None  # stage z not recorded: the header cannot tell
+    runs, start = [], 0
+    for i in range(1, nz + 1):
+        if i == nz or zs[i] != zs[start]:
+            runs.append(i - start)
+            start = i
+    k = runs[0]
+    if k >= _MIN_SIM_RUN and all(r == k for r in runs) and nz % k == 0:
+        return (f"raw SIM data ({nz} sections in runs of {k} at one stage z: phases x angles "
+                f"interleaved in z); reconstruct it first (e.g. softWoRx, fairSIM) and convert the result")
+    return None
+
+
+def _czi_raw_sim_reason(path: Path) -> str | None:
+    """Zeiss raw SIM: sub-blocks carry phase (H) or rotation (R) indices."""
+    for shape in _czi_file(path).get_dims_shape():
+        for dim in _CZI_RAW_SIM_DIMS:
+            if dim in shape and shape[dim][1] - shape[dim][0] > 1:
+                return (f"raw SIM data (CZI dimension {dim}={shape[dim][1] - shape[dim][0]}: "
+                        f"{'phases' if dim == 'H' else 'rotations'}); reconstruct it first (ZEN SIM "
+                        f"processing) and convert the result")
+    return None
+
+
+def _ome_raw_sim_reason(reader) -> str | None:
+    """OME-TIFF exported from raw SIM may declare ``ModuloAlongZ`` with phase/angle types."""
+    xml = reader.ome_metadata.to_xml() if hasattr(reader.ome_metadata, "to_xml") else ""
+    for match in re.finditer(r"<(?:\w+:)?ModuloAlongZ\b[^>]*>", xml):
+        if re.search(r'Type(?:Description)?="[^"]*(phase|angle|rotation)', match.group(0), re.I):
+            return ("raw SIM data (OME ModuloAlongZ declares phases/angles in z); "
+                    "reconstruct it first and convert the result")
+    return None
+
+
+def _raw_sim_reason(path: Path, module: str, reader) -> str | None:
+    if module == "bioio_dv":
+        return _dv_raw_sim_reason(path)
+    if module == "bioio_czi":
+        return _czi_raw_sim_reason(path)
+    if module == "bioio_ome_tiff":
+        return _ome_raw_sim_reason(reader)
+    return None
+
+
+# ---- dims and channel names -------------------------------------------------------------
+
+
+def _dv_channel_names(path: Path, n: int) -> list[str]:
+    hdr, _ = _dv_header(path)
+    waves = [hdr.wave1, hdr.wave2, hdr.wave3, hdr.wave4, hdr.wave5]
+    names = [str(int(w)) if w and w > 0 else f"C{i}" for i, w in enumerate(waves[:n])]
+    return names + [f"C{i}" for i in range(len(names), n)]
+
+
+def _normalise(arr: xr.DataArray, path: Path, timepoint: int | None, module: str) -> xr.DataArray:
+    """Reader dims (upper case, any order, maybe T/S/extra) -> (c, z, y, x)."""
+    for dim in ("Y", "X"):
+        if dim not in arr.dims:
+            raise UnsupportedFileError(f"{path}: no {dim} axis in {arr.dims}; not an image")
+    n_t = arr.sizes.get("T", 1)
+    if timepoint is not None:
+        if not 0 <= timepoint < n_t:
+            raise UnsupportedFileError(f"{path}: timepoint {timepoint} asked; the file has {n_t}")
+        arr = arr.isel(T=timepoint)
+    elif n_t > 1:
+        raise UnsupportedFileError(
+            f"{path}: holds {n_t} timepoints; read one with `timepoint=` (convert makes one field each)")
+    extra = [d for d in arr.dims if d not in ("T", "C", "Z", "Y", "X", "S")]
+    for dim in extra:
+        if arr.sizes[dim] > 1:
+            raise UnsupportedFileError(
+                f"{path}: dimension {dim}={arr.sizes[dim]} is not supported (only scenes, T, C, Z, Y, X, RGB)")
+    arr = arr.squeeze([d for d in extra + ["T"] if d in arr.dims], drop=True)
+    if "C" in arr.coords and arr.coords["C"].dtype.kind in "USO":
+        names = [str(v) for v in arr.coords["C"].values]
+    elif module == "bioio_dv":
+        names = _dv_channel_names(path, arr.sizes.get("C", 1))
+    else:
+        names = [f"C{i}" for i in range(arr.sizes.get("C", 1))]
+    arr = arr.drop_vars(list(arr.coords))
+    if "C" not in arr.dims:
+        arr = arr.expand_dims("C")
+    if "S" in arr.dims:  # RGB(A) samples become channels
+        samples = "RGBA"[: arr.sizes["S"]] if arr.sizes["S"] <= 4 else range(arr.sizes["S"])
+        names = [s if len(names) == 1 else f"{n}/{s}" for n in names for s in samples]
+        arr = arr.transpose("C", "S", ...).stack(CS=("C", "S")).drop_vars(["CS", "C", "S"], errors="ignore")
+        arr = arr.rename(CS="C").transpose("C", ...)
+    if "Z" not in arr.dims:
+        arr = arr.expand_dims("Z")
+    arr = arr.transpose("C", "Z", "Y", "X").rename(C="c", Z="z", Y="y", X="x")
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    if not isinstance(arr.data, da.Array):
+        arr = arr.copy(data=da.from_array(arr.data, chunks=(1, 1) + arr.shape[2:]))
+    return arr.assign_coords(c=unique)
+
+
+def read_image(
+    path: Path,
+    *,
+    scene: int | str = 0,
+    timepoint: int | None = None,
+    pixel_size_um: float | None = None,
+    z_step_um: float | None = None,
+) -> xr.DataArray:
+    """Read one image of a vendor file as a lazy ``(c, z, y, x)`` field with µm scale.
+
+    Parameters
+    ----------
+    path : Path
+        CZI, DV, ND2, OME-TIFF, TIFF, PNG, AVI, ... (any format an installed bioio plugin reads).
+    scene : int or str
+        Scene index or name (see `list_scenes`).
+    timepoint : int or None
+        Frame of a series with T > 1 (see `list_images`); must be None or 0 when T == 1.
+    pixel_size_um : float or None
+        y/x pixel size in µm for files that carry none. A file's own calibration wins;
+        a different value given here is logged as a warning, never silently applied.
+    z_step_um : float or None
+        z step in µm for stacks (Z > 1) whose file carries none.
+
+    Returns
+    -------
+    image : xarray.DataArray
+        Dask-backed, dims ``("c", "z", "y", "x")``, the file's dtype (value range kept),
+        coordinate ``c`` = channel names (RGB samples become channels ``R, G, B``),
+        ``attrs["scale_um"] = {"z", "y", "x"}`` in µm,
+        ``attrs["source"] = {"path", "scene", "scene_index", "timepoint", "reader"}`` and
+        ``attrs["pixel_size_from"]`` (``"file"`` or ``"user"``).
+
+    Raises
+    ------
+    UnsupportedFileError
+        Missing, unknown, corrupt file; raw SIM data; T > 1 without `timepoint`; other
+        dimensions (e.g. CZI phases) of size > 1.
+    MissingPixelSizeError
+        The file carries no pixel size (or z step, for stacks) and none was given.
+    TypeError, ValueError
+        Bad argument types or non-positive sizes.
+
+    Notes
+    -----
+    Units by reader: CZI ``Scaling`` is metres (we convert); DV headers are µm; OME sizes
+    carry their unit; TIFF resolution is trusted only with ImageJ units or cm/mm/µm
+    resolution units (tifffile's default 1/1 "no unit" and 72-dpi inches count as missing);
+    PNG/AVI have none. A single plane (Z == 1) has no z step: ``scale_um["z"]`` is then the
+    file's or `z_step_um` if known, else the x pixel size (a placeholder with no effect).
+
+    Examples
+    --------
+    >>> import numpy as np, tifffile, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.tif"
+    >>> tifffile.imwrite(p, np.zeros((4, 8, 8), np.uint16))
+    >>> read_image(p, pixel_size_um=0.04, z_step_um=0.125).attrs["scale_um"]
+    {'z': 0.125, 'y': 0.04, 'x': 0.04}
+    """
+    path = _check_path(path)
+    if isinstance(scene, bool) or not isinstance(scene, (int, str)):
+        raise TypeError(f"`scene` must be an int index or a str name; got {type(scene).__name__}")
+    if timepoint is not None and (isinstance(timepoint, bool) or not isinstance(timepoint, int)):
+        raise TypeError(f"`timepoint` must be an int or None; got {type(timepoint).__name__}")
+    pixel_size_um = _check_optional_positive(pixel_size_um, "pixel_size_um")
+    z_step_um = _check_optional_positive(z_step_um, "z_step_um")
+
+    scenes = list_scenes(path)
+    if isinstance(scene, str):
+        if scene not in scenes:
+            raise UnsupportedFileError(f"{path}: no scene {scene!r}; scenes are {scenes}")
+        scene_index = scenes.index(scene)
+    else:
+        if not 0 <= scene < len(scenes):
+            raise UnsupportedFileError(f"{path}: scene {scene} asked; the file has {len(scenes)}")
+        scene_index = scene
+    raw, reader = _scene_array(path, scene_index)
+    module = type(reader).__module__.split(".")[0]
+    reason = _raw_sim_reason(path, module, reader)
+    if reason:
+        raise UnsupportedFileError(f"{path}: {reason}")
+    image = _normalise(raw, path, timepoint, module)
+    sizes = _file_sizes_um(path, module, reader, scene_index)
+
+    if sizes["x"] is None or sizes["y"] is None:
+        if pixel_size_um is None:
+            raise MissingPixelSizeError(
+                f"{path}: the file carries no pixel size; pass --pixel-size (µm per pixel)")
+        sizes["x"] = sizes["y"] = pixel_size_um
+        source_of_size = "user"
+    else:
+        source_of_size = "file"
+        if pixel_size_um is not None and not math.isclose(pixel_size_um, sizes["x"], rel_tol=0.01):
+            log.warning("%s: file pixel size %.4g µm kept; --pixel-size %.4g ignored for this file",
+                        path, sizes["x"], pixel_size_um)
+    if sizes["z"] is None:
+        if image.sizes["z"] > 1 and z_step_um is None:
+            raise MissingPixelSizeError(
+                f"{path}: a stack of {image.sizes['z']} planes with no z step; pass --z-step (µm)")
+        sizes["z"] = z_step_um if z_step_um is not None else sizes["x"]
+    image.attrs = {
+        "scale_um": {"z": float(sizes["z"]), "y": float(sizes["y"]), "x": float(sizes["x"])},
+        "source": {"path": str(path.resolve()), "scene": scenes[scene_index],
+                   "scene_index": scene_index, "timepoint": timepoint, "reader": module},
+        "pixel_size_from": source_of_size,
+    }
+    return image
+
+
+def file_digest(path: Path) -> dict:
+    """Identity of a source file: resolved path, size in bytes and SHA-256 of its content.
+
+    Parameters
+    ----------
+    path : Path
+        An existing file.
+
+    Returns
+    -------
+    digest : dict
+        ``{"path": str, "size_bytes": int, "sha256": str}``; reads the file in 1 MiB blocks.
+    """
+    path = _check_path(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return {"path": str(path.resolve()), "size_bytes": path.stat().st_size, "sha256": h.hexdigest()}
