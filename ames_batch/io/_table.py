@@ -137,7 +137,9 @@ def read_ratings(path: Path) -> pd.DataFrame:
         bad_source = (raw["source"] != "") & ~raw["source"].isin(SOURCES)
         if bad_source.any():
             raise _bad(path, "source", f"must be one of {', '.join(SOURCES)} or empty", raw.index[bad_source])
-        out["source"] = raw["source"].where(raw["source"] != "", None)
+        out["source"] = pd.Series(
+            [v if v != "" else None for v in raw["source"]], index=raw.index, dtype=object
+        )
     dup = out.duplicated(list(KEY_COLUMNS), keep=False)
     if dup.any():
         raise _bad(path, "label", "the same (plate, well, field, label) appears twice", out.index[dup])
