@@ -1,0 +1,293 @@
+"""Model bundles: a folder with the Keras file(s) and ``model.json`` (the model card).
+
+Layout::
+
+    bundle/
+      model.json                        card, valid against schemas/model-card.schema.json
+      model.keras                       singular models ("2d", "3d")
+      members/<task>__<class>.keras     one file per one-vs-all member ("2d-ensemble")
+
+Loading validates the card first, refuses unknown format versions, edited cards (``card_sha256``)
+and files whose sha256 differs, then loads with ``keras.saving.load_model(safe_mode=True)``: no
+Lambda layers, no pickle.
+"""
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+from functools import lru_cache
+from importlib import resources
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from ..errors import ModelBundleError
+from ._architectures import Ensemble, _keras, member_name
+from ._predict import RatingModel, _check_model
+from ._preprocess import PreprocessSettings
+
+__all__ = ["FORMAT_VERSION", "load_bundle", "make_card", "model_card_schema", "save_bundle"]
+
+FORMAT_VERSION = 1
+CARD = "model.json"
+SCHEMA = "model-card.schema.json"
+
+
+@lru_cache(maxsize=1)
+def model_card_schema() -> dict:
+    """The model-card JSON schema (draft 2020-12), as shipped with the package.
+
+    The canonical file is the repository's top-level ``schemas/``; the package reaches it as
+    ``ames_batch/schemas`` (a link in the source tree, a copy in a built wheel).
+    """
+    candidates = [resources.files("ames_batch").joinpath("schemas", SCHEMA),
+                  Path(__file__).resolve().parents[2] / "schemas" / SCHEMA]
+    for candidate in candidates:
+        if candidate.is_file():
+            return json.loads(candidate.read_text(encoding="utf-8"))
+    raise FileNotFoundError(f"{SCHEMA} is missing from the installed ames_batch package; reinstall ames-batch")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _card_digest(card: dict) -> str:
+    body = {k: v for k, v in card.items() if k != "card_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in ("ames-batch", "keras", "tensorflow", "numpy", "scipy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def _schema_errors(card) -> list[str]:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(model_card_schema())
+    errors = sorted(validator.iter_errors(card), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(card)'}: {e.message}" for e in errors]
+
+
+def make_card(
+    *,
+    name: str,
+    version: str,
+    tasks: dict[str, list[str]],
+    settings: PreprocessSettings,
+    training: dict,
+    metrics: dict | None = None,
+    description: str = "",
+) -> dict:
+    """Start a model card; :func:`save_bundle` adds arch, files, versions, time and digest.
+
+    Parameters
+    ----------
+    name, version : str
+        Model name and its version (e.g. ``"ames-2d-default"``, ``"1.0"``).
+    tasks : dict[str, list[str]]
+        Class names per task, in output order.
+    settings : PreprocessSettings
+        The preprocessing the model was trained with.
+    training : dict
+        At least ``data_fingerprint`` (str) and ``split`` (dict: counts per split, grouping);
+        free extra keys (augmentation, epochs, seed, ...).
+    metrics : dict, optional
+        Held-out evaluation, e.g. ``{task: {"accuracy": ..., "f1_weighted": ...}}``.
+    description : str
+        Free text.
+
+    Returns
+    -------
+    card : dict
+
+    Raises
+    ------
+    TypeError
+        If `settings` is not a PreprocessSettings or `training` not a dict.
+    """
+    if not isinstance(settings, PreprocessSettings):
+        raise TypeError(f"`settings` must be a PreprocessSettings; got {type(settings).__name__}")
+    if not isinstance(training, dict):
+        raise TypeError(f"`training` must be a dict; got {type(training).__name__}")
+    card = {
+        "format_version": FORMAT_VERSION,
+        "name": str(name),
+        "version": str(version),
+        "tasks": {str(t): [str(c) for c in cs] for t, cs in tasks.items()},
+        "preprocessing": settings.to_dict(),
+        "training": dict(training),
+        "metrics": dict(metrics or {}),
+    }
+    if description:
+        card["description"] = str(description)
+    return card
+
+
+def save_bundle(model, card: dict, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a model bundle folder (atomically: a temporary folder renamed into place).
+
+    Parameters
+    ----------
+    model : keras.Model or Ensemble
+        Trained model from :func:`build_model`.
+    card : dict
+        From :func:`make_card` (or a loaded card); ``arch``, ``input_shape``, ``files``,
+        ``members``, ``package_versions``, ``created`` and ``card_sha256`` are (re)set here.
+    path : path-like
+        Bundle folder to create.
+    overwrite : bool
+        Replace an existing bundle at `path` (only a folder holding a ``model.json``).
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    ModelBundleError
+        If the finished card does not validate, or `path` exists and may not be replaced.
+    TypeError, ValueError
+        If `model` does not match the card's tasks or preprocessing input shape.
+    """
+    path = Path(path)
+    if not isinstance(card, dict):
+        raise TypeError(f"`card` must be a dict; got {type(card).__name__}")
+    settings = PreprocessSettings.from_dict(card.get("preprocessing", {}))
+    RatingModel(model, tasks=card.get("tasks", {}), settings=settings)  # checks model vs card
+    if path.exists() and not (overwrite and (path / CARD).is_file()):
+        raise ModelBundleError(f"{path}: already exists; choose a new folder or pass overwrite=True for a bundle")
+
+    card = {k: v for k, v in card.items() if k not in ("files", "members", "card_sha256")}
+    card["format_version"] = FORMAT_VERSION
+    card["arch"] = _check_model(model, card["tasks"])
+    card["input_shape"] = [*settings.input_shape, 1]
+    card["package_versions"] = _versions()
+    card.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        files = {}
+        if isinstance(model, Ensemble):
+            card["members"] = {}
+            (tmp / "members").mkdir()
+            for task, cls, member in model:
+                rel = f"members/{member_name(task, cls)}.keras"
+                if rel in files:
+                    raise ValueError(f"class names of task {task!r} collide as file {rel}; rename the classes")
+                member.save(tmp / rel)
+                files[rel] = _sha256(tmp / rel)
+                card["members"].setdefault(task, {})[cls] = rel
+        else:
+            model.save(tmp / "model.keras")
+            files["model.keras"] = _sha256(tmp / "model.keras")
+        card["files"] = files
+        card["card_sha256"] = _card_digest(card)
+        problems = _schema_errors(card)
+        if problems:
+            raise ModelBundleError(f"{path}: card does not validate ({problems[0]}); fix the card passed to save_bundle")
+        (tmp / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
+
+
+def load_bundle(path: str | os.PathLike) -> RatingModel:
+    """Load a model bundle after checking its card and files.
+
+    Parameters
+    ----------
+    path : path-like
+        Bundle folder written by :func:`save_bundle`.
+
+    Returns
+    -------
+    model : RatingModel
+
+    Raises
+    ------
+    ModelBundleError
+        One line naming the path, what is wrong and what to do: missing folder, card or model
+        file; card not JSON; unknown format version; card invalid against the schema; card
+        edited after saving; model file changed; model not matching the card.
+    """
+    path = Path(path)
+
+    def fail(what: str, todo: str):
+        raise ModelBundleError(f"{path}: {what}; {todo}")
+
+    if not path.is_dir():
+        fail("no such bundle folder", "pass the folder holding model.json")
+    if not (path / CARD).is_file():
+        fail(f"{CARD} is missing", "re-save the model with save_bundle")
+    try:
+        card = json.loads((path / CARD).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(f"{CARD} is not valid JSON ({exc})", "restore the card from the original bundle")
+    if not isinstance(card, dict):
+        fail(f"{CARD} is not a JSON object", "restore the card from the original bundle")
+    found = card.get("format_version")
+    if found != FORMAT_VERSION:
+        fail(f"unknown bundle format version {found!r} (this ames-batch reads {FORMAT_VERSION})",
+             "use an ames-batch release that writes this format")
+    problems = _schema_errors(card)
+    if problems:
+        fail(f"invalid model card: {problems[0]}", "restore the card or re-save the model with save_bundle")
+    if _card_digest(card) != card["card_sha256"]:
+        fail("model card was edited after saving (card_sha256 mismatch)",
+             "restore the original model.json or re-save the model with save_bundle")
+    for rel, digest in card["files"].items():
+        file = path / rel
+        if not file.is_file():
+            fail(f"model file {rel} is missing", "copy the whole bundle folder")
+        if _sha256(file) != digest:
+            fail(f"model file {rel} does not match its sha256 in the card", "copy the bundle again")
+
+    keras = _keras()
+
+    def load(rel: str):
+        try:
+            return keras.saving.load_model(path / rel, compile=False, safe_mode=True)
+        except Exception as exc:  # keras raises many types for a bad archive
+            fail(f"cannot load {rel} safely ({type(exc).__name__}: {exc})".replace("\n", " "),
+                 "re-save the model with save_bundle (no Lambda layers, no custom objects)")
+
+    if card["arch"] == "2d-ensemble":
+        if set(card["members"]) != set(card["tasks"]) or any(
+            list(card["members"][t]) != card["tasks"][t] for t in card["tasks"]
+        ):
+            fail("ensemble members do not match the card's tasks and classes", "re-save the model with save_bundle")
+        model = Ensemble({t: {c: load(rel) for c, rel in by_class.items()} for t, by_class in card["members"].items()})
+    else:
+        if set(card["files"]) != {"model.keras"}:
+            fail(f"a {card['arch']!r} bundle holds exactly model.keras; got {sorted(card['files'])}",
+                 "re-save the model with save_bundle")
+        model = load("model.keras")
+    try:
+        settings = PreprocessSettings.from_dict(card["preprocessing"])
+        rating = RatingModel(model, tasks=card["tasks"], settings=settings, card=card)
+    except (TypeError, ValueError) as exc:
+        fail(f"model does not match its card ({exc})", "re-save the model with save_bundle")
+    if rating.arch != card["arch"] or list(rating.input_shape) != card["input_shape"]:
+        fail(f"model is {rating.arch!r} {rating.input_shape} but the card says {card['arch']!r} {card['input_shape']}",
+             "re-save the model with save_bundle")
+    return rating
