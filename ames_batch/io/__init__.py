@@ -25,3 +25,20 @@ __all__ = [
     "write_heatmap",
     "write_labels",
 ]
+
+# ---- vendor files (convert) ----
+from ._layout import Placement, parse_well, place_by_pattern, read_layout, well_in_order  # noqa: E402
+from ._vendor import SourceImage, file_digest, list_images, list_scenes, read_image  # noqa: E402
+
+__all__ += [
+    "Placement",
+    "SourceImage",
+    "file_digest",
+    "list_images",
+    "list_scenes",
+    "parse_well",
+    "place_by_pattern",
+    "read_image",
+    "read_layout",
+    "well_in_order",
+]
