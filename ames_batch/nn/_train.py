@@ -1,0 +1,362 @@
+"""Train a rating model on preprocessed cell inputs: split first, augment training cells only.
+
+Order of work (the reference code did it the other way round and leaked):
+1. split the cells (by group when known), stratified and seeded (``_split.split_cells``);
+2. serve the training cells through ``CellSequence`` with fresh random augmentations each
+   epoch and per-task class-balancing sample weights; validation cells are served unchanged;
+3. stop early on the validation loss, keep the best weights, checkpoint every epoch
+   (``checkpoint_dir/last.keras`` + ``state.json``), resume from there;
+4. score the held-out test cells once, at the end.
+"""
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._augment import AugmentSettings
+from ._dataset import CellSequence, class_weights
+from ._evaluate import evaluate_ratings
+from ._split import CellSplit, split_cells
+
+__all__ = ["TrainSettings", "TrainResult", "train_model", "encode_ratings", "predict_probs"]
+
+log = logging.getLogger("ames_batch")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train (recorded in the model card).
+
+    Attributes
+    ----------
+    arch : str
+        Architecture name passed to ``build_model`` ("2d", "2d-ensemble", "3d").
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+        Cells per batch.
+    learning_rate : float
+        Adam learning rate.
+    patience : int
+        Epochs without a better validation loss before stopping.
+    val_fraction, test_fraction : float
+        Fractions of cells held out for validation and test.
+    seed : int
+        Seed of the split, the weights' initialisation, shuffling and augmentation.
+    augment : AugmentSettings or None
+        On-the-fly augmentation of training cells (None: none).
+    balance : bool
+        Weight samples by inverse class frequency, task by task.
+    steps_per_epoch : int or None
+        Cap on training batches per epoch (None: all training cells once).
+    """
+
+    arch: str = "2d"
+    epochs: int = 60
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    patience: int = 10
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    augment: AugmentSettings | None = field(default_factory=AugmentSettings)
+    balance: bool = True
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "patience"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"`{name}` must be >= 1; got {getattr(self, name)}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"`learning_rate` must be > 0; got {self.learning_rate}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"`steps_per_epoch` must be >= 1 or None; got {self.steps_per_epoch}")
+
+    def to_dict(self) -> dict:
+        """JSON-ready copy (for the model card)."""
+        d = asdict(self)
+        d["augment"] = None if self.augment is None else self.augment.to_dict()
+        return d
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` hands back.
+
+    Attributes
+    ----------
+    model : keras.Model
+        Trained model with the best validation weights.
+    split : CellSplit
+        The cell split used.
+    classes : dict of str to list of str
+        Class names per task, in output order.
+    history : dict of str to list of float
+        Per-epoch training and validation losses/accuracies (all epochs, resumed ones too).
+    val_metrics, test_metrics : dict
+        :func:`evaluate_ratings` on the validation and the held-out test cells.
+    epochs_run : int
+        Epochs completed in total.
+    best_epoch : int
+        1-based epoch whose weights were kept.
+    """
+
+    model: object
+    split: CellSplit
+    classes: dict
+    history: dict
+    val_metrics: dict
+    test_metrics: dict
+    epochs_run: int
+    best_epoch: int
+
+
+def encode_ratings(ratings: dict[str, np.ndarray], classes: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Class names -> class indices in output order, task by task.
+
+    Raises
+    ------
+    ValueError
+        If a rating is not one of the task's classes.
+    """
+    out = {}
+    for task, values in ratings.items():
+        if task not in classes:
+            raise ValueError(f"task {task!r} has no class list; known tasks: {sorted(classes)}")
+        lookup = {str(c): i for i, c in enumerate(classes[task])}
+        values = [str(v) for v in np.asarray(values).tolist()]
+        bad = sorted(set(values) - set(lookup))
+        if bad:
+            raise ValueError(f"{task} ratings {bad} are not among its classes {list(lookup)}")
+        out[task] = np.array([lookup[v] for v in values], dtype=np.int64)
+    return out
+
+
+def predict_probs(model, inputs: np.ndarray, tasks, *, batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Class probabilities per task for stored inputs (no augmentation), as float64."""
+    if len(inputs) == 0:
+        raise ValueError("`inputs` is empty: nothing to predict")
+    raw = model.predict(inputs, batch_size=batch_size, verbose=0)
+    if not isinstance(raw, dict):
+        names = list(getattr(model, "output_names", tasks))
+        raw = dict(zip(names, raw if isinstance(raw, (list, tuple)) else [raw]))
+    return {t: np.asarray(raw[t], dtype=np.float64) for t in tasks}
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _make_callback(keras, checkpoint_dir, patience, state):
+    """Early stopping on val_loss with best-weight restore, checkpointing and resumable state."""
+
+    class _Checkpointer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.state = state
+            self.best_weights = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            for k, v in logs.items():
+                self.state["history"].setdefault(k, []).append(float(v))
+            val = float(logs.get("val_loss", np.inf))
+            self.state["epoch"] = epoch + 1
+            if val < self.state["best_val_loss"]:
+                self.state.update(best_val_loss=val, best_epoch=epoch + 1, wait=0)
+                self.best_weights = self.model.get_weights()
+                if checkpoint_dir is not None:
+                    self.model.save(checkpoint_dir / "best.keras")
+            else:
+                self.state["wait"] += 1
+            if checkpoint_dir is not None:
+                self.model.save(checkpoint_dir / "last.keras")
+                tmp = checkpoint_dir / "state.json.tmp"
+                tmp.write_text(json.dumps(self.state, indent=1))
+                tmp.replace(checkpoint_dir / "state.json")
+            log.info("epoch %d: loss %.4f val_loss %.4f (best %.4f at epoch %d)", epoch + 1,
+                     logs.get("loss", np.nan), val, self.state["best_val_loss"], self.state["best_epoch"])
+            if self.state["wait"] >= patience:
+                log.info("early stop: no better val_loss for %d epochs", patience)
+                self.model.stop_training = True
+
+    return _Checkpointer()
+
+
+def _compile(model, losses: dict[str, str], learning_rate):
+    keras = _keras()
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=dict(losses),
+        metrics={t: ["accuracy"] for t in losses},
+    )
+
+
+def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint_dir, resume, spatial_axes):
+    """Fit one Keras model (a singular net, or one ensemble member) with resumable early stopping.
+
+    Returns the model (best weights) and its training state (history, epochs, best epoch).
+    """
+    keras = _keras()
+    weights = ({t: class_weights(y[t][split.train], n_classes[t]) for t in y} if settings.balance else None)
+    train_seq = CellSequence(inputs, y, split.train, batch_size=settings.batch_size, augment=settings.augment,
+                             weights=weights, shuffle=True, seed=settings.seed, spatial_axes=spatial_axes)
+    val_seq = CellSequence(inputs, y, split.val, batch_size=settings.batch_size, augment=None)
+    state = {"epoch": 0, "best_epoch": 0, "best_val_loss": float("inf"), "wait": 0, "history": {},
+             "split": {k: split.indices(k).tolist() for k in ("train", "val", "test")},
+             "settings": settings.to_dict()}
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    best_weights = None
+    if resume and (checkpoint_dir / "state.json").is_file() and (checkpoint_dir / "last.keras").is_file():
+        stored = json.loads((checkpoint_dir / "state.json").read_text())
+        if stored["split"] != state["split"]:
+            raise ValueError(f"cannot resume from {checkpoint_dir}: the stored split differs "
+                             "(other data, ratings or seed)")
+        state = stored
+        model = keras.models.load_model(checkpoint_dir / "last.keras")
+        if (checkpoint_dir / "best.keras").is_file():
+            best_weights = keras.models.load_model(checkpoint_dir / "best.keras").get_weights()
+        log.info("%s: resuming after epoch %d", model.name, state["epoch"])
+    else:
+        _compile(model, losses, settings.learning_rate)
+
+    callback = _make_callback(keras, checkpoint_dir, settings.patience, state)
+    callback.best_weights = best_weights
+    train_seq.epoch = state["epoch"]
+    train_seq._order = train_seq._make_order()
+    if state["epoch"] < settings.epochs and state["wait"] < settings.patience:
+        steps = None if settings.steps_per_epoch is None else min(settings.steps_per_epoch, len(train_seq))
+        model.fit(train_seq, validation_data=val_seq, epochs=settings.epochs, initial_epoch=state["epoch"],
+                  steps_per_epoch=steps, callbacks=[callback], verbose=0)
+    if callback.best_weights is not None:
+        model.set_weights(callback.best_weights)
+    return model, state
+
+
+def train_model(
+    inputs: np.ndarray,
+    ratings: dict[str, np.ndarray],
+    cell_ids,
+    *,
+    classes: dict[str, list[str]],
+    groups=None,
+    settings: TrainSettings | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    build=None,
+) -> TrainResult:
+    """Split, train with on-the-fly augmentation and early stopping, score the test split.
+
+    Parameters
+    ----------
+    inputs : (N, Y, X, 1) or (N, Z, Y, X, 1) ndarray of float32
+        Preprocessed inputs of all rated cells (``cell_input_2d`` / ``cell_input_3d``), once each.
+    ratings : dict of str to (N,) array-like of str
+        Rating class name per task per cell; the keys are the tasks trained.
+    cell_ids : (N,) sequence of str
+        Unique cell identities (the split is made on these).
+    classes : dict of str to list of str
+        Class names per task in output order.
+    groups : (N,) sequence of str, optional
+        Culture/plate/donor per cell; groups never straddle splits.
+    settings : TrainSettings, optional
+        Training options; defaults to ``TrainSettings()``.
+    checkpoint_dir : Path, optional
+        Where ``last.keras``, ``best.keras`` and ``state.json`` are written each epoch (one
+        sub-folder per member for the ensemble).
+    resume : bool
+        Continue from the checkpoints in `checkpoint_dir` (same data and seed required: the
+        split must match the stored one); members without a checkpoint start fresh.
+    build : callable, optional
+        ``build(arch, input_shape=..., tasks=..., seed=...)``; defaults to
+        ``ames_batch.nn.build_model`` (a ``keras.Model`` or an ``Ensemble``).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, ratings are not known classes, the split is impossible, or a
+        checkpoint to resume from belongs to another split.
+
+    Notes
+    -----
+    Seeds ``keras.utils.set_random_seed(settings.seed)`` (Python, NumPy and TensorFlow). On a
+    multi-core CPU TensorFlow may still reorder float sums, so two runs agree closely but not
+    bit for bit. Ensemble members are trained one after the other, each on "its class or not"
+    with balanced weights, each with its own early stopping.
+    """
+    keras = _keras()
+    settings = TrainSettings() if settings is None else settings
+    if not isinstance(inputs, np.ndarray) or inputs.dtype != np.float32:
+        raise TypeError(f"`inputs` must be a float32 ndarray; got {type(inputs).__name__} "
+                        f"{getattr(inputs, 'dtype', '')}")
+    if inputs.ndim not in (4, 5):
+        raise ValueError(f"`inputs` must be (N, Y, X, C) or (N, Z, Y, X, C); got shape {inputs.shape}")
+    if not ratings:
+        raise ValueError("`ratings` holds no task to train")
+    tasks = list(ratings)
+    y = encode_ratings(ratings, classes)
+    for task, v in y.items():
+        if v.shape != (len(inputs),):
+            raise ValueError(f"`ratings[{task!r}]` has {v.size} cells; `inputs` has {len(inputs)}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("`resume=True` needs a `checkpoint_dir`")
+
+    keras.utils.set_random_seed(settings.seed)
+    split = split_cells(cell_ids, y, groups=groups, val_fraction=settings.val_fraction,
+                        test_fraction=settings.test_fraction, seed=settings.seed)
+    log.info("split: %d train, %d val, %d test cells", split.train.size, split.val.size, split.test.size)
+    if build is None:
+        from ._architectures import build_model as build
+    task_classes = classes_subset(classes, tasks)
+    model = build(settings.arch, input_shape=tuple(inputs.shape[1:]), tasks=task_classes, seed=settings.seed)
+    spatial_axes = (0, 1) if inputs.ndim == 4 else (1, 2)
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+
+    from ._architectures import Ensemble
+
+    if isinstance(model, Ensemble):
+        members, states = {}, {}
+        for task, cls, member in model:
+            k = task_classes[task].index(cls)
+            y_bin = {task: (y[task] == k).astype(np.int64)}
+            sub = None if ckpt is None else ckpt / member.name
+            log.info("training one-vs-all member %s", member.name)
+            trained, states[member.name] = _fit_one(
+                member, inputs, y_bin, split, settings, losses={task: "binary_crossentropy"},
+                n_classes={task: 2}, checkpoint_dir=sub, resume=resume, spatial_axes=spatial_axes)
+            members.setdefault(task, {})[cls] = trained
+        model = Ensemble(members)
+        history = {name: st["history"] for name, st in states.items()}
+        epochs_run = sum(int(st["epoch"]) for st in states.values())
+        best_epoch = max(int(st["best_epoch"]) for st in states.values())
+    else:
+        model, state = _fit_one(model, inputs, y, split, settings,
+                                losses={t: "sparse_categorical_crossentropy" for t in tasks},
+                                n_classes={t: len(task_classes[t]) for t in tasks}, checkpoint_dir=ckpt,
+                                resume=resume, spatial_axes=spatial_axes)
+        history, epochs_run, best_epoch = state["history"], int(state["epoch"]), int(state["best_epoch"])
+
+    val_metrics = evaluate_ratings({t: np.asarray(ratings[t])[split.val] for t in tasks},
+                                   predict_probs(model, inputs[split.val], tasks), classes)
+    test_metrics = evaluate_ratings({t: np.asarray(ratings[t])[split.test] for t in tasks},
+                                    predict_probs(model, inputs[split.test], tasks), classes)
+    return TrainResult(model=model, split=split, classes=task_classes, history=history,
+                       val_metrics=val_metrics, test_metrics=test_metrics, epochs_run=epochs_run,
+                       best_epoch=best_epoch)
+
+
+def classes_subset(classes: dict[str, list[str]], tasks) -> dict[str, list[str]]:
+    """The class lists of `tasks` only, in task order."""
+    return {t: list(classes[t]) for t in tasks}
