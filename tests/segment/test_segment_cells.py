@@ -1,0 +1,192 @@
+"""segment_cells on drawn striated cells: planted truth, invariants, empty fields, bad input."""
+
+import numpy as np
+import pytest
+from conftest import draw_cells
+
+from ames_batch.segment import match_labels, segment_cells
+
+PX = 0.25  # µm per pixel; a 200 × 200 field is 50 µm wide
+SHAPE = (200, 200)
+
+ONE = [(25.0, 25.0, 20.0, 9.0, 30.0)]
+TWO_APART = [(15.0, 15.0, 12.0, 6.0, 0.0), (38.0, 35.0, 12.0, 7.0, 60.0)]
+TWO_TOUCHING = [(25.0, 14.0, 13.0, 8.0, 0.0), (25.0, 37.0, 13.0, 8.0, 0.0)]  # 3 µm overlap
+THREE_TOUCHING = [(15.0, 15.0, 12.0, 7.0, 45.0), (32.0, 18.0, 12.0, 7.0, -20.0), (25.0, 38.0, 14.0, 7.0, 90.0)]
+
+
+@pytest.mark.parametrize("cells", [ONE, TWO_APART, TWO_TOUCHING, THREE_TOUCHING], ids=["1", "2", "2t", "3t"])
+def test_finds_every_planted_cell(rng, cells):
+    mip, truth = draw_cells(rng, SHAPE, PX, cells)
+    labels = segment_cells(mip, PX)
+    assert labels.shape == SHAPE and labels.dtype == np.uint32
+    m = match_labels(labels, truth, iou_threshold=0.5)
+    assert m.n_predicted == m.n_truth == len(cells)
+    assert m.recall == 1.0 and m.precision == 1.0
+    # Outlines within ~1 µm of the drawn ellipse: IoU of a 12 × 6 µm half-axis cell stays > 0.85.
+    assert min(iou for *_, iou in m.pairs) > 0.85
+
+
+def test_no_split_keeps_touching_cells_together(rng):
+    mip, truth = draw_cells(rng, SHAPE, PX, TWO_TOUCHING)
+    labels = segment_cells(mip, PX, split_touching=False)
+    assert labels.max() == 1
+    union = truth > 0
+    assert (labels > 0)[union].mean() > 0.95
+
+
+def test_labels_sequential_in_raster_order(rng):
+    mip, _ = draw_cells(rng, SHAPE, PX, THREE_TOUCHING)
+    labels = segment_cells(mip, PX)
+    values = np.unique(labels)
+    np.testing.assert_array_equal(values, np.arange(labels.max() + 1))
+    first = [np.flatnonzero(labels.ravel() == v)[0] for v in values[1:]]
+    assert first == sorted(first)
+
+
+def test_nucleus_filled_and_debris_dropped(rng):
+    mip, truth = draw_cells(rng, SHAPE, PX, [(25.0, 22.0, 18.0, 10.0, 0.0)])
+    mip[180:186, 180:186] += 3000.0  # 1.5 × 1.5 µm bright speck, far below 100 µm²
+    labels = segment_cells(mip, PX)
+    assert labels.max() == 1
+    assert labels[100, 88] == 1  # the middle of the dark nucleus
+    assert labels[183, 183] == 0
+    from scipy import ndimage as ndi
+
+    assert not (ndi.binary_fill_holes(labels > 0) & (labels == 0)).any()
+
+
+def test_every_label_at_least_min_area(rng):
+    mip, _ = draw_cells(rng, SHAPE, PX, THREE_TOUCHING)
+    for min_area in (50.0, 150.0):
+        labels = segment_cells(mip, PX, min_area_um2=min_area)
+        areas_um2 = np.bincount(labels.ravel())[1:] * PX**2
+        assert areas_um2.min() >= min_area
+
+
+def test_affine_intensity_change_gives_same_labels(rng):
+    mip, _ = draw_cells(rng, SHAPE, PX, TWO_TOUCHING)
+    reference = segment_cells(mip.astype(np.float64), PX)
+    np.testing.assert_array_equal(segment_cells(3.0 * mip.astype(np.float64) + 500.0, PX), reference)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64])
+def test_integer_and_float_inputs(rng, dtype):
+    mip, truth = draw_cells(rng, SHAPE, PX, TWO_APART, background=20.0, brightness=200.0, noise=3.0)
+    mip = np.clip(np.round(mip), 0, 255).astype(dtype)
+    m = match_labels(segment_cells(mip, PX), truth)
+    assert m.recall == 1.0 and m.precision == 1.0
+
+
+def test_same_cells_at_two_pixel_sizes_agree_in_um(rng):
+    areas = []
+    for px in (0.1, 0.25):
+        shape = (round(50 / px), round(50 / px))
+        mip, truth = draw_cells(rng, shape, px, TWO_APART)
+        labels = segment_cells(mip, px)
+        assert labels.max() == 2
+        areas.append(np.bincount(labels.ravel())[1:] * px**2)
+        truth_area = np.bincount(truth.ravel())[1:] * px**2
+        np.testing.assert_allclose(areas[-1], truth_area, rtol=0.1)
+    np.testing.assert_allclose(areas[0], areas[1], rtol=0.05)
+
+
+@pytest.mark.parametrize("shape", [(199, 203), (64, 64), (7, 300)])
+def test_shape_kept_for_any_size(rng, shape):
+    mip, _ = draw_cells(rng, shape, PX, ONE)
+    labels = segment_cells(mip, PX)
+    assert labels.shape == shape and labels.dtype == np.uint32
+
+
+def test_coarse_input_used_as_is(rng):
+    px = 0.8  # coarser than the 0.5 µm working grid: no downsampling
+    mip, truth = draw_cells(rng, (64, 64), px, [(25.0, 25.0, 20.0, 10.0, 10.0)], period_um=2.0)
+    m = match_labels(segment_cells(mip, px), truth)
+    assert m.recall == 1.0 and m.precision == 1.0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: np.zeros(SHAPE, np.uint16),
+        lambda rng: np.full(SHAPE, 65535, np.uint16),  # saturated
+        lambda rng: np.full(SHAPE, 3.5, np.float32),
+        lambda rng: rng.normal(200.0, 30.0, SHAPE).astype(np.float32),  # background noise only
+        lambda rng: rng.poisson(5.0, SHAPE).astype(np.uint16),  # dim photon noise
+        lambda rng: (rng.normal(200.0, 30.0, SHAPE) + np.linspace(0, 60, SHAPE[1])).astype(np.float32),
+    ],
+    ids=["zeros", "saturated", "flat", "noise", "poisson", "noise+gradient"],
+)
+def test_empty_fields_give_no_labels(rng, make):
+    labels = segment_cells(make(rng), PX)
+    assert labels.shape == SHAPE and labels.dtype == np.uint32
+    assert not labels.any()
+
+
+def test_bad_input_raises():
+    good = np.zeros((32, 32), np.float32)
+    with pytest.raises(ValueError, match=r"2D.*\(4, 32, 32\)"):
+        segment_cells(np.zeros((4, 32, 32), np.float32), PX)
+    bad = good.copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        segment_cells(bad, PX)
+    bad[3, 4] = np.inf
+    with pytest.raises(ValueError, match="finite"):
+        segment_cells(bad, PX)
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        segment_cells(good.tolist(), PX)
+    with pytest.raises(TypeError, match="dtype bool"):
+        segment_cells(good > 0, PX)
+    for value in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="pixel_size_um"):
+            segment_cells(good, value)
+    with pytest.raises(TypeError, match="pixel_size_um"):
+        segment_cells(good, "0.1")
+    with pytest.raises(ValueError, match="threshold_method"):
+        segment_cells(good, PX, threshold_method="magic")
+    with pytest.raises(ValueError, match="min_area_um2"):
+        segment_cells(good, PX, min_area_um2=-1.0)
+    with pytest.raises(ValueError, match="min_cell_distance_um"):
+        segment_cells(good, PX, min_cell_distance_um=0.0)
+
+
+def _ramp(shape, amplitude):
+    return np.linspace(0.0, amplitude, shape[1], dtype=np.float32)[None, :]
+
+
+def _vignette(shape, amplitude):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    r2 = (yy - shape[0] / 2) ** 2 + (xx - shape[1] / 2) ** 2
+    return amplitude * np.exp(-r2 / (2 * (0.3 * shape[0]) ** 2))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: rng.normal(200.0, 30.0, SHAPE) + _ramp(SHAPE, 300.0),
+        lambda rng: rng.normal(200.0, 30.0, SHAPE) + _ramp(SHAPE, 3000.0),
+        lambda rng: rng.poisson(100.0 + _vignette(SHAPE, 400.0)),
+        lambda rng: rng.normal(200.0, 30.0, SHAPE) + _vignette(SHAPE, 300.0),
+    ],
+    ids=["ramp", "steep-ramp", "poisson-vignette", "vignette"],
+)
+@pytest.mark.parametrize("flatten", [False, True])
+def test_uneven_illumination_alone_is_no_cell(rng, make, flatten):
+    assert not segment_cells(make(rng).astype(np.float32), PX, flatten_background=flatten).any()
+
+
+@pytest.mark.parametrize(("amplitude", "flatten"), [(60.0, False), (60.0, True), (1000.0, True)])
+def test_cell_on_uneven_background_is_found(rng, amplitude, flatten):
+    mip, truth = draw_cells(rng, SHAPE, PX, TWO_APART)  # background 200, noise 30
+    labels = segment_cells(mip + _ramp(SHAPE, amplitude), PX, flatten_background=flatten)
+    m = match_labels(labels, truth)
+    assert m.recall == 1.0 and m.precision == 1.0
+
+
+def test_saturated_cell_without_texture_is_one_cell(rng):
+    mip, truth = draw_cells(rng, SHAPE, PX, ONE, brightness=1e6)
+    mip = np.clip(mip, 0, 65535).astype(np.uint16)  # the whole cell clips flat
+    assert (mip[truth > 0] == 65535).mean() > 0.5
+    m = match_labels(segment_cells(mip, PX), truth)
+    assert m.n_predicted == 1 and m.recall == 1.0
