@@ -54,7 +54,7 @@ def _channel_names(image: xr.DataArray, name: str) -> list[str]:
 
 
 def _omero(names: list[str], dtype: np.dtype) -> dict:
-    """Display settings: white channels, window over the dtype's range (no pass over the data)."""
+    """Display settings: a colour per channel, window min/max = the dtype's range."""
     if np.issubdtype(dtype, np.integer):
         lo, hi = float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
     else:
@@ -72,6 +72,24 @@ def _omero(names: list[str], dtype: np.dtype) -> dict:
         ],
         "rdefs": {"model": "color" if len(names) > 1 else "greyscale"},
     }
+
+
+def _set_display_window(group_dir: Path) -> None:
+    """Set each omero channel window to the 0.1-99.9 percentiles of the smallest level.
+
+    The smallest pyramid level is at most ~256 px a side, so this reads little; the window
+    only guides viewers (napari contrast), it never changes voxels.
+    """
+    attrs = _read_attrs(group_dir)
+    datasets = attrs["ome"]["multiscales"][0]["datasets"]
+    small, _, _, _ = ms.read_multiscale(group_dir, len(datasets) - 1)
+    for c, channel in enumerate(attrs["ome"]["omero"]["channels"]):
+        values = np.asarray(small[c]).astype(np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            lo, hi = np.percentile(finite, [0.1, 99.9])
+            channel["window"].update(start=float(lo), end=float(max(hi, lo)))
+    _write_group_attrs(group_dir, attrs)
 
 
 def write_field(
@@ -127,7 +145,8 @@ def write_field(
     only when all levels are written; then well and plate metadata are updated under a
     metadata lock. Dask input is rechunked to the zarr chunks and stored chunk by chunk,
     never loaded whole. Pyramid: see ``_multiscale`` (2x2 mean, y/x halved while the
-    smallest side > 256 px). Units are written as ``"micrometer"``.
+    smallest side > 256 px). Units are written as ``"micrometer"``. The ``omero`` display
+    window (start/end) is set from the 0.1-99.9 percentiles of the smallest level.
     """
     key = _check_key(key)
     if not isinstance(image, xr.DataArray):
@@ -169,6 +188,7 @@ def write_field(
         raise
 
     def finish(_stored=None) -> None:
+        _set_display_window(tmp)
         _move_into_place(tmp, final)
         _register_field(plate, key)
 

@@ -122,6 +122,13 @@ def test_axes_units_pyramid_levels_scales_and_chunks(tmp_path, rng):
     np.testing.assert_array_equal(read_field(plate, key, level=1).values, np.rint(ref).astype(np.uint16))
     with pytest.raises(KeyError, match="level 3"):
         read_field(plate, key, level=3)
+    # display window from the smallest level, inside the data range
+    window = zattrs(plate / "C/3/0")["ome"]["omero"]["channels"][0]["window"]
+    assert window["min"] == 0 and window["max"] == 65535
+    smallest = read_field(plate, key, level=2).values[0].astype(np.float64)
+    lo, hi = np.percentile(smallest, [0.1, 99.9])
+    assert window["start"] == pytest.approx(lo) and window["end"] == pytest.approx(hi)
+    assert 0 < window["start"] < window["end"] < 4096
 
 
 def test_dask_input_is_written_chunk_by_chunk(tmp_path):
