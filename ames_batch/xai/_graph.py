@@ -3,8 +3,11 @@
 A model gets one traced function per (kind, output, layer, target); the cache holds the model
 weakly, so it does not keep a model alive. Traced functions read the model's variables by
 reference, so later weight changes (training, ``set_weights``) are seen without retracing.
+The step functions are module-level and bound to a model with ``functools.partial``, so that
+TensorFlow counts traces per model (a new model is not a "retrace" of the previous one).
 """
 
+import functools
 import weakref
 
 from ._validate import _get_layer, _keras, _resolve_head
@@ -26,6 +29,12 @@ def _cached(model, key, build):
     return per_model[key]
 
 
+def _compile(step, *bound):
+    import tensorflow as tf
+
+    return tf.function(functools.partial(step, *bound), reduce_retracing=True)
+
+
 def _pick(scores, cls):
     """Score of class ``cls[i]`` for each sample i; ``cls < 0`` picks the predicted class."""
     import tensorflow as tf
@@ -42,6 +51,39 @@ def _to_target(logits, target: str):
     if target == "logit":
         return logits
     return tf.nn.sigmoid(logits) if logits.shape[-1] == 1 else tf.nn.softmax(logits, axis=-1)
+
+
+def _gradcam_step(sub, to_logits, x, cls):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        acts, h = sub(x, training=False)
+        score, chosen = _pick(to_logits(h), cls)
+    grads = tape.gradient(score, acts)
+    axes = list(range(1, len(acts.shape) - 1))
+    weights = tf.reduce_mean(grads, axis=axes, keepdims=True)
+    return tf.nn.relu(tf.reduce_sum(acts * weights, axis=-1)), chosen
+
+
+def _ig_grad_step(sub, to_logits, target, x, base, alpha, cls):
+    import tensorflow as tf
+
+    a = tf.reshape(alpha, [-1] + [1] * (len(x.shape) - 1))
+    points = base + a * (x - base)
+    with tf.GradientTape() as tape:
+        tape.watch(points)
+        f = _to_target(to_logits(sub(points, training=False)), target)
+        score, _ = _pick(f, cls)
+    return tape.gradient(score, points)
+
+
+def _score_step(sub, to_logits, target, x, cls):
+    import tensorflow as tf
+
+    logits = to_logits(sub(x, training=False))
+    _, chosen = _pick(logits, cls)  # predicted class = argmax of the logits
+    return tf.gather(_to_target(logits, target), chosen, axis=1, batch_dims=1), chosen
 
 
 def gradcam_function(model, output: str, layer: str):
@@ -61,23 +103,8 @@ def gradcam_function(model, output: str, layer: str):
         )
 
     def build():
-        import tensorflow as tf
-
-        keras = _keras()
-        sub = keras.Model(model.inputs, [conv.output, head.tensor])
-
-        @tf.function(reduce_retracing=True)
-        def fn(x, cls):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                acts, h = sub(x, training=False)
-                score, chosen = _pick(head.to_logits(h), cls)
-            grads = tape.gradient(score, acts)
-            axes = list(range(1, in_rank - 1))
-            weights = tf.reduce_mean(grads, axis=axes, keepdims=True)
-            return tf.nn.relu(tf.reduce_sum(acts * weights, axis=-1)), chosen
-
-        return fn
+        sub = _keras().Model(model.inputs, [conv.output, head.tensor])
+        return _compile(_gradcam_step, sub, head.to_logits)
 
     return _cached(model, ("gradcam", output, layer), build), head.n_classes
 
@@ -91,32 +118,11 @@ def score_functions(model, output: str, target: str):
     if target not in _TARGETS:
         raise ValueError(f"`target` must be one of {_TARGETS}; got {target!r}")
     head = _resolve_head(model, output)
-    in_rank = len(model.inputs[0].shape)
 
     def build():
-        import tensorflow as tf
-
-        keras = _keras()
-        sub = keras.Model(model.inputs, head.tensor)
-
-        @tf.function(reduce_retracing=True)
-        def grad_fn(x, base, alpha, cls):
-            a = tf.reshape(alpha, [-1] + [1] * (in_rank - 1))
-            points = base + a * (x - base)
-            with tf.GradientTape() as tape:
-                tape.watch(points)
-                f = _to_target(head.to_logits(sub(points, training=False)), target)
-                score, _ = _pick(f, cls)
-            return tape.gradient(score, points)
-
-        @tf.function(reduce_retracing=True)
-        def score_fn(x, cls):
-            logits = head.to_logits(sub(x, training=False))
-            _, chosen = _pick(logits, cls)  # predicted class = argmax of the logits
-            score = tf.gather(_to_target(logits, target), chosen, axis=1, batch_dims=1)
-            return score, chosen
-
-        return grad_fn, score_fn
+        sub = _keras().Model(model.inputs, head.tensor)
+        return (_compile(_ig_grad_step, sub, head.to_logits, target),
+                _compile(_score_step, sub, head.to_logits, target))
 
     grad_fn, score_fn = _cached(model, ("ig", output, target), build)
     return grad_fn, score_fn, head.n_classes
