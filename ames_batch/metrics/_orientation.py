@@ -75,8 +75,9 @@ def _tensor_complex(mip: np.ndarray, pixel_size_um: float, sigma_um: float) -> n
 
 def _orientation_field(mip, pixel_size_um, sigma_um):
     z = _tensor_complex(mip, pixel_size_um, sigma_um)
-    angle = (np.degrees(np.angle(z)) / 2.0) % 180.0
-    return angle.astype(np.float32), np.abs(z).astype(np.float32)
+    angle = ((np.degrees(np.angle(z)) / 2.0) % 180.0).astype(np.float32)
+    angle[angle >= 180.0] = 0.0  # float32 rounding of 179.99999...
+    return angle, np.abs(z).astype(np.float32)
 
 
 def zdisc_orientation(mip, mask, pixel_size_um: float, *, sigma_um: float = INTEGRATION_SIGMA_UM
