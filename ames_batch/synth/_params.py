@@ -1,0 +1,185 @@
+"""Parameter records of the synthetic cardiomyocyte generator and its scale presets.
+
+Every length is in µm and every angle in degrees. Angles in the field are measured
+from the array's x axis (columns) towards its y axis (rows), so on a screen with the
+origin at the top left a positive angle turns clockwise.
+"""
+
+from dataclasses import asdict, dataclass
+
+__all__ = [
+    "SOURCES",
+    "SIM_SCALE_UM",
+    "DEMO_SCALE_UM",
+    "CellParams",
+    "OpticsParams",
+]
+
+#: Cell sources, in the order used for class indices.
+SOURCES: tuple[str, ...] = ("adult", "neonatal", "ipsc")
+
+#: Close to a real 3D-SIM stack: 0.125 µm z-step; 0.08 µm pixels, i.e. a 0.04 µm
+#: reconstruction binned 2 x 2 so that an adult cell (150 µm) stays tractable.
+SIM_SCALE_UM: dict[str, float] = {"z": 0.125, "y": 0.08, "x": 0.08}
+
+#: Coarse preset for the quick demo and for training sets: about 11 px per sarcomere.
+DEMO_SCALE_UM: dict[str, float] = {"z": 0.5, "y": 0.16, "x": 0.16}
+
+
+@dataclass(frozen=True)
+class CellParams:
+    """Every parameter of one synthetic cardiomyocyte (µm, degrees).
+
+    The record fully defines the cell's emission: the same record renders the
+    same cell (placement and optics are the field's). Draw one with
+    :func:`sample_cell_params`; :func:`rate_cell` turns it into the three labels
+    by the rules of ``docs/synthetic-cells.md``.
+
+    Attributes
+    ----------
+    source : str
+        ``"adult"``, ``"neonatal"`` or ``"ipsc"``.
+    length_um, width_um : float
+        Nominal extent along and across the long axis (``length_um >= 1.3 * width_um``).
+    long_axis_deg : float
+        Orientation of the long axis in the field, [0, 180), from x towards y.
+    height_um : float
+        Thickness of the cell body in its middle; it thins towards the outline.
+    shape_exponent : float
+        Superellipse exponent of the outline: 2 is an ellipse, larger is a rod.
+    roughness : float
+        Relative amplitude of the outline's harmonics (orders 3..8).
+    polygonality : float
+        Extra weight on outline orders 3..6 (corners of a spread, polygonal cell).
+    sarcomere_length_um : float
+        Z-disc spacing along a myofibril (per cell).
+    sarcomere_jitter_um : float
+        Standard deviation of each z-disc's position about the regular lattice.
+    zdisc_thickness_um : float
+        Full width at half maximum of one z-disc stripe.
+    zdisc_angle_deg : float
+        Angle of the z-disc stripes to the long axis, (-90, 90]; 0 = parallel,
+        +-90 = perpendicular. Myofibrils run perpendicular to the stripes.
+    orientation_disorder_deg : float
+        Standard deviation of the stripe angle between myofibril domains.
+    organised_fraction : float
+        Fraction of the cell area filled with organised myofibrils, (0, 1].
+    fibril_width_um, fibril_gap_um : float
+        Mean myofibril width and mean gap between neighbouring myofibrils.
+    fibril_fill : float
+        Probability that a myofibril is present along a stretch of the organised region.
+    fibril_bend_um, fibril_bend_period_um : float
+        Amplitude and wavelength of the myofibrils' lateral bending.
+    register_jitter_um : float
+        Standard deviation of the z-disc offset between neighbouring myofibrils.
+    domain_size_um : float
+        Typical size of a myofibril domain sharing one orientation.
+    stripe_contrast : float
+        1 - (signal between z-discs / z-disc peak) inside a myofibril, (0, 1].
+    stripe_sharpness : float
+        Exponent of the stripe profile ``exp(-|d / a| ** p)``: 2 Gaussian, larger flatter.
+    zdisc_brightness_cv : float
+        Coefficient of variation of single z-disc brightness (speckled look).
+    zdisc_tilt_deg : float
+        Standard deviation of single z-discs' tilt within their myofibril (wavy discs).
+    zbody_density_per_um2 : float
+        Punctate z-bodies per µm² outside the organised region.
+    zbody_size_um : float
+        Standard deviation (µm) of a z-body's Gaussian spot.
+    zbody_brightness : float
+        Peak z-body brightness relative to a z-disc.
+    diffuse_level : float
+        Diffuse cytoplasmic stain relative to a z-disc peak.
+    brightness : float
+        Overall brightness factor of this cell.
+    detail_seed : int
+        Seed of the cell's fine detail (outline harmonics, fibril layout, z-bodies).
+    """
+
+    source: str
+    length_um: float
+    width_um: float
+    long_axis_deg: float
+    height_um: float
+    shape_exponent: float
+    roughness: float
+    polygonality: float
+    sarcomere_length_um: float
+    sarcomere_jitter_um: float
+    zdisc_thickness_um: float
+    zdisc_angle_deg: float
+    orientation_disorder_deg: float
+    organised_fraction: float
+    fibril_width_um: float
+    fibril_gap_um: float
+    fibril_fill: float
+    fibril_bend_um: float
+    fibril_bend_period_um: float
+    register_jitter_um: float
+    domain_size_um: float
+    stripe_contrast: float
+    stripe_sharpness: float
+    zdisc_brightness_cv: float
+    zdisc_tilt_deg: float
+    zbody_density_per_um2: float
+    zbody_size_um: float
+    zbody_brightness: float
+    diffuse_level: float
+    brightness: float
+    detail_seed: int
+
+    def as_dict(self) -> dict:
+        """All parameters as a flat ``{name: value}`` dict (CSV columns)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class OpticsParams:
+    """Acquisition of one field: blur, brightness, background and noise.
+
+    Attributes
+    ----------
+    blur_lateral_um, blur_axial_um : float
+        Full width at half maximum of the point-spread function in x/y and z.
+    photons_per_unit : float
+        Expected photo-electrons at a z-disc peak of unit brightness.
+    background_photons : float
+        Mean background (photo-electrons) in the middle of the field.
+    background_gradient : float
+        Relative background change from one field edge to the other.
+    background_angle_deg : float
+        Direction of the background gradient.
+    illumination_unevenness : float
+        Relative amplitude of the smooth multiplicative illumination pattern.
+    haze_level : float
+        Out-of-focus haze relative to the local in-focus signal.
+    haze_sigma_um : float
+        Lateral width of the haze.
+    read_noise : float
+        Standard deviation of the camera read noise in counts.
+    offset_counts : float
+        Camera offset added to every pixel (counts).
+    gain : float
+        Counts per photo-electron.
+    sim_speckle : float
+        Relative amplitude of the fine multiplicative speckle left by SIM reconstruction.
+    """
+
+    blur_lateral_um: float
+    blur_axial_um: float
+    photons_per_unit: float
+    background_photons: float
+    background_gradient: float
+    background_angle_deg: float
+    illumination_unevenness: float
+    haze_level: float
+    haze_sigma_um: float
+    read_noise: float
+    offset_counts: float
+    gain: float
+    sim_speckle: float
+
+    def as_dict(self) -> dict:
+        """All parameters as a flat ``{name: value}`` dict."""
+        return asdict(self)
+
