@@ -1,4 +1,8 @@
-"""plate_lock: exclusive, non-blocking, names the holder, freed when the holder dies."""
+"""plate_lock: exclusive, non-blocking, names the holder, freed when the holder dies.
+
+The holder is a second process; this process is refused while it lives and gets the lock
+as soon as the holder is SIGKILLed (no cleanup code runs there).
+"""
 
 import json
 import os
@@ -21,18 +25,6 @@ with plate_lock(Path(sys.argv[1]), purpose="run"):
     time.sleep(60)
 """
 
-TRY = """
-import sys
-from pathlib import Path
-from ames_batch.errors import LockedError
-from ames_batch.io import plate_lock
-try:
-    with plate_lock(Path(sys.argv[1]), purpose="convert"):
-        print("acquired")
-except LockedError as exc:
-    print("refused:", exc)
-"""
-
 
 def _start_holder(plate):
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(plate)], stdout=subprocess.PIPE, text=True)
@@ -49,9 +41,6 @@ def test_second_process_is_refused_and_lock_frees_on_kill(tmp_path):
         with pytest.raises(LockedError, match=rf"p\.ome\.zarr: plate is locked by pid {proc.pid} .*\(run, since"):
             with plate_lock(plate, purpose="run"):
                 pass
-        # in another process
-        out = subprocess.run([sys.executable, "-c", TRY, str(plate)], capture_output=True, text=True, timeout=60)
-        assert out.stdout.startswith("refused:") and f"pid {proc.pid}" in out.stdout
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
