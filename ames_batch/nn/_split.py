@@ -78,18 +78,22 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> None:
         )
 
 
-def _strata_key(strata: dict[str, np.ndarray], n: int) -> np.ndarray:
-    """One stratification label per cell: the joint class of all tasks, coarsened if too rare."""
+def _strata_key(strata: dict[str, np.ndarray], n: int, smallest_split: int) -> np.ndarray:
+    """One stratification label per cell: the joint class of all tasks, coarsened if too rare.
+
+    A joint class must have at least 3 members (one per split) and there may be no more
+    classes than cells in the smallest split (scikit-learn's condition); otherwise fewer
+    tasks are combined, down to the first task alone, then no stratification at all.
+    """
     if not strata:
         return np.zeros(n, dtype=np.int64)
     tasks = list(strata)
-    # Joint classes keep every task balanced; fall back task by task when a joint class is too
-    # rare for a 3-way stratified split (fewer than 3 members).
     for k in range(len(tasks), 0, -1):
         joint = np.array(["|".join(str(strata[t][i]) for t in tasks[:k]) for i in range(n)])
-        if min(Counter(joint.tolist()).values()) >= 3:
+        counts = Counter(joint.tolist())
+        if min(counts.values()) >= 3 and len(counts) <= smallest_split:
             return joint
-    return np.array([str(v) for v in strata[tasks[0]]])
+    return np.zeros(n, dtype=np.int64)
 
 
 def _split_plain(key: np.ndarray, val_fraction: float, test_fraction: float, seed: int):
@@ -180,7 +184,7 @@ def split_cells(
         if y.shape != (n,):
             raise ValueError(f"`strata[{task!r}]` must have shape ({n},) like `cell_ids`; got {y.shape}")
     _check_fractions(val_fraction, test_fraction)
-    key = _strata_key(strata, n)
+    key = _strata_key(strata, n, int(np.floor(n * min(val_fraction, test_fraction))))
 
     if groups is None:
         train, val, test = _split_plain(key, val_fraction, test_fraction, seed)
