@@ -11,7 +11,7 @@ import xarray as xr
 from . import _multiscale as ms
 from ._fields import _channel_names, _check_scale, _field_dir, _omero
 from ._labels import _check_name, _field_geometry
-from ._plate import NGFF_VERSION, FieldKey, _metadata_lock, _move_into_place, _write_group_attrs
+from ._plate import FieldKey, _metadata_lock, _move_into_place, _write_group_attrs
 
 __all__ = ["write_heatmap", "read_heatmap", "list_heatmaps"]
 
@@ -93,7 +93,7 @@ def write_heatmap(
         raise
     with _metadata_lock(Path(plate)):
         if not (heatmaps_dir / "zarr.json").exists():
-            _write_group_attrs(heatmaps_dir, {"ames": {"version": NGFF_VERSION, "kind": "heatmaps"}})
+            _write_group_attrs(heatmaps_dir, {"ames": {"kind": "heatmaps"}})
         _move_into_place(tmp, final)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import LockedError
+from ._plate import _plate_attrs
 
 __all__ = ["plate_lock"]
 
@@ -20,15 +21,19 @@ LOCK_NAME = ".ames.lock"
 
 
 @contextlib.contextmanager
-def plate_lock(plate: Path, *, purpose: str) -> Iterator[Path]:
+def plate_lock(plate: Path, *, purpose: str, create: bool = True) -> Iterator[Path]:
     """Hold the plate's exclusive lock for the duration of a ``with`` block.
 
     Parameters
     ----------
     plate : Path
-        Plate directory (created if missing, so ``convert`` can lock a new plate).
+        Plate directory.
     purpose : str
         What the holder does, e.g. ``"run"``; shown to a refused second holder.
+    create : bool
+        True (for ``convert``): create the directory if missing, so a new plate can be locked
+        before it is written. False (for ``run``): `plate` must already be a plate, so a
+        mistyped path fails without leaving an empty directory behind.
 
     Yields
     ------
@@ -41,6 +46,8 @@ def plate_lock(plate: Path, *, purpose: str) -> Iterator[Path]:
         At once (non-blocking) if another process holds the lock; the message names it.
     ValueError
         If `purpose` is empty.
+    NotAPlateError
+        If ``create=False`` and `plate` is not an NGFF 0.5 HCS plate.
 
     Notes
     -----
@@ -57,7 +64,10 @@ def plate_lock(plate: Path, *, purpose: str) -> Iterator[Path]:
     if not isinstance(purpose, str) or not purpose.strip():
         raise ValueError(f"`purpose` must be a non-empty string; got {purpose!r}")
     plate = Path(plate)
-    plate.mkdir(parents=True, exist_ok=True)
+    if create:
+        plate.mkdir(parents=True, exist_ok=True)
+    else:
+        _plate_attrs(plate)
     path = plate / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -85,3 +85,13 @@ def test_a_new_plate_can_be_written_under_its_lock(tmp_path):
         write_field(plate, FieldKey("A/1", "0"), img)
     assert list_fields(plate) == [FieldKey("A/1", "0")]
     validate_plate(plate)
+
+
+def test_create_false_needs_an_existing_plate(tmp_path):
+    from ames_batch.errors import NotAPlateError
+
+    typo = tmp_path / "tpyo.ome.zarr"
+    with pytest.raises(NotAPlateError, match="tpyo.ome.zarr: not an NGFF 0.5 HCS plate"):
+        with plate_lock(typo, purpose="run", create=False):
+            pass
+    assert not typo.exists()
