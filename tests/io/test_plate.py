@@ -274,3 +274,23 @@ def test_write_field_rejects_bad_keys(tmp_path, key, match):
         write_field(tmp_path / "p.ome.zarr", FieldKey(*key), make_image(np.zeros((1, 1, 8, 8), np.uint8), names=("a",)))
     with pytest.raises(TypeError, match="image"):
         write_field(tmp_path / "p.ome.zarr", FieldKey("A/1", "0"), np.zeros((1, 1, 8, 8)))
+
+
+@pytest.mark.slow
+def test_parallel_writes_from_worker_processes_register_every_field(tmp_path, rng):
+    # compute=False tasks run on two distributed worker processes; plate/well metadata updates
+    # race across processes and must not lose a field (flock-guarded read-modify-write)
+    from distributed import Client, LocalCluster
+
+    plate = tmp_path / "p.ome.zarr"
+    stacks = {FieldKey(w, f): rng.integers(0, 999, size=(1, 2, 40, 40), dtype=np.uint16)
+              for w in ["A/1", "A/2", "B/1"] for f in "012"}
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster):
+        tasks = [write_field(plate, k, make_image(s, names=("a",), chunks=(1, 2, 16, 16)), compute=False)
+                 for k, s in stacks.items()]
+        dask.compute(*tasks)
+    assert list_fields(plate) == sorted(stacks, key=lambda k: (k.row, int(k.column), int(k.field)))
+    for k, s in stacks.items():
+        np.testing.assert_array_equal(read_field(plate, k).values, s)
+    validate_plate(plate)
