@@ -84,6 +84,8 @@ def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, diffuse: np.ndarra
     sigma_z = np.sqrt((optics.blur_axial_um / _FWHM_PER_SIGMA) ** 2 + dz**2 / 12.0)
     sigma_xy_px = optics.blur_lateral_um / _FWHM_PER_SIGMA / py
     idx = np.flatnonzero(emission > 1e-4)
+    order = np.argsort(depth_um.ravel()[idx], kind="stable")
+    idx = idx[order]  # sorted by depth: each slice touches only the emitters within 4 sigma
     e_idx = emission.ravel()[idx]
     z_idx = depth_um.ravel()[idx]
     cell = np.flatnonzero(thickness_um > 0)
@@ -107,7 +109,8 @@ def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, diffuse: np.ndarra
     for m in range(n_z):
         zc = m * dz - base_um
         plane[:] = 0.0
-        plane[idx] = e_idx * np.exp(-0.5 * ((zc - z_idx) / sigma_z) ** 2)
+        a, b = np.searchsorted(z_idx, [zc - 4 * sigma_z, zc + 4 * sigma_z])
+        plane[idx[a:b]] = e_idx[a:b] * np.exp(-0.5 * ((zc - z_idx[a:b]) / sigma_z) ** 2)
         lo = np.maximum(zc - dz / 2, -sigma_z)
         hi = np.minimum(zc + dz / 2, t_cell + sigma_z)
         plane[cell] += d_cell * np.clip((hi - lo) / dz, 0.0, 1.0)
