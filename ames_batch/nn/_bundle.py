@@ -160,13 +160,20 @@ def save_bundle(model, card: dict, path: str | os.PathLike, *, overwrite: bool =
     ModelBundleError
         If the finished card does not validate, or `path` exists and may not be replaced.
     TypeError, ValueError
-        If `model` does not match the card's tasks or preprocessing input shape.
+        If `model` does not match the card's tasks or preprocessing input shape, or holds
+        Lambda layers (which ``safe_mode`` loading refuses).
     """
     path = Path(path)
     if not isinstance(card, dict):
         raise TypeError(f"`card` must be a dict; got {type(card).__name__}")
     settings = PreprocessSettings.from_dict(card.get("preprocessing", {}))
     RatingModel(model, tasks=card.get("tasks", {}), settings=settings)  # checks model vs card
+    keras = _keras()
+    for member in ([m for _, _, m in model] if isinstance(model, Ensemble) else [model]):
+        lambdas = [layer.name for layer in member.layers if isinstance(layer, keras.layers.Lambda)]
+        if lambdas:
+            raise ValueError(f"model {member.name!r} has Lambda layers {lambdas}; bundles are loaded with "
+                             "safe_mode=True, which refuses them: use built-in layers")
     if path.exists() and not (overwrite and (path / CARD).is_file()):
         raise ModelBundleError(f"{path}: already exists; choose a new folder or pass overwrite=True for a bundle")
 
