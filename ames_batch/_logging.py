@@ -30,8 +30,9 @@ def configure_logging(verbosity: int = 0) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
     logger.addHandler(handler)
     logger.propagate = False
-    # TensorFlow's C++ start-up noise; oneDNN stays on (it doubles CPU speed).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up noise (e.g. "failed call to cuInit" on machines without a GPU)
+    # unless debugging; oneDNN stays on (it doubles CPU speed).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbosity > 0 else "3")
 
 
 def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:

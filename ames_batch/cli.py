@@ -36,6 +36,27 @@ def main(verbose: int, quiet: bool) -> None:
 
 
 # ---- demo -----------------------------------------------------------------------------
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--wells", "n_wells", type=click.IntRange(1, 96), default=4, help="Number of wells (A/1, A/2, ...).")
+@click.option("--fields", "n_fields", type=click.IntRange(1, 100), default=2, help="Fields per well.")
+@click.option("--cells-per-field", type=click.IntRange(1, 20), default=1, help="Cells per field (may touch).")
+@click.option("--seed", type=int, default=0, help="Seed of everything random.")
+@click.option("--rater-noise", type=click.FloatRange(0, 1), default=0.0,
+              help="Noise of the ground-truth rater (0 = exact rules; see docs/synthetic-cells.md).")
+@click.option("--truth-csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ground-truth CSV; default OUT without .zarr + '-truth.csv'.")
+def demo(out: Path, n_wells: int, n_fields: int, cells_per_field: int, seed: int, rater_noise: float,
+         truth_csv: Path | None) -> None:
+    """Write a synthetic OME-Zarr HCS plate OUT with ground-truth ratings (CSV and `truth` labels)."""
+    from .pipeline import write_demo_plate
+
+    try:
+        report = write_demo_plate(out, n_wells=n_wells, n_fields=n_fields, cells_per_field=cells_per_field,
+                                  seed=seed, rater_noise=rater_noise, truth_csv=truth_csv)
+    except (AmesError, FileExistsError, ValueError) as error:
+        _fail(str(error))
+    click.echo(f"{report.plate}\t{len(report.fields)} fields\t{report.n_cells} cells\t{report.truth_csv}")
 # ---- convert --------------------------------------------------------------------------
 @main.command("convert")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -76,4 +97,120 @@ def convert(inputs, plate, layout, pattern, channel, pixel_size_um, z_step_um) -
 
 
 # ---- train / evaluate -----------------------------------------------------------------
+_TASKS = ("sarcomerisation", "directionality", "source")
+
+
+@main.command()
+@click.argument("plate", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--ratings", "ratings_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ratings CSV: plate, well, field, label, sarcomerisation, directionality, source [, group].")
+@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Model bundle folder to write (checkpoints in OUT/checkpoints).")
+@click.option("--arch", type=click.Choice(["2d", "2d-ensemble", "3d", "metrics"]), default="2d",
+              help="2D CNN, 2D one-vs-all ensemble, 3D CNN, or a classifier on sarcomere metrics.")
+@click.option("--tasks", default=None, help=f"Comma-separated subset of {', '.join(_TASKS)}; default: all rated.")
+@click.option("--labels", default="cells", help="Label image with the cell masks (the demo plate's truth: 'truth').")
+@click.option("--channel", default=None, help="Stain channel name or index; default the one recorded at convert.")
+@click.option("--epochs", type=click.IntRange(1), default=60, help="Maximum epochs.")
+@click.option("--batch-size", type=click.IntRange(1), default=16)
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, help="Adam learning rate.")
+@click.option("--patience", type=click.IntRange(1), default=10, help="Epochs without a better validation loss before stopping.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.15)
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.15)
+@click.option("--seed", type=int, default=0, help="Seed of split, weights, shuffling and augmentation.")
+@click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Cap on batches per epoch.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints (same plate, ratings and seed).")
+def train(plate: Path, ratings_csv: Path, out: Path, arch: str, tasks: str | None, labels: str, channel: str | None,
+          epochs: int, batch_size: int, learning_rate: float, patience: int, val_fraction: float,
+          test_fraction: float, seed: int, steps_per_epoch: int | None, resume: bool) -> None:
+    """Train a rating model on the rated cells of PLATE; split by cell (and group) before augmentation.
+
+    Prints the bundle path and the held-out test accuracy per task.
+    """
+    from .pipeline import train_plate
+
+    task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    try:
+        report = train_plate(plate, ratings_csv, out, arch=arch, tasks=task_list, labels=labels,
+                             channel=int(channel) if channel and channel.isdigit() else channel, epochs=epochs,
+                             batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+                             val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                             steps_per_epoch=steps_per_epoch, resume=resume)
+    except (AmesError, ValueError, KeyError, FileExistsError) as error:
+        _fail(str(error).strip("'\""))
+    scores = "\t".join(f"{t}={m['accuracy']:.3f}" for t, m in report.test_metrics.items())
+    click.echo(f"{report.model}\t{report.n_cells} cells\t{scores}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("plate", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--ratings", "ratings_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ratings CSV with the true classes.")
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report folder; default PLATE without .zarr + '-evaluation'.")
+@click.option("--labels", default="cells", help="Label image with the cell masks (the demo plate's truth: 'truth').")
+@click.option("--channel", default=None, help="Stain channel name or index; default the one recorded at convert.")
+def evaluate(model: Path, plate: Path, ratings_csv: Path, out: Path | None, labels: str, channel: str | None) -> None:
+    """Score MODEL on the rated cells of PLATE: metrics.json, summary.md, confusion and curve PNGs.
+
+    Cells the model was trained or validated on are not scored. Prints the report folder and
+    accuracy / weighted F1 per task.
+    """
+    from .pipeline import evaluate_plate
+
+    try:
+        report = evaluate_plate(model, plate, ratings_csv, out=out, labels=labels,
+                                channel=int(channel) if channel and channel.isdigit() else channel)
+    except (AmesError, ValueError, KeyError) as error:
+        _fail(str(error).strip("'\""))
+    scores = "\t".join(f"{t}={m['accuracy']:.3f}/{m['weighted_f1']:.3f}" for t, m in report.metrics.items())
+    click.echo(f"{report.out}\t{report.n_cells} cells\t{scores}")
+
+
 # ---- run ------------------------------------------------------------------------------
+def _wells(value: str | None) -> list[str] | None:
+    return [w.strip() for w in value.split(",") if w.strip()] if value else None
+
+
+@main.command()
+@click.argument("plate", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Model bundle from `ames-batch train`; default: the bundled default model.")
+@click.option("--mode", type=click.Choice(["2d", "3d"]), default=None,
+              help="2D (MIP) or 3D (stack) model; default 2d, or the model's own.")
+@click.option("--explain", default="gradcam",
+              help="Heatmaps to write: comma-separated from gradcam, ig; or 'none'.")
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ratings CSV; default PLATE without .zarr + '-ratings.csv'.")
+@click.option("--wells", default=None, help="Only these wells, e.g. 'A/1,B/3'.")
+@click.option("--channel", default=None, help="Stain channel name or index; default the one recorded at convert.")
+@click.option("--force", is_flag=True, help="Redo fields already rated with the same model and settings.")
+@click.option("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://host:8786).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Start a local cluster with N workers.")
+def run(plate: Path, model: Path | None, mode: str | None, explain: str, out_csv: Path | None, wells: str | None,
+        channel: str | None, force: bool, scheduler: str | None, workers: int | None) -> None:
+    """Rate every cell of PLATE: labels/cells, heatmaps and a CSV of ratings.
+
+    Exit status 0 when every field was rated, 1 when some failed (listed on stderr), 2 on a
+    usage or setup error (not a plate, missing model, plate locked).
+    """
+    from .pipeline import run_plate
+
+    if scheduler and workers:
+        _fail("--scheduler and --workers exclude each other")
+    methods = () if explain.strip().lower() == "none" else tuple(m.strip() for m in explain.split(",") if m.strip())
+    try:
+        report = run_plate(plate, model=model, mode=mode, explain=methods, out_csv=out_csv, wells=_wells(wells),
+                           channel=int(channel) if channel and channel.isdigit() else channel, force=force,
+                           scheduler=scheduler, workers=workers)
+    except (AmesError, ValueError) as error:
+        _fail(str(error))
+    for result in report.failed:
+        click.echo(f"ames-batch: {plate}/{result.key.path}: {result.status}", err=True)
+    click.echo(f"{report.csv}\t{report.n_cells} cells\t{len(report.results)} fields\t{len(report.failed)} failed")
+    sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()

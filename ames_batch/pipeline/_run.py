@@ -1,0 +1,204 @@
+"""`ames-batch run`: rate every field of a plate into cell labels, heatmaps and a CSV."""
+
+import functools
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .._logging import progress
+from ..errors import ModelBundleError
+from ..io import (FieldKey, field_attributes, list_fields, list_labels, plate_lock, validate_plate,
+                  write_csv_atomic)
+from ..nn import RatingModel, load_bundle
+from ._rate import EXPLAIN_METHODS, FieldResult, RunSettings, rate_fields, rows_from_labels
+
+__all__ = ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"]
+
+log = logging.getLogger("ames_batch")
+
+_MODELS = Path(__file__).resolve().parents[1] / "models"
+#: Fields handled together: their cells share prediction batches.
+FIELDS_PER_GROUP = 4
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Outcome of :func:`run_plate`."""
+
+    plate: Path
+    csv: Path
+    results: list[FieldResult]
+
+    @property
+    def failed(self) -> list[FieldResult]:
+        return [r for r in self.results if r.failed]
+
+    @property
+    def n_cells(self) -> int:
+        return sum(1 for r in self.results for row in r.rows if row.get("status") == "ok")
+
+
+def default_model_path(mode: str = "2d") -> Path:
+    """The bundled default model for `mode` ("2d" or "3d")."""
+    path = _MODELS / ("default" if mode == "2d" else f"default-{mode}")
+    if not (path / "model.json").is_file():
+        raise ModelBundleError(f"{path}: no bundled default {mode} model in this installation; "
+                               f"pass --model with a bundle made by `ames-batch train`")
+    return path
+
+
+def ratings_csv_path(plate: Path) -> Path:
+    """Default CSV beside the plate: ``plate.zarr`` → ``plate-ratings.csv``."""
+    return plate.with_name(plate.name.removesuffix(".zarr") + "-ratings.csv")
+
+
+@functools.lru_cache(maxsize=2)
+def _load(model_path: str) -> RatingModel:
+    """One loaded model per process (workers of a cluster load it once each)."""
+    return load_bundle(model_path)
+
+
+def _model_id(model_path: Path) -> str:
+    """Identity of a bundle for skip decisions: digest of its card (which holds its weight hashes)."""
+    card = json.loads((model_path / "model.json").read_text())
+    return f"{card.get('name')}@{card.get('version')}#" + hashlib.sha256(
+        json.dumps(card, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _already_rated(plate: Path, key: FieldKey, settings: RunSettings) -> FieldResult | None:
+    record = field_attributes(plate, key).get("run")
+    if not record or {k: record.get(k) for k in settings.signature} != settings.signature:
+        return None
+    if record.get("status") == "no cells":
+        return FieldResult(key, "skipped", [])
+    if "cells" not in list_labels(plate, key):
+        return None
+    return FieldResult(key, "skipped", rows_from_labels(plate, key))
+
+
+def _rate_group(plate: str, keys: list[tuple[str, str]], model_path: str, settings: RunSettings):
+    """One unit of work (picklable arguments, for dask.distributed workers)."""
+    return rate_fields(Path(plate), [FieldKey(*k) for k in keys], _load(model_path), settings)
+
+
+def run_plate(
+    plate: Path,
+    *,
+    model: Path | None = None,
+    mode: str | None = None,
+    explain: tuple[str, ...] = ("gradcam",),
+    out_csv: Path | None = None,
+    wells: list[str] | None = None,
+    channel: str | int | None = None,
+    force: bool = False,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> RunReport:
+    """Rate every (selected) field of a plate; write labels, heatmaps and a CSV of ratings.
+
+    Parameters
+    ----------
+    plate : Path
+        An NGFF 0.5 HCS plate (from ``ames-batch convert`` or ``demo``).
+    model : Path, optional
+        Model bundle; default the bundled default model for `mode`.
+    mode : {"2d", "3d"}, optional
+        Which kind of model to use when `model` is None (default "2d"); with a `model`, it must
+        agree with the bundle.
+    explain : tuple of {"gradcam", "ig"}
+        Heatmaps to write (empty: none).
+    out_csv : Path, optional
+        Ratings CSV; default ``<plate>-ratings.csv`` beside the plate.
+    wells : list of str, optional
+        Only these wells ("A/1"); default all.
+    channel : str or int, optional
+        Stain channel; default the one recorded at conversion, else the first.
+    force : bool
+        Redo fields already rated with the same model and settings.
+    scheduler : str, optional
+        Address of a dask.distributed scheduler; the plate must be on storage its workers see.
+    workers : int, optional
+        Start a local dask.distributed cluster with this many worker processes.
+
+    Returns
+    -------
+    RunReport
+        Per-field results; the CSV holds one row per cell of every selected field (including
+        fields skipped as already rated) and one status row per field without cells or failed.
+
+    Raises
+    ------
+    NotAPlateError, ModelBundleError, LockedError, ValueError
+        Setup errors (nothing is rated).
+    """
+    plate = Path(plate)
+    validate_plate(plate)
+    unknown = sorted(set(explain) - set(EXPLAIN_METHODS))
+    if unknown:
+        raise ValueError(f"unknown explanation methods {unknown}; choose from {list(EXPLAIN_METHODS)}")
+    model_path = Path(model) if model is not None else default_model_path(mode or "2d")
+    rating_model = _load(str(model_path.resolve()))
+    model_mode = "3d" if rating_model.settings.ndim == 3 else "2d"
+    if mode is not None and mode != model_mode:
+        raise ValueError(f"--mode {mode} does not match the {model_mode} model {model_path}")
+    settings = RunSettings(model_id=_model_id(model_path), explain=tuple(explain), channel=channel)
+    out_csv = Path(out_csv) if out_csv else ratings_csv_path(plate)
+
+    with plate_lock(plate, purpose="run"):
+        keys = list_fields(plate)
+        if wells:
+            missing = sorted(set(wells) - {k.well for k in keys})
+            if missing:
+                raise ValueError(f"{plate}: no wells {missing}; the plate has {sorted({k.well for k in keys})}")
+            keys = [k for k in keys if k.well in set(wells)]
+        done = {} if force else {k: r for k in keys if (r := _already_rated(plate, k, settings))}
+        todo = [k for k in keys if k not in done]
+        log.info("%s: %d fields, %d already rated, %d to rate with %s", plate, len(keys), len(done),
+                 len(todo), settings.model_id)
+        groups = [todo[i:i + FIELDS_PER_GROUP] for i in range(0, len(todo), FIELDS_PER_GROUP)]
+        results = dict(done)
+        for group_results in progress(_run_groups(plate, groups, model_path, settings, scheduler, workers),
+                                      total=len(groups), desc="field groups"):
+            results.update({r.key: r for r in group_results})
+        ordered = [results[k] for k in keys]
+        write_csv_atomic(out_csv, _table(plate, ordered))
+    report = RunReport(plate, out_csv, ordered)
+    log.info("%s: %d cells rated, %d fields failed; CSV %s", plate, report.n_cells, len(report.failed), out_csv)
+    return report
+
+
+def _run_groups(plate, groups, model_path, settings, scheduler, workers):
+    """Yield each group's results as they finish: in-process, or on a dask.distributed cluster."""
+    args = [(str(plate.resolve()), [tuple(k) for k in g], str(model_path.resolve()), settings) for g in groups]
+    if scheduler is None and workers is None:
+        for a in args:
+            yield _rate_group(*a)
+        return
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+    with Client(scheduler or cluster) as client:
+        futures = [client.submit(_rate_group, *a, pure=False) for a in args]
+        for future in as_completed(futures):
+            yield future.result()
+    if cluster is not None:
+        cluster.close()
+
+
+def _table(plate: Path, results: list[FieldResult]) -> pd.DataFrame:
+    """One row per cell; one status row per field without cells or failed."""
+    plate_name = plate.name.removesuffix(".zarr")
+    rows = []
+    for r in results:
+        where = {"plate": plate_name, "well": r.key.well, "field": r.key.field}
+        if r.rows:
+            rows.extend({**where, **row} for row in r.rows)
+        else:
+            rows.append({**where, "status": "no cells" if r.status in ("skipped", "no cells") else r.status})
+    table = pd.DataFrame(rows)
+    first = ["plate", "well", "field", "label", "status"]
+    return table[[c for c in first if c in table] + [c for c in table if c not in first]]

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up .venv (Python >= 3.12) if needed, write a synthetic demo plate and rate it end to end.
+# Usage: scripts/demo.sh [OUT_DIR]   (default: ./demo)
+source "$(dirname "$0")/_env.sh"
+OUT="${1:-demo}"
+mkdir -p "$OUT"
+ames-batch demo "$OUT/plate.zarr" --wells 4 --fields 2 --cells-per-field 2 --seed 0
+ames-batch run "$OUT/plate.zarr" --out "$OUT/ratings.csv"
+echo "Rated cells: $OUT/ratings.csv (ground truth: $OUT/plate.zarr.truth.csv)"

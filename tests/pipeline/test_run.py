@@ -1,0 +1,159 @@
+"""End-to-end tests of `run_plate` and `ames-batch run` on real plates and real Keras models."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from ames_batch.errors import LockedError, NotAPlateError
+from ames_batch.io import (FieldKey, field_attributes, list_fields, plate_lock, read_field, read_heatmap, read_labels,
+                           validate_plate, write_field)
+from ames_batch.pipeline import run_plate
+
+VOLATILE = ["run_timestamp"]
+
+
+def _stable(csv) -> pd.DataFrame:
+    return pd.read_csv(csv).drop(columns=VOLATILE, errors="ignore")
+
+
+def test_run_writes_labels_heatmaps_and_csv(demo_plate, small_bundle, tmp_path):
+    report = run_plate(demo_plate, model=small_bundle, out_csv=tmp_path / "r.csv")
+    assert not report.failed
+    table = pd.read_csv(tmp_path / "r.csv")
+    for key in list_fields(demo_plate):
+        labels, properties = read_labels(demo_plate, key, "cells")
+        ids = set(np.unique(labels.values)) - {0}
+        rows = table[(table.well == key.well) & (table.field.astype(str) == key.field)]
+        assert set(rows.label) == ids == {p["label-value"] for p in properties}
+        for p in properties:
+            assert p["sarcomerisation"] in "1234" and p["source"] in ("adult", "neonatal", "ipsc")
+            probs = [p[f"p_source_{c}"] for c in ("adult", "neonatal", "ipsc")]
+            assert sum(probs) == pytest.approx(1, abs=1e-4)
+        heat = read_heatmap(demo_plate, key, "gradcam")
+        assert list(heat.coords["c"].values) == ["sarcomerisation", "directionality", "source"]
+        assert heat.shape[1:] == labels.shape[1:] and heat.dtype == np.float32
+        # Grad-CAM lives only inside the found cells.
+        inside = labels.values.max(axis=0) > 0
+        assert float(np.abs(heat.values[:, ~inside]).max()) == 0.0
+    validate_plate(demo_plate)
+
+
+def test_segmentation_finds_every_truth_cell(demo_plate, small_bundle, tmp_path):
+    from ames_batch.segment import match_labels
+
+    run_plate(demo_plate, model=small_bundle, explain=(), out_csv=tmp_path / "r.csv")
+    for key in list_fields(demo_plate):
+        found, _ = read_labels(demo_plate, key, "cells")
+        truth, _ = read_labels(demo_plate, key, "truth")
+        match = match_labels(found.values[0], truth.values[0], iou_threshold=0.5)
+        assert match.recall == 1.0 and match.precision == 1.0, key
+
+
+def test_rerun_is_a_no_op_and_new_wells_are_rated(demo_plate, small_bundle, tmp_path):
+    csv = tmp_path / "r.csv"
+    run_plate(demo_plate, model=small_bundle, explain=(), out_csv=csv)
+    first = pd.read_csv(csv)
+    stamps = {k: field_attributes(demo_plate, k)["run"]["timestamp"] for k in list_fields(demo_plate)}
+    again = run_plate(demo_plate, model=small_bundle, explain=(), out_csv=csv)
+    assert {r.status for r in again.results} == {"skipped"}
+    pd.testing.assert_frame_equal(pd.read_csv(csv), first)
+
+    old = FieldKey("A/1", "0")
+    write_field(demo_plate, FieldKey("C/1", "0"), read_field(demo_plate, old).compute())
+    third = run_plate(demo_plate, model=small_bundle, explain=(), out_csv=csv)
+    status = {r.key: r.status for r in third.results}
+    assert status.pop(FieldKey("C/1", "0")) == "ok"
+    assert set(status.values()) == {"skipped"}
+    assert {k: field_attributes(demo_plate, k)["run"]["timestamp"] for k in stamps} == stamps
+    table = pd.read_csv(csv)
+    assert len(table[table.well == "C/1"]) == len(first[first.well == "A/1"])
+
+
+def test_force_and_changed_settings_redo(demo_plate, small_bundle, tmp_path):
+    run_plate(demo_plate, model=small_bundle, explain=(), out_csv=tmp_path / "r.csv")
+    redo = run_plate(demo_plate, model=small_bundle, explain=("gradcam",), out_csv=tmp_path / "r.csv")
+    assert {r.status for r in redo.results} == {"ok"}
+    forced = run_plate(demo_plate, model=small_bundle, explain=("gradcam",), force=True, out_csv=tmp_path / "r.csv")
+    assert {r.status for r in forced.results} == {"ok"}
+
+
+@pytest.mark.parametrize("bad", ["nan", "constant", "saturated"])
+def test_bad_field_is_reported_and_others_rated(demo_plate, small_bundle, tmp_path, bad):
+    good = list_fields(demo_plate)
+    shape = (1, 3, 200, 200)
+    data = {"nan": np.full(shape, np.nan, np.float32),
+            "constant": np.full(shape, 100, np.uint16),
+            "saturated": np.full(shape, 65535, np.uint16)}[bad]
+    if bad == "saturated":
+        data[..., :20, :20] = 10
+    write_field(demo_plate, FieldKey("B/1", "0"), xr.DataArray(
+        data, dims=("c", "z", "y", "x"), coords={"c": ["alpha-actinin"]},
+        attrs={"scale_um": {"z": 0.5, "y": 0.2, "x": 0.2}}))
+    report = run_plate(demo_plate, model=small_bundle, explain=(), out_csv=tmp_path / "r.csv")
+    assert [r.key for r in report.failed] == [FieldKey("B/1", "0")]
+    table = pd.read_csv(tmp_path / "r.csv")
+    bad_rows = table[table.well == "B/1"]
+    assert len(bad_rows) == 1 and bad_rows.status.iloc[0].startswith("error")
+    assert (table[table.well != "B/1"].status == "ok").all()
+    assert all(r.status == "ok" for r in report.results if r.key in good)
+    assert not (demo_plate / "B/1/0/labels/cells").exists()
+
+
+def test_cli_exit_codes(demo_plate, small_bundle, tmp_path):
+    cmd = [sys.executable, "-m", "ames_batch.cli", "run", str(demo_plate), "--model", str(small_bundle),
+           "--explain", "none", "--out", str(tmp_path / "r.csv")]
+    ok = subprocess.run(cmd, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "r.csv").is_file()
+    not_plate = subprocess.run(cmd[:4] + [str(tmp_path)] + cmd[5:], capture_output=True, text=True)
+    assert not_plate.returncode == 2 and "plate" in not_plate.stderr.lower()
+    assert len(not_plate.stderr.strip().splitlines()) == 1
+    no_model = subprocess.run(cmd[:6] + [str(tmp_path / "missing")] + cmd[7:], capture_output=True, text=True)
+    assert no_model.returncode == 2
+
+
+def test_not_a_plate_and_lock(tmp_path, demo_plate, small_bundle):
+    with pytest.raises(NotAPlateError):
+        run_plate(tmp_path, model=small_bundle)
+    with plate_lock(demo_plate, purpose="test"):
+        with pytest.raises(LockedError):
+            run_plate(demo_plate, model=small_bundle, explain=())
+
+
+def test_kill_and_rerun_gives_the_same_outputs(demo_plate, small_bundle, tmp_path):
+    reference = tmp_path / "reference.zarr"
+    shutil.copytree(demo_plate, reference)
+    run_plate(reference, model=small_bundle, out_csv=tmp_path / "reference.csv")
+
+    cmd = [sys.executable, "-m", "ames_batch.cli", "-q", "run", str(demo_plate), "--model", str(small_bundle),
+           "--out", str(tmp_path / "killed.csv")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (demo_plate / "A/1/0/labels/cells").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_plate(demo_plate, model=small_bundle, out_csv=tmp_path / "killed.csv")
+    pd.testing.assert_frame_equal(_stable(tmp_path / "killed.csv"), _stable(tmp_path / "reference.csv"))
+    for key in list_fields(reference):
+        a, _ = read_labels(reference, key, "cells")
+        b, _ = read_labels(demo_plate, key, "cells")
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(read_heatmap(reference, key, "gradcam").values,
+                                      read_heatmap(demo_plate, key, "gradcam").values)
+
+
+def test_distributed_cluster_gives_the_same_csv(demo_plate, small_bundle, tmp_path):
+    other = tmp_path / "other.zarr"
+    shutil.copytree(demo_plate, other)
+    run_plate(demo_plate, model=small_bundle, explain=(), out_csv=tmp_path / "local.csv")
+    run_plate(other, model=small_bundle, explain=(), out_csv=tmp_path / "cluster.csv", workers=1)
+    pd.testing.assert_frame_equal(_stable(tmp_path / "local.csv").drop(columns="plate"),
+                                  _stable(tmp_path / "cluster.csv").drop(columns="plate"))
