@@ -112,7 +112,7 @@ def overlay_png(
     '.png'
     """
     mip, heatmap, cells, path = _check_overlay_args(mip, heatmap, cells, path, pixel_size_um, alpha)
-    from matplotlib import colormaps
+    from matplotlib import colormaps, patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -156,8 +156,9 @@ def overlay_png(
     ax.add_patch(Rectangle((x0, y0), bar_px, height, color="white", linewidth=0))
     label = f"{bar_um:g} µm"
     font = max(8, min(24, 0.035 * ny * k * 72 / dpi))
+    halo = [patheffects.withStroke(linewidth=3, foreground="black")]  # legible on bright stain
     ax.text(x0 + bar_px / 2, y0 - 0.5 * height, label, color="white", ha="center", va="bottom",
-            fontsize=font)
+            fontsize=font, path_effects=halo)
     if title:
         ax.text(0.02 * nx, 0.02 * ny, title, color="white", ha="left", va="top", fontsize=font,
                 bbox={"facecolor": "black", "alpha": 0.5, "linewidth": 0, "pad": 2})
