@@ -7,6 +7,8 @@ origin at the top left a positive angle turns clockwise.
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 __all__ = [
     "SOURCES",
     "SIM_SCALE_UM",
@@ -127,6 +129,33 @@ class CellParams:
     diffuse_level: float
     brightness: float
     detail_seed: int
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise ValueError(f"`source` must be one of {SOURCES}; got {self.source!r}")
+        for name, value in asdict(self).items():
+            if name != "source" and not np.isfinite(value):
+                raise ValueError(f"`{name}` must be finite; got {value}")
+        for name in ("length_um", "width_um", "height_um", "shape_exponent", "sarcomere_length_um",
+                     "zdisc_thickness_um", "fibril_width_um", "fibril_bend_period_um", "domain_size_um",
+                     "stripe_sharpness", "zbody_size_um", "brightness"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be > 0; got {getattr(self, name)}")
+        for name in ("roughness", "polygonality", "sarcomere_jitter_um", "orientation_disorder_deg",
+                     "fibril_gap_um", "fibril_bend_um", "register_jitter_um", "zdisc_brightness_cv",
+                     "zdisc_tilt_deg", "zbody_density_per_um2", "zbody_brightness", "diffuse_level"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0; got {getattr(self, name)}")
+        if self.width_um > self.length_um:
+            raise ValueError(f"`width_um` ({self.width_um}) must not exceed `length_um` ({self.length_um})")
+        if not 0 < self.organised_fraction <= 1:
+            raise ValueError(f"`organised_fraction` must be in (0, 1]; got {self.organised_fraction}")
+        if not 0 < self.stripe_contrast <= 1:
+            raise ValueError(f"`stripe_contrast` must be in (0, 1]; got {self.stripe_contrast}")
+        if not 0 <= self.fibril_fill <= 1:
+            raise ValueError(f"`fibril_fill` must be in [0, 1]; got {self.fibril_fill}")
+        if not -90 <= self.zdisc_angle_deg <= 90:
+            raise ValueError(f"`zdisc_angle_deg` must be in [-90, 90]; got {self.zdisc_angle_deg}")
 
     def as_dict(self) -> dict:
         """All parameters as a flat ``{name: value}`` dict (CSV columns)."""

@@ -138,8 +138,8 @@ def sample_cell_params(rng: np.random.Generator | int, *, source: str | None = N
         zdisc_tilt_deg=rng.uniform(3.0, 12.0),
         zbody_density_per_um2=rng.uniform(0.1, 0.6),
         zbody_size_um=rng.uniform(0.08, 0.2),
-        zbody_brightness=rng.uniform(0.3, 0.8),
-        diffuse_level=rng.uniform(0.01, 0.08),
+        zbody_brightness=rng.uniform(0.2, 0.6),
+        diffuse_level=rng.uniform(0.01, 0.06),
         brightness=float(rng.lognormal(0.0, 0.3)),
         detail_seed=int(rng.integers(2**31 - 1)),
     )

@@ -70,3 +70,17 @@ def test_sampler_and_rater_reject_bad_input():
     with pytest.raises(TypeError, match="params"):
         rate_cell(p.as_dict())
     assert isinstance(p, CellParams)
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (dict(source="rat"), "source"),
+    (dict(width_um=500.0), "width_um"),
+    (dict(organised_fraction=0.0), "organised_fraction"),
+    (dict(sarcomere_length_um=-1.0), "sarcomere_length_um"),
+    (dict(zdisc_angle_deg=120.0), "zdisc_angle_deg"),
+    (dict(diffuse_level=float("nan")), "diffuse_level"),
+])
+def test_cell_params_reject_bad_values(change, match):
+    import dataclasses
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(sample_cell_params(0), **change)
