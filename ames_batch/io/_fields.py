@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -42,6 +43,18 @@ def _check_scale(scale_um, axes: tuple[str, ...], name: str) -> dict[str, float]
             raise ValueError(f"`{name}.attrs['scale_um']['{a}']` must be > 0 µm; got {v!r}")
         out[a] = float(v)
     return out
+
+
+def _check_json_dict(attrs, name: str) -> None:
+    """Raise TypeError unless `attrs` is None or a JSON-serialisable dict."""
+    if attrs is None:
+        return
+    if not isinstance(attrs, dict):
+        raise TypeError(f"`{name}` must be a dict or None; got {type(attrs).__name__}")
+    try:
+        json.dumps(attrs, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must hold only JSON values (str, int, float, list, dict): {exc}") from exc
 
 
 def _channel_names(image: xr.DataArray, name: str) -> list[str]:
@@ -161,8 +174,7 @@ def write_field(
     names = _channel_names(image, "image")
     if not isinstance(chunk_yx, int) or chunk_yx < 16:
         raise ValueError(f"`chunk_yx` must be an int >= 16; got {chunk_yx!r}")
-    if attrs is not None and not isinstance(attrs, dict):
-        raise TypeError(f"`attrs` must be a dict or None; got {type(attrs).__name__}")
+    _check_json_dict(attrs, "attrs")
 
     plate = Path(plate)
     _ensure_plate(plate, plate_name)
@@ -188,8 +200,12 @@ def write_field(
         raise
 
     def finish(_stored=None) -> None:
-        _set_display_window(tmp)
-        _move_into_place(tmp, final)
+        try:
+            _set_display_window(tmp)
+            _move_into_place(tmp, final)
+        except BaseException:
+            ms.discard(tmp)
+            raise
         _register_field(plate, key)
 
     if compute:
@@ -284,6 +300,7 @@ def set_field_attributes(plate: Path, key: FieldKey, attrs: dict) -> None:
     """
     if not isinstance(attrs, dict):
         raise TypeError(f"`attrs` must be a dict; got {type(attrs).__name__}")
+    _check_json_dict(attrs, "attrs")
     field_dir = _field_dir(plate, key)
     with _metadata_lock(Path(plate)):
         all_attrs = _read_attrs(field_dir)

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from . import _multiscale as ms
-from ._fields import _channel_names, _check_scale, _field_dir, _omero
+from ._fields import _channel_names, _check_json_dict, _check_scale, _field_dir, _omero
 from ._labels import _check_name, _field_geometry
 from ._plate import FieldKey, _metadata_lock, _move_into_place, _write_group_attrs
 
@@ -63,8 +63,7 @@ def write_heatmap(
         raise ValueError(f"`heatmap` must not be empty; got shape {heatmap.shape}")
     scale_um = _check_scale(heatmap.attrs.get("scale_um"), dims[1:], "heatmap")
     names = _channel_names(heatmap, "heatmap")
-    if attrs is not None and not isinstance(attrs, dict):
-        raise TypeError(f"`attrs` must be a dict or None; got {type(attrs).__name__}")
+    _check_json_dict(attrs, "attrs")
 
     field_dir = _field_dir(plate, key)
     chunk_yx = _field_geometry(field_dir)[3]

@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from . import _multiscale as ms
-from ._fields import _field_dir
+from ._fields import _check_json_dict, _field_dir
 from ._plate import FieldKey, _metadata_lock, _move_into_place, _read_attrs, _write_group_attrs
 from ._plate import NGFF_VERSION
 
@@ -105,8 +105,9 @@ def write_labels(
                 raise ValueError(f"`colors[{v}]` must be 4 ints in 0..255; got {rgba!r}")
         if properties is not None and {int(v) for v in colors} != {int(p["label-value"]) for p in properties}:
             raise ValueError("`colors` and `properties` must name the same label values")
-    if attrs is not None and not isinstance(attrs, dict):
-        raise TypeError(f"`attrs` must be a dict or None; got {type(attrs).__name__}")
+    _check_json_dict(attrs, "attrs")
+    if properties is not None:
+        _check_json_dict({"properties": properties}, "properties")
 
     field_dir = _field_dir(plate, key)
     (_, nz, ny, nx), scale_um, levels, chunk_yx = _field_geometry(field_dir)

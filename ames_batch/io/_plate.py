@@ -152,6 +152,8 @@ def _ensure_plate(plate: Path, plate_name: str | None) -> None:
                 attrs["ome"]["plate"]["name"] = plate_name
                 _write_group_attrs(plate, attrs)
         return
+    if plate.exists() and not plate.is_dir():
+        raise NotAPlateError(f"{plate}: not an NGFF 0.5 HCS plate: it is a file; choose a directory path")
     if plate.exists() and any(p for p in plate.iterdir() if not p.name.startswith(".ames")):
         raise NotAPlateError(
             f"{plate}: not an NGFF 0.5 HCS plate: directory exists and is not empty; "

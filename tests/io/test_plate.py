@@ -294,3 +294,14 @@ def test_parallel_writes_from_worker_processes_register_every_field(tmp_path, rn
     for k, s in stacks.items():
         np.testing.assert_array_equal(read_field(plate, k).values, s)
     validate_plate(plate)
+
+
+def test_attrs_must_be_json(tmp_path):
+    img = make_image(np.zeros((1, 1, 8, 8), np.uint8), names=("a",))
+    with pytest.raises(TypeError, match="JSON"):
+        write_field(tmp_path / "p.ome.zarr", FieldKey("A/1", "0"), img, attrs={"path": tmp_path})
+    with pytest.raises(TypeError, match="JSON"):
+        write_field(tmp_path / "p.ome.zarr", FieldKey("A/1", "0"), img, attrs={"x": float("nan")})
+    (tmp_path / "file.zarr").write_text("x")
+    with pytest.raises(NotAPlateError, match="file"):
+        write_field(tmp_path / "file.zarr", FieldKey("A/1", "0"), img)
