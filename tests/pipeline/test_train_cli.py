@@ -1,0 +1,113 @@
+"""`ames-batch train` / `evaluate` end to end on a small synthetic demo plate (real zarr on disk)."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from ames_batch.cli import main  # noqa: E402
+from ames_batch.nn import PreprocessSettings, load_bundle  # noqa: E402
+from ames_batch.pipeline import evaluate_plate, train_plate, write_demo_plate  # noqa: E402
+
+# coarse voxels keep the plate small (fields of a few hundred px, a few slices)
+SCALE = {"z": 1.0, "y": 0.32, "x": 0.32}
+SMALL = PreprocessSettings(input_shape=(88, 88), target_um_per_px=0.8)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    report = write_demo_plate(root / "demo.zarr", n_wells=4, n_fields=2, cells_per_field=2, seed=5, scale_um=SCALE)
+    return report.plate, report.truth_csv
+
+
+def _grouped_csv(truth_csv, tmp_path):
+    table = pd.read_csv(truth_csv, dtype=str)
+    table["group"] = "culture-" + table["well"].str.replace("/", "")  # one culture per well
+    path = tmp_path / "grouped.csv"
+    table.to_csv(path, index=False)
+    return path, table
+
+
+def test_train_and_evaluate_cli(demo, tmp_path):
+    plate, truth = demo
+    runner = CliRunner()
+    model = tmp_path / "model"
+    res = runner.invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
+                               "--labels", "truth", "--epochs", "1", "--steps-per-epoch", "1",
+                               "--batch-size", "4", "--tasks", "source,sarcomerisation"])
+    assert res.exit_code == 0, res.output
+    assert str(model) in res.output and "source=" in res.output
+    rating = load_bundle(model)
+    assert list(rating.tasks) == ["source", "sarcomerisation"]
+    card = json.loads((model / "model.json").read_text())
+    assert len(card["training"]["data_fingerprint"]) == 64
+    split = json.loads((model / "split.json").read_text())
+    parts = [set(split[k]) for k in ("train", "val", "test")]
+    n_truth = len(pd.read_csv(truth))
+    assert sum(map(len, parts)) == n_truth == len(set().union(*parts))  # every cell once
+    assert (model / "checkpoints" / "last.keras").is_file()
+
+    report = tmp_path / "report"
+    res = runner.invoke(main, ["-q", "evaluate", str(model), str(plate), "--ratings", str(truth),
+                               "--labels", "truth", "-o", str(report)])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((report / "metrics.json").read_text())
+    # only held-out cells are scored: the training and validation cells are refused
+    assert metrics["n_cells"] == len(split["test"])
+    assert metrics["n_excluded_training_cells"] == len(split["train"]) + len(split["val"])
+    cm = np.asarray(metrics["metrics"]["source"]["confusion_matrix"])
+    assert cm.sum() == len(split["test"])
+    assert (report / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert (report / "training_curves.png").is_file()
+    assert "| AMES 2D singular (paper) |" in (report / "summary.md").read_text()
+
+
+def test_groups_never_straddle_splits_and_resume(demo, tmp_path):
+    plate, truth = demo
+    csv, table = _grouped_csv(truth, tmp_path)
+    out = tmp_path / "m"
+    train_plate(plate, csv, out, labels="truth", tasks=["source"], epochs=1, steps_per_epoch=1, batch_size=4,
+                preprocess=SMALL)
+    split = json.loads((out / "split.json").read_text())
+    group_of = {f"{r.plate}/{r.well}/{r.field}/{r.label}": r.group for r in table.itertuples()}
+    groups = [{group_of[c] for c in split[k]} for k in ("train", "val", "test")]
+    assert all(groups) and not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
+
+    with pytest.raises(FileExistsError, match="resume"):
+        train_plate(plate, csv, out, labels="truth", tasks=["source"], epochs=2, preprocess=SMALL)
+    train_plate(plate, csv, out, labels="truth", tasks=["source"], epochs=2, steps_per_epoch=1, batch_size=4,
+                preprocess=SMALL, resume=True)
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 2  # epoch 1 kept, epoch 2 added
+    assert json.loads((out / "split.json").read_text()) == split
+
+
+def test_evaluate_refuses_when_only_training_cells(demo, tmp_path):
+    plate, truth = demo
+    out = tmp_path / "m"
+    train_plate(plate, truth, out, labels="truth", tasks=["source"], epochs=1, steps_per_epoch=1, batch_size=4,
+                preprocess=SMALL)
+    split = json.loads((out / "split.json").read_text())
+    table = pd.read_csv(truth, dtype=str)
+    ids = table["plate"] + "/" + table["well"] + "/" + table["field"] + "/" + table["label"]
+    only_train = tmp_path / "train_only.csv"
+    table[ids.isin(split["train"])].to_csv(only_train, index=False)
+    with pytest.raises(ValueError, match="train"):
+        evaluate_plate(out, plate, only_train, labels="truth", out=tmp_path / "r")
+
+
+def test_cli_usage_errors(demo, tmp_path):
+    plate, truth = demo
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", str(plate), "--ratings", str(truth), "-o", str(tmp_path / "x"),
+                               "--labels", "nope", "--epochs", "1"])
+    assert res.exit_code == 2 and "nope" in res.output
+    res = runner.invoke(main, ["train", str(plate), "--ratings", str(truth), "-o", str(tmp_path / "y"),
+                               "--tasks", "colour"])
+    assert res.exit_code == 2 and "colour" in res.output
