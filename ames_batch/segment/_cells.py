@@ -18,6 +18,10 @@ THRESHOLD_METHODS = ("otsu_log", "otsu", "triangle", "li")
 #: without fine texture (saturated cells); smooth ramps and vignetting stay below ~7.
 _SURE_CONTRAST = 4.0
 
+#: Background pixels for the plane fit lie this far (µm) from a first foreground, so
+#: the narrow dim gaps between cells of a crowded field do not count as background.
+_FLATTEN_MARGIN_UM = 4.0
+
 
 def segment_cells(
     mip: np.ndarray,
@@ -27,12 +31,12 @@ def segment_cells(
     threshold_method: str = "otsu_log",
     min_contrast: float = 5.0,
     min_texture: float = 1.5,
-    flatten_background: bool = False,
+    flatten_background: bool = True,
     edge_level: float = 0.5,
     min_area_um2: float = 100.0,
     max_hole_area_um2: float = 300.0,
     split_touching: bool = True,
-    min_cell_distance_um: float = 10.0,
+    min_cell_distance_um: float = 15.0,
     split_depth_um: float = 2.0,
     working_pixel_size_um: float = 0.5,
 ) -> np.ndarray:
@@ -62,13 +66,15 @@ def segment_cells(
         always splits something, even pure noise (ratio ~3); real cells give
         tens to hundreds. 5.0 by default.
     flatten_background : bool
-        Fit a plane to the background (pixels over 2 × `smoothing_um` away from
-        a first foreground), subtract it and threshold again, twice. Removes
-        illumination ramps that would otherwise shift the threshold across the
-        field. Skipped when under 10 % of the field is background. Off by
-        default: in a crowded field (sarcgraph sample_4) the dim gaps between
-        cells pull the plane up and dim cells far from the empty region are
-        lost; turn it on for sparse fields under strongly uneven light.
+        Fit a plane to the background (pixels over 4 µm away from a first
+        foreground), subtract it and threshold again, twice. Removes
+        illumination ramps that otherwise shift the threshold across the
+        field: on synthetic fields with dim cells on a sloped background it
+        rescues whole fields. Skipped when under 10 % of the field is
+        background. In a crowded field (sarcgraph sample_4) the dim gaps
+        between cells tilt the plane a little and ~8 % of the dimmest cell area
+        far from the empty region is lost; pass False for such fields under
+        even light.
     edge_level : float
         Outline refinement: in a rim 2 × `smoothing_um` wide inside each
         object, pixels at or below background + `edge_level` × (object median
@@ -96,8 +102,10 @@ def segment_cells(
         every connected foreground object is one cell.
     min_cell_distance_um : float
         Smallest distance in µm between two cell centres (watershed markers);
-        closer markers are merged into the taller one. 10 µm: no
-        cardiomyocyte is narrower than that.
+        closer markers are merged into the taller one. 15 µm: about the
+        smallest cardiomyocyte's diameter; on synthetic fields it removes
+        spurious splits of long cells without losing touching pairs (10 µm
+        and 20 µm measured in ``docs/segmentation.md``).
     split_depth_um : float
         How much (in µm of distance to the background) the neck between two
         touching cells must be narrower than the thinner cell's half-width
@@ -175,7 +183,8 @@ def segment_cells(
     work = smoothed
 
     if flatten_background:
-        work = _flatten(work, threshold_method, margin_px=2.0 * max(smoothing_um, work_um) / work_um)
+        margin_px = max(_FLATTEN_MARGIN_UM, 2.0 * smoothing_um) / work_um
+        work = _flatten(work, threshold_method, margin_px=margin_px)
     mask = _foreground(work, threshold_method, min_contrast)
     if mask is not None and smoothing_um > 0 and _texture(block, smoothed, mask) < min_texture:
         if _contrast(work, mask) < _SURE_CONTRAST * min_contrast:
