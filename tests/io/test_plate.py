@@ -2,6 +2,7 @@
 
 import json
 import threading
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -305,3 +306,24 @@ def test_attrs_must_be_json(tmp_path):
     (tmp_path / "file.zarr").write_text("x")
     with pytest.raises(NotAPlateError, match="file"):
         write_field(tmp_path / "file.zarr", FieldKey("A/1", "0"), img)
+
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@pytest.mark.skipif(not (DATA / "sarcgraph" / "sample_5.png").is_file(), reason="shared/data/sarcgraph not present")
+def test_real_image_round_trip_and_pyramid(tmp_path):
+    # a real 368 x 368 uint8 alpha-actinin crop (SarcGraph): voxels survive, one extra level
+    import imageio.v3 as iio
+
+    pixels = iio.imread(DATA / "sarcgraph" / "sample_5.png")
+    assert pixels.shape == (368, 368) and pixels.dtype == np.uint8
+    plate = tmp_path / "p.ome.zarr"
+    img = make_image(pixels[None, None], names=("actinin",), scale={"z": 1.0, "y": 0.12, "x": 0.12})
+    write_field(plate, FieldKey("A/1", "0"), img)
+    np.testing.assert_array_equal(read_field(plate, FieldKey("A/1", "0")).values[0, 0], pixels)
+    level1 = read_field(plate, FieldKey("A/1", "0"), level=1)
+    assert level1.shape == (1, 1, 184, 184) and level1.attrs["scale_um"]["x"] == pytest.approx(0.24)
+    ref = np.rint(pixels.astype(np.float64).reshape(184, 2, 184, 2).mean(axis=(1, 3))).astype(np.uint8)
+    np.testing.assert_array_equal(level1.values[0, 0], ref)
+    validate_plate(plate)
