@@ -102,6 +102,7 @@ def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray
     lane = np.floor(t / pitch).astype(np.int64)
     best = np.zeros(u.shape, np.float32)
     height = np.full(u.shape, 0.5, np.float32)
+    spread = np.zeros(u.shape, np.float32)
     for shift in (-1, 0, 1):
         j = np.clip(lane + shift + lane0, 0, n_lane - 1)
         jc = j - lane0
@@ -119,7 +120,8 @@ def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray
         take = value > best
         best[take] = value[take]
         height[take] = lane_height[j][take]
-    return best, height
+        spread[take] = 0.3 * width[j][take]  # a round myofibril's z-disc, seen edge-on, spans its width in z
+    return best, height, spread
 
 
 def _zbody_impulses(params: CellParams, rng: np.random.Generator, free_iy: np.ndarray,
@@ -186,7 +188,8 @@ def render_cell_maps(params: CellParams, outline: Outline, owned: np.ndarray,
     -------
     maps : dict of (H, W) float32 ndarray
         ``emission`` (z-disc peak of a unit cell = 1, times ``params.brightness``),
-        ``depth`` (µm above the cell base where the emission sits), ``diffuse`` (stain
+        ``depth`` (µm above the cell base where the emission sits), ``depth_spread``
+        (standard deviation in µm of the emitter's own extent in z), ``diffuse`` (stain
         density) and ``thickness`` (body thickness in µm; 0 outside `owned`).
     """
     shape = owned.shape
@@ -202,7 +205,7 @@ def render_cell_maps(params: CellParams, outline: Outline, owned: np.ndarray,
     # organised region: the top `organised_fraction` of a smooth field, soft-edged
     corr = max(2.0, 0.5 * params.domain_size_um)
     field = _SmoothNoise(rng, half_extent, corr)(u, v)
-    out = {k: np.zeros(shape, np.float32) for k in ("emission", "depth", "diffuse", "thickness")}
+    out = {k: np.zeros(shape, np.float32) for k in ("emission", "depth", "depth_spread", "diffuse", "thickness")}
     if iy.size == 0:
         return out
     q = np.quantile(field, 1.0 - params.organised_fraction)
@@ -212,14 +215,16 @@ def render_cell_maps(params: CellParams, outline: Outline, owned: np.ndarray,
 
     emission = np.zeros(iy.size, np.float32)
     rel_height = np.clip(0.5 + 0.2 * _SmoothNoise(rng, half_extent, 4.0)(u, v), 0.1, 0.9)
+    spread = np.full(iy.size, params.zbody_size_um, np.float32)
     if org.any():
         area = org.sum() * pixel_um**2
         n_dom = int(np.clip(round(area / params.domain_size_um**2), 1, 400))
         seeds = rng.choice(np.flatnonzero(org), n_dom, replace=org.sum() < n_dom)
         seeds_uv = np.stack([u[seeds], v[seeds]], axis=1)
-        fib, fib_h = _fibril_emission(params, rng, u[org], v[org], seeds_uv, half_extent, pixel_um)
+        fib, fib_h, fib_spread = _fibril_emission(params, rng, u[org], v[org], seeds_uv, half_extent, pixel_um)
         emission[org] = fib * ramp[org] * edge[org]
         rel_height[org] = np.where(fib > 0.05, fib_h, rel_height[org])
+        spread[org] = np.where(fib > 0.05, fib_spread, spread[org])
 
     # z-bodies: blurred point deposits, two size classes
     free = ~org | (ramp < 0.5)
@@ -240,6 +245,7 @@ def render_cell_maps(params: CellParams, outline: Outline, owned: np.ndarray,
     out["emission"] += zb
     out["emission"] *= gain
     out["depth"][iy, ix] = rel_height * thick
+    out["depth_spread"][iy, ix] = spread
     out["diffuse"][iy, ix] = gain * diffuse
     out["thickness"][iy, ix] = thick
     return out

@@ -260,12 +260,12 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
         labels[win][take] = k
         windows.append((win, y_um, x_um))
 
-    maps = {k: np.zeros(shape, np.float32) for k in ("emission", "depth", "diffuse", "thickness")}
+    maps = {k: np.zeros(shape, np.float32) for k in ("emission", "depth", "depth_spread", "diffuse", "thickness")}
     for k, (p, o, c, (win, y_um, x_um)) in enumerate(zip(params, outlines, centres, windows), start=1):
         cell_maps = render_cell_maps(p, o, labels[win] == k, y_um, x_um, tuple(c), pixel)
         owned = labels[win] == k
         maps["emission"][win] += cell_maps["emission"]
-        for name in ("depth", "diffuse", "thickness"):
+        for name in ("depth", "depth_spread", "diffuse", "thickness"):
             maps[name][win][owned] = cell_maps[name][owned]
 
     tallest = max(p.height_um for p in params)
@@ -273,7 +273,7 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
         n_z = int(np.ceil((tallest + 2 * _Z_MARGIN_UM) / scale["z"])) + 1
     base = ((n_z - 1) * scale["z"] - tallest) / 2
     optics = sample_optics(rng)
-    stack = acquire_stack(maps["emission"], maps["depth"], maps["diffuse"], maps["thickness"],
+    stack = acquire_stack(maps["emission"], maps["depth"], maps["depth_spread"], maps["diffuse"], maps["thickness"],
                           scale_um=scale, n_z=int(n_z), base_um=base, optics=optics, rng=rng)
     cells = []
     for k, (p, c) in enumerate(zip(params, centres), start=1):

@@ -54,16 +54,17 @@ def _smooth_pattern(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndar
     return out / 3.0
 
 
-def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, diffuse: np.ndarray,
-                  thickness_um: np.ndarray, *, scale_um: dict, n_z: int, base_um: float,
+def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, depth_spread_um: np.ndarray,
+                  diffuse: np.ndarray, thickness_um: np.ndarray, *, scale_um: dict, n_z: int, base_um: float,
                   optics: OpticsParams, rng: np.random.Generator) -> np.ndarray:
     """Image the field's 2D emission maps into a noisy (Z, Y, X) uint16 stack.
 
     Parameters
     ----------
-    emission, depth_um, diffuse, thickness_um : (Y, X) ndarray of float32
-        In-focus emission, its height above the cell base (µm), diffuse stain density
-        and cell body thickness (µm), as made by ``render_cell_maps``.
+    emission, depth_um, depth_spread_um, diffuse, thickness_um : (Y, X) ndarray of float32
+        In-focus emission, its height above the cell base (µm) and own extent in z
+        (standard deviation, µm), diffuse stain density and cell body thickness (µm),
+        as made by ``render_cell_maps``.
     scale_um : dict
         ``{"z", "y", "x"}`` in µm.
     n_z : int
@@ -88,6 +89,9 @@ def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, diffuse: np.ndarra
     idx = idx[order]  # sorted by depth: each slice touches only the emitters within 4 sigma
     e_idx = emission.ravel()[idx]
     z_idx = depth_um.ravel()[idx]
+    # an extended emitter: the PSF widened by the emitter's own depth, peak kept
+    inv2var = (-0.5 / (sigma_z**2 + depth_spread_um.ravel()[idx] ** 2)).astype(np.float32)
+    reach = 4.0 * np.sqrt(sigma_z**2 + float(depth_spread_um.max()) ** 2)
     cell = np.flatnonzero(thickness_um > 0)
     d_cell = diffuse.ravel()[cell]
     t_cell = thickness_um.ravel()[cell]
@@ -109,8 +113,8 @@ def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, diffuse: np.ndarra
     for m in range(n_z):
         zc = m * dz - base_um
         plane[:] = 0.0
-        a, b = np.searchsorted(z_idx, [zc - 4 * sigma_z, zc + 4 * sigma_z])
-        plane[idx[a:b]] = e_idx[a:b] * np.exp(-0.5 * ((zc - z_idx[a:b]) / sigma_z) ** 2)
+        a, b = np.searchsorted(z_idx, [zc - reach, zc + reach])
+        plane[idx[a:b]] = e_idx[a:b] * np.exp(inv2var[a:b] * (zc - z_idx[a:b]) ** 2)
         lo = np.maximum(zc - dz / 2, -sigma_z)
         hi = np.minimum(zc + dz / 2, t_cell + sigma_z)
         plane[cell] += d_cell * np.clip((hi - lo) / dz, 0.0, 1.0)

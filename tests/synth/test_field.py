@@ -116,3 +116,15 @@ def test_bad_arguments_are_rejected(kwargs, error, match):
 def test_bad_rng_is_rejected():
     with pytest.raises(TypeError, match="rng"):
         synthesize_field("seed")
+
+
+def test_field_rater_noise_reaches_cell_truth():
+    params = [sample_cell_params(i, sarcomerisation=2) for i in range(12)]
+    from ames_batch.synth import rate_cell
+    noisy = []
+    for i, p in enumerate(params):
+        field = synthesize_field(i, scale_um=SMALL, cell_params=[p], n_z=2, rater_noise=2.0)
+        noisy.append(field.cells[0].sarcomerisation)
+        assert field.cells[0].params == p
+    assert all(rate_cell(p)["sarcomerisation"] == 2 for p in params)
+    assert any(s != 2 for s in noisy)
