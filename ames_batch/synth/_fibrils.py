@@ -85,6 +85,11 @@ def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray
     register = rng.normal(0.0, params.register_jitter_um, n_lane)
     chunk_off = rng.uniform(0.0, chunk, n_lane)
     present = rng.random((n_lane, n_chunk)) < params.fibril_fill
+    # branching: a lane veers into its neighbour (a Y seen in the image), pauses, then restarts
+    branch_at = rng.uniform(-reach, reach, n_lane)
+    branch_shift = 0.7 * pitch * rng.choice([-1.0, 1.0], n_lane) * (rng.random(n_lane) < params.fibril_branching)
+    branch_len = rng.uniform(3.0, 6.0, n_lane)
+    branch_pause = rng.uniform(4.0, 15.0, n_lane)
     jitter = rng.normal(0.0, params.sarcomere_jitter_um, (n_lane, n_sarc))
     sigma_amp = np.sqrt(np.log1p(params.zdisc_brightness_cv**2))
     disc_amp = rng.lognormal(-0.5 * sigma_amp**2, sigma_amp, (n_lane, n_sarc))
@@ -107,6 +112,10 @@ def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray
         j = np.clip(lane + shift + lane0, 0, n_lane - 1)
         jc = j - lane0
         centre = (jc + 0.5) * pitch + centre_off[j] + wob_amp[j] * np.sin(wob_k[j] * s + wob_ph[j])
+        x = (s - branch_at[j]) / branch_len[j]
+        ramp = np.clip(x, 0.0, 1.0)
+        centre = centre + branch_shift[j] * ramp * ramp * (3.0 - 2.0 * ramp)
+        alive = (branch_shift[j] == 0) | (x <= 1.0) | (s > branch_at[j] + branch_len[j] + branch_pause[j])
         w = width[j] * (1.0 + 0.2 * np.sin(wmod_k[j] * s + wmod_ph[j]))
         across = t - centre
         lateral = np.exp(-_LN2 * np.abs(2.0 * across / w) ** 2.5)
@@ -116,7 +125,8 @@ def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray
         kk = np.clip(k + n_sarc // 2, 0, n_sarc - 1)
         d = (pos - k) * sl - jitter[j, kk] - disc_slope[j, kk] * across
         stripe = peak * disc_amp[j, kk] * np.exp(-_LN2 * np.abs(d / half) ** p)
-        value = (lane_gain[j] * lateral * present[j, q] * (floor + (1.0 - floor) * stripe)).astype(np.float32)
+        value = (lane_gain[j] * lateral * (present[j, q] & alive) * (floor + (1.0 - floor) * stripe)).astype(
+            np.float32)
         take = value > best
         best[take] = value[take]
         height[take] = lane_height[j][take]

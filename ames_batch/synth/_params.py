@@ -70,6 +70,8 @@ class CellParams:
         Mean myofibril width and mean gap between neighbouring myofibrils.
     fibril_fill : float
         Probability that a myofibril is present along a stretch of the organised region.
+    fibril_branching : float
+        Probability that a myofibril lane branches into its neighbour somewhere, [0, 1].
     fibril_bend_um, fibril_bend_period_um : float
         Amplitude and wavelength of the myofibrils' lateral bending.
     register_jitter_um : float
@@ -115,6 +117,7 @@ class CellParams:
     fibril_width_um: float
     fibril_gap_um: float
     fibril_fill: float
+    fibril_branching: float
     fibril_bend_um: float
     fibril_bend_period_um: float
     register_jitter_um: float
@@ -152,8 +155,9 @@ class CellParams:
             raise ValueError(f"`organised_fraction` must be in (0, 1]; got {self.organised_fraction}")
         if not 0 < self.stripe_contrast <= 1:
             raise ValueError(f"`stripe_contrast` must be in (0, 1]; got {self.stripe_contrast}")
-        if not 0 <= self.fibril_fill <= 1:
-            raise ValueError(f"`fibril_fill` must be in [0, 1]; got {self.fibril_fill}")
+        for name in ("fibril_fill", "fibril_branching"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"`{name}` must be in [0, 1]; got {getattr(self, name)}")
         if not -90 <= self.zdisc_angle_deg <= 90:
             raise ValueError(f"`zdisc_angle_deg` must be in [-90, 90]; got {self.zdisc_angle_deg}")
 

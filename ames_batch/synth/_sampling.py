@@ -128,6 +128,7 @@ def sample_cell_params(rng: np.random.Generator | int, *, source: str | None = N
         fibril_width_um=rng.uniform(*fibril_width),
         fibril_gap_um=rng.uniform(0.3, 0.9) + rng.uniform(0.0, 0.6) * (1 - maturity),
         fibril_fill=rng.uniform(0.6, 0.8) + 0.15 * maturity,
+        fibril_branching=rng.uniform(0.1, 0.5),
         fibril_bend_um=rng.uniform(0.1, 0.8),
         fibril_bend_period_um=rng.uniform(25.0, 60.0),
         register_jitter_um=rng.uniform(0.06, 0.2) * sarcomere_length * (1.5 - maturity),

@@ -79,9 +79,9 @@ def test_cell_is_a_slab_thicker_in_the_middle():
 
 def test_period_at_sim_scale():
     params = _striated_cell(5, 1.85)
-    params = dataclasses.replace(params, length_um=24.0, width_um=16.0)
+    params = dataclasses.replace(params, length_um=24.0, width_um=16.0, height_um=2.0)
     scale = {"z": 0.125, "y": 0.08, "x": 0.08}
-    field = synthesize_field(5, scale_um=scale, cell_params=[params], n_z=8)
+    field = synthesize_field(5, scale_um=scale, cell_params=[params])
     period, _ = dominant_period(mip_float(field.stack), field.cell_labels == 1, scale["x"])
     assert period == pytest.approx(1.85, rel=0.05)
 
