@@ -5,13 +5,14 @@ Steps for one cell (2D; 3D adds z):
 
 1. centroid and long-axis angle from the mask's second moments (µm);
 2. background ``bg`` = 25th percentile of the field around the cell (bbox + margin, outside mask);
-3. outside the mask the image is pulled towards ``bg``: kept with weight `outside_weight` up to
-   `margin_um` from the mask, replaced by ``bg`` beyond (neighbouring cells vanish, the cell's
-   outline stays visible);
-4. one anti-aliased resampling (Gaussian pre-filter, linear interpolation) into a window of
-   `input_shape` pixels at `target_um_per_px`, centred on the centroid and rotated so the long
-   axis lies along x when `align_long_axis`; outside the field it is ``bg`` (padding); a cell
-   larger than the window is centre-cropped, never shrunk;
+3. one anti-aliased resampling (block mean + Gaussian pre-filter, linear interpolation) into a
+   window of `input_shape` pixels at `target_um_per_px`, centred on the centroid (3D: on the
+   intensity-weighted z centroid) and rotated so the long axis lies along x when
+   `align_long_axis`; outside the field it is ``bg`` (padding); a cell larger than the window
+   is centre-cropped, never shrunk; the mask goes through the same resampling;
+4. in the window, outside the cell the image is pulled towards ``bg``: kept with weight
+   `outside_weight` up to `margin_um` from the mask, replaced by ``bg`` beyond (neighbouring
+   cells vanish, the cell's outline stays visible);
 5. percentile normalisation over the cell's pixels in the window, clipped to [0, 1], float32.
 """
 
@@ -242,21 +243,37 @@ def _check_inputs(image, cell_mask, ndim: int, name: str):
 
 
 def _prepare(image, cell_mask, sy, sx, settings):
-    """Shared y/x steps: angle, region, background, outside weighting."""
+    """Shared y/x steps: centroid, angle, bounding box, background level."""
     (cy, cx), angle, _ = cell_long_axis(cell_mask, pixel_size_um=(sy, sx))
     if not settings.align_long_axis:
         angle = 0.0
     bbox = cell_bbox(cell_mask, pixel_size_um=(sy, sx))
     region = cell_bbox(cell_mask, pixel_size_um=(sy, sx), margin_um=settings.margin_um + 2 * max(sy, sx))
-    sub = image[(Ellipsis,) + region].astype(np.float32)
-    mask = cell_mask[region]
+    # a strided look is enough for a percentile and keeps big SIM fields cheap
+    step = max(1, int(settings.target_um_per_px / max(sy, sx) / 2))
+    look = (Ellipsis, slice(region[0].start, region[0].stop, step), slice(region[1].start, region[1].stop, step))
+    sub, mask = image[look], cell_mask[look[1:]]
     outside = sub[..., ~mask]
     bg = float(np.percentile(outside, 25)) if outside.size else float(sub.min())
-    distance = ndi.distance_transform_edt(~mask, sampling=(sy, sx))
-    weight = np.where(mask, 1.0, np.where(distance <= settings.margin_um, settings.outside_weight, 0.0))
-    sub = bg + weight.astype(np.float32) * (sub - bg)
-    starts = np.array([region[0].start, region[1].start], float)
-    return sub, mask, bbox, starts, (cy, cx), angle, bg
+    return (cy, cx), angle, bbox, bg
+
+
+def _mask_frame(cell_mask, common: dict, settings: PreprocessSettings):
+    """Cell mask in the crop frame (soft, 0..1) and the intensity weight of each crop pixel.
+
+    Inside the cell the weight is 1; up to `margin_um` from it `outside_weight`; beyond, 0
+    (pure background). Done on the output grid, so no field-sized distance transform is needed.
+    """
+    soft = resample_frame(cell_mask.view(np.uint8), cval=0.0, **common)[0]
+    soft = np.clip(soft, 0.0, 1.0)
+    inside = soft > 0.5
+    if inside.any():
+        distance = ndi.distance_transform_edt(~inside, sampling=settings.target_um_per_px)
+    else:
+        distance = np.full(soft.shape, np.inf)
+    ring = np.where(distance <= settings.margin_um, settings.outside_weight, 0.0)
+    weight = (soft + (1.0 - soft) * ring).astype(np.float32)
+    return inside, weight
 
 
 def cell_input_2d(
@@ -301,19 +318,19 @@ def cell_input_2d(
     if not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
         raise ValueError(f"`pixel_size_um` must be > 0; got {pixel_size_um}")
     s = float(pixel_size_um)
-    sub, mask, bbox, starts, (cy, cx), angle, bg = _prepare(mip, cell_mask, s, s, settings)
+    (cy, cx), angle, bbox, bg = _prepare(mip, cell_mask, s, s, settings)
     t = settings.target_um_per_px
     common = dict(
         axes="yx", scale_um={"y": s, "x": s}, target_um={"y": t, "x": t},
-        center_px={"y": cy - starts[0], "x": cx - starts[1]}, output_shape=settings.input_shape,
-        angle_rad=angle,
+        center_px={"y": cy, "x": cx}, output_shape=settings.input_shape, angle_rad=angle,
     )
-    x, matrix, offset = resample_frame(sub, cval=bg, **common)
-    crop_mask = resample_frame(mask.astype(np.float32), cval=0.0, **common)[0] > 0.5
+    raw, matrix, offset = resample_frame(mip, cval=bg, **common)
+    crop_mask, weight = _mask_frame(cell_mask, common, settings)
+    x = bg + weight * (raw - bg)
     low, high = settings.percentiles
     x = normalize_percentile(x, low=low, high=high, mask=crop_mask, clip=settings.clip)
     geometry = CellGeometry(
-        matrix=matrix, offset=offset + starts, crop_shape=settings.input_shape,
+        matrix=matrix, offset=offset, crop_shape=settings.input_shape,
         field_shape=tuple(mip.shape), bbox=bbox, mask=cell_mask[bbox].copy(),
         centroid_yx=(cy, cx), angle_rad=angle, extra={"background": bg, "crop_mask": crop_mask},
     )
@@ -355,22 +372,29 @@ def cell_input_3d(
     sz, sy, sx = (float(scale_um[a]) for a in "zyx")
     if not all(math.isfinite(v) and v > 0 for v in (sz, sy, sx)):
         raise ValueError(f"`scale_um` values must be > 0; got {scale_um}")
-    sub, mask, bbox, starts, (cy, cx), angle, bg = _prepare(stack, cell_mask, sy, sx, settings)
-    profile = np.clip(sub[:, mask] - bg, 0, None).sum(axis=1)
-    cz = float((profile * np.arange(len(profile))).sum() / profile.sum()) if profile.sum() > 0 else (len(profile) - 1) / 2
+    (cy, cx), angle, bbox, bg = _prepare(stack, cell_mask, sy, sx, settings)
+    profile = np.clip(stack[:, cell_mask].astype(np.float32) - bg, 0, None).sum(axis=1)
+    total = profile.sum()
+    cz = float((profile * np.arange(len(profile))).sum() / total) if total > 0 else (len(profile) - 1) / 2
     t, tz = settings.target_um_per_px, settings.z_step_um
-    common = dict(
-        scale_um={"z": sz, "y": sy, "x": sx}, target_um={"z": tz, "y": t, "x": t},
-        center_px={"z": cz, "y": cy - starts[0], "x": cx - starts[1]},
-        output_shape=settings.input_shape, angle_rad=angle,
+    raw, matrix, offset = resample_frame(
+        stack, axes="zyx", scale_um={"z": sz, "y": sy, "x": sx}, target_um={"z": tz, "y": t, "x": t},
+        center_px={"z": cz, "y": cy, "x": cx}, output_shape=settings.input_shape, angle_rad=angle, cval=bg,
     )
-    x, matrix, offset = resample_frame(sub, axes="zyx", cval=bg, **common)
-    mask3 = np.broadcast_to(mask, sub.shape).astype(np.float32)
-    crop_mask = resample_frame(mask3, axes="zyx", cval=0.0, **common)[0] > 0.5
+    common = dict(
+        axes="yx", scale_um={"y": sy, "x": sx}, target_um={"y": t, "x": t},
+        center_px={"y": cy, "x": cx}, output_shape=settings.input_shape[1:], angle_rad=angle,
+    )
+    crop_mask2, weight = _mask_frame(cell_mask, common, settings)
+    x = bg + weight[None] * (raw - bg)
+    # slices whose centre lies inside the stack
+    z_in = matrix[0, 0] * np.arange(settings.input_shape[0]) + offset[0]
+    in_stack = (z_in >= -0.5) & (z_in <= stack.shape[0] - 0.5)
+    crop_mask = crop_mask2[None] & in_stack[:, None, None]
     low, high = settings.percentiles
     x = normalize_percentile(x, low=low, high=high, mask=crop_mask, clip=settings.clip)
     geometry = CellGeometry(
-        matrix=matrix, offset=offset + np.array([0.0, *starts]), crop_shape=settings.input_shape,
+        matrix=matrix, offset=offset, crop_shape=settings.input_shape,
         field_shape=tuple(stack.shape), bbox=bbox, mask=cell_mask[bbox].copy(),
         centroid_yx=(cy, cx), angle_rad=angle,
         extra={"background": bg, "crop_mask": crop_mask, "centroid_z": cz},
