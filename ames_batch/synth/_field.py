@@ -10,6 +10,7 @@ from ._params import SIM_SCALE_UM, CellParams, OpticsParams
 from ._ratings import rate_cell
 from ._sampling import sample_cell_params
 from ._shapes import Outline
+from ._validate import _as_generator, _check_scale
 
 __all__ = ["SyntheticField", "CellTruth", "synthesize_field"]
 
@@ -68,19 +69,6 @@ class SyntheticField:
     cells: list[CellTruth]
     scale_um: dict
     optics: OpticsParams | None = None
-
-
-def _check_scale(scale_um) -> dict:
-    if not isinstance(scale_um, dict):
-        raise TypeError(f"`scale_um` must be a dict with keys 'z', 'y', 'x'; got {type(scale_um).__name__}")
-    if set(scale_um) != {"z", "y", "x"}:
-        raise ValueError(f"`scale_um` must have exactly the keys 'z', 'y', 'x'; got {sorted(scale_um)}")
-    out = {k: float(scale_um[k]) for k in ("z", "y", "x")}
-    if not all(np.isfinite(v) and v > 0 for v in out.values()):
-        raise ValueError(f"`scale_um` values must be finite and > 0; got {out}")
-    if not np.isclose(out["y"], out["x"], rtol=1e-6):
-        raise ValueError(f"`scale_um` must have square pixels (y == x); got y={out['y']}, x={out['x']}")
-    return out
 
 
 def _clearance(a: Outline, ca: np.ndarray, b: Outline, cb: np.ndarray) -> float:
@@ -208,10 +196,7 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
     >>> f.stack.dtype, f.cell_labels.max(), f.cells[0].source
     (dtype('uint16'), 1, 'ipsc')
     """
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        rng = np.random.default_rng(int(rng))
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"`rng` must be a numpy Generator or an int seed; got {type(rng).__name__}")
+    rng = _as_generator(rng)
     if isinstance(n_cells, bool) or not isinstance(n_cells, (int, np.integer)):
         raise TypeError(f"`n_cells` must be an int; got {type(n_cells).__name__}")
     if not 1 <= n_cells <= _MAX_CELLS:

@@ -6,6 +6,7 @@ Written out in ``docs/synthetic-cells.md``; the numbers live here once.
 import numpy as np
 
 from ._params import SOURCES, CellParams
+from ._validate import _as_generator
 
 __all__ = [
     "rate_cell",
@@ -107,7 +108,7 @@ def rate_cell(params: CellParams, *, rater_noise: float = 0.0,
     length = float(params.length_um)
     aspect = float(params.length_um / params.width_um)
     if rater_noise > 0:
-        gen = np.random.default_rng(rng)
+        gen = _as_generator(rng)
         fraction += gen.normal(0.0, rater_noise * _SARC_NOISE_PER_UNIT)
         unsure = (1.0 + params.orientation_disorder_deg / 15.0) * np.sqrt(max(1.0, 0.2 / max(fraction, 1e-3)))
         angle = _fold_angle(angle + gen.normal(0.0, rater_noise * _DIR_NOISE_PER_UNIT_DEG * unsure))

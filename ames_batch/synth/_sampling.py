@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._params import SOURCES, CellParams
+from ._validate import _as_generator
 
 __all__ = ["sample_cell_params"]
 
@@ -90,10 +91,7 @@ def sample_cell_params(rng: np.random.Generator | int, *, source: str | None = N
     >>> p.source, p.organised_fraction < 0.2
     ('ipsc', True)
     """
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        rng = np.random.default_rng(int(rng))
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"`rng` must be a numpy Generator or an int seed; got {type(rng).__name__}")
+    rng = _as_generator(rng)
     if source is not None and source not in SOURCES:
         raise ValueError(f"`source` must be one of {SOURCES} or None; got {source!r}")
     _check_rating("sarcomerisation", sarcomerisation)
