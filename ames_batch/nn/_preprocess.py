@@ -97,8 +97,8 @@ class PreprocessSettings:
 
     @classmethod
     def default_3d(cls) -> "PreprocessSettings":
-        """Defaults for the 3D model: 0.5 µm/px in y/x, 0.5 µm z-step, 16 x 160 x 160 (8 x 80 x 80 µm)."""
-        return cls(input_shape=(16, 160, 160), target_um_per_px=0.5, z_step_um=0.5)
+        """Defaults for the 3D model: 0.4 µm/px in y/x, 0.5 µm z-step, 16 x 192 x 192 (8 x 77 x 77 µm)."""
+        return cls(input_shape=(16, 192, 192), target_um_per_px=0.4, z_step_um=0.5)
 
     def to_dict(self) -> dict:
         """JSON-ready copy (lists for tuples), as stored in the model card."""

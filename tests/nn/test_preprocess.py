@@ -179,8 +179,8 @@ def test_settings_round_trip_and_defaults():
     for settings in (PreprocessSettings.default_2d(), PreprocessSettings.default_3d()):
         data = settings.to_dict()
         assert PreprocessSettings.from_dict(data) == settings
-        # the sarcomere period (>= 1.6 µm) spans >= 3 px; the window holds a >= 64 µm cell
-        assert 1.6 / settings.target_um_per_px >= 3.2
+        # the shortest sarcomere (1.6 µm) spans >= 4 px; the window holds a >= 64 µm cell
+        assert 1.6 / settings.target_um_per_px >= 4.0
         assert settings.input_shape[-1] * settings.target_um_per_px >= 64
     assert PreprocessSettings.default_3d().ndim == 3
     with pytest.raises(ValueError, match="unknown"):
