@@ -8,6 +8,7 @@ Nothing here computes pixel data: the returned arrays are dask-backed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -101,8 +102,19 @@ def _plugin_for(path: Path) -> str | None:
     return _SUFFIX_PLUGINS.get(path.suffix.lower())
 
 
-def _open(path: Path):
-    """Open `path` with the bioio plugin for it; map failures to UnsupportedFileError."""
+def _open(path: Path, *, fresh: bool = False):
+    """Open `path` with the bioio plugin for it; map failures to UnsupportedFileError.
+
+    Metadata readers are cached per (path, size, mtime) so a header is parsed once per batch;
+    `fresh` readers (for pixel data) are never shared, as bioio readers hold a current scene.
+    """
+    stat = path.stat()
+    opener = _open_cached.__wrapped__ if fresh else _open_cached
+    return opener(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _open_cached(path: Path, _size: int, _mtime_ns: int):
     import importlib
 
     import bioio
@@ -197,9 +209,16 @@ def list_images(path: Path) -> list[SourceImage]:
     """
     path = _check_path(path)
     images = []
+    reader, _ = _open(path)
+    n_meta = len(reader.scenes)
     for i, name in enumerate(list_scenes(path)):
-        arr, _ = _scene_array(path, i)
-        n_t = arr.sizes.get("T", 1)
+        if n_meta == len(list_scenes(path)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                reader.set_scene(i)
+                n_t = dict(zip(reader.dims.order, reader.dims.shape)).get("T", 1)
+        else:
+            n_t = _scene_array(path, i)[0].sizes.get("T", 1)
         for t in range(n_t) if n_t > 1 else [None]:
             images.append(SourceImage(scene=name, scene_index=i, timepoint=t))
     return images
@@ -207,7 +226,7 @@ def list_images(path: Path) -> list[SourceImage]:
 
 def _scene_array(path: Path, scene_index: int) -> tuple[xr.DataArray, object]:
     """The reader's own lazy array for one scene (its dims, upper case), and the reader."""
-    reader, module = _open(path)
+    reader, module = _open(path, fresh=True)
     n_meta = len(reader.scenes)
     if module == "bioio_czi" and scene_index >= n_meta:
         return _czi_planes(path, scene_index), reader

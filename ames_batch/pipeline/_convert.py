@@ -34,7 +34,7 @@ log = logging.getLogger("ames_batch")
 
 MAPPING_CSV = "convert_mapping.csv"
 _MAPPING_COLUMNS = ["file", "scene", "timepoint", "well", "field", "sha256"]
-_TEMP_RE = re.compile(r"^\..+\.tmp-[0-9a-f]{32}$")
+_TEMP_RE = re.compile(r"^\..+\.(tmp|old)-[0-9a-f]{32}$")  # io.write_field's hidden groups
 
 
 @dataclass
@@ -251,13 +251,24 @@ def convert_files(
                 report.failed.append((path, f"{type(err).__name__}: {reason}"))
                 log.error("%s", reason)
         report.mapping = pd.DataFrame(rows, columns=_MAPPING_COLUMNS)
-        if rows:
-            _append_mapping(plate, report.mapping)
+        if (plate / "zarr.json").is_file():
+            _write_mapping(plate)
     return report
 
 
-def _append_mapping(plate: Path, new: pd.DataFrame) -> None:
+def _write_mapping(plate: Path) -> None:
+    """Rebuild ``convert_mapping.csv`` from the fields' own attributes (heals a killed run)."""
+    rows = []
+    for key in list_fields(plate):
+        source = field_attributes(plate, key).get("source")
+        if not source:
+            continue
+        t = source.get("timepoint")
+        rows.append({"file": source.get("path", ""), "scene": source.get("scene", ""),
+                     "timepoint": "" if t is None else t, "well": key.well, "field": key.field,
+                     "sha256": source.get("sha256", "")})
+    table = pd.DataFrame(rows, columns=_MAPPING_COLUMNS).astype(str)
     path = plate / MAPPING_CSV
-    old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
-    table = new.astype(str) if old is None else pd.concat([old, new.astype(str)], ignore_index=True)
+    if path.is_file() and path.read_text(encoding="utf-8") == table.to_csv(index=False):
+        return  # a no-op run leaves the plate untouched
     write_csv_atomic(path, table)
