@@ -22,6 +22,9 @@ _SURE_CONTRAST = 4.0
 #: the narrow dim gaps between cells of a crowded field do not count as background.
 _FLATTEN_MARGIN_UM = 4.0
 
+#: Refits of the first, lower-half background plane.
+_LOWER_ROUNDS = 4
+
 
 def segment_cells(
     mip: np.ndarray,
@@ -36,8 +39,9 @@ def segment_cells(
     min_area_um2: float = 100.0,
     max_hole_area_um2: float = 300.0,
     split_touching: bool = True,
-    min_cell_distance_um: float = 15.0,
-    split_depth_um: float = 2.0,
+    min_cell_distance_um: float = 10.0,
+    split_depth_um: float = 1.0,
+    split_neck_ratio: float = 0.7,
     working_pixel_size_um: float = 0.5,
 ) -> np.ndarray:
     """Label the cells of one field (eager: one in-memory (Y, X) MIP).
@@ -102,15 +106,21 @@ def segment_cells(
         every connected foreground object is one cell.
     min_cell_distance_um : float
         Smallest distance in µm between two cell centres (watershed markers);
-        closer markers are merged into the taller one. 15 µm: about the
-        smallest cardiomyocyte's diameter; on synthetic fields it removes
-        spurious splits of long cells without losing touching pairs (10 µm
-        and 20 µm measured in ``docs/segmentation.md``).
+        closer markers are merged into the taller one. 10 µm: no
+        cardiomyocyte is narrower than that.
     split_depth_um : float
         How much (in µm of distance to the background) the neck between two
         touching cells must be narrower than the thinner cell's half-width
-        for the pair to be split (the h of the h-maxima markers). Stops
-        ragged outlines from cutting one cell in pieces.
+        for the pair to be split (the h of the h-maxima markers). 1 µm stops
+        ragged outlines from seeding extra markers; the relative test below
+        does the rest.
+    split_neck_ratio : float
+        Two touching pieces stay one cell when the neck between them (its
+        half-width, the distance-transform value on their border) is at least
+        this fraction of the thinner piece's half-width. 0.7 keeps long rods
+        whole, whose width wanders by 10-30 % along the cell, while a real
+        contact between two cells is much narrower than either. Values >= 1
+        leave only the `split_depth_um` test.
     working_pixel_size_um : float
         Pixel size in µm the field is block-averaged to before segmenting;
         labels are upsampled back to the input grid by nearest neighbour.
@@ -165,6 +175,7 @@ def segment_cells(
     max_hole_area_um2 = _check_positive(max_hole_area_um2, "max_hole_area_um2", allow_zero=True)
     min_cell_distance_um = _check_positive(min_cell_distance_um, "min_cell_distance_um")
     split_depth_um = _check_positive(split_depth_um, "split_depth_um", allow_zero=True)
+    split_neck_ratio = _check_positive(split_neck_ratio, "split_neck_ratio")
     working_pixel_size_um = _check_positive(working_pixel_size_um, "working_pixel_size_um")
     if threshold_method not in THRESHOLD_METHODS:
         raise ValueError(
@@ -204,6 +215,7 @@ def segment_cells(
             work_um,
             min_distance_px=min_cell_distance_um / work_um,
             depth_um=split_depth_um,
+            neck_ratio=split_neck_ratio,
             min_area_px=min_area_um2 / pixel_area_um2,
         )
     else:
@@ -294,27 +306,42 @@ def _foreground(smooth: np.ndarray, method: str, min_contrast: float) -> np.ndar
 def _flatten(
     smooth: np.ndarray, method: str, *, margin_px: float, rounds: int = 2
 ) -> np.ndarray:
-    """Subtract a plane fitted to the background (pixels away from a first foreground).
+    """Subtract a plane fitted to the background.
 
-    Skipped (input returned) when under 10 % of the field is background: a plane
-    fitted to a small corner would be extrapolated over the whole field.
+    A first plane goes through the lower half of the pixels (refitted to the
+    pixels below it, `_LOWER_ROUNDS` times), so a sloped background does not
+    pull the first threshold across the field. Then, `rounds` times, the
+    field is thresholded and the plane refitted to the pixels more than
+    `margin_px` away from the foreground; this refit is skipped when under
+    10 % of the field is left, where a plane fitted to a small corner would be
+    extrapolated over the whole field.
     """
     ny, nx = smooth.shape
     step = max(1, int(math.sqrt(smooth.size / 40_000)))  # fit on <= ~40k pixels
     yy, xx = np.mgrid[0:ny:step, 0:nx:step]
     design = np.stack([np.ones(yy.size), yy.ravel() / ny, xx.ravel() / nx], axis=1)
-    flat = smooth
+    values = smooth[::step, ::step].ravel().astype(np.float64)
+
+    def plane_of(sample: np.ndarray) -> np.ndarray:
+        coef, *_ = np.linalg.lstsq(design[sample], values[sample], rcond=None)
+        return (
+            coef[0] + coef[1] * (np.arange(ny) / ny)[:, None] + coef[2] * (np.arange(nx) / nx)[None, :]
+        )
+
+    sample = np.ones(values.size, dtype=bool)
+    for _ in range(_LOWER_ROUNDS):
+        coef, *_ = np.linalg.lstsq(design[sample], values[sample], rcond=None)
+        residual = values - design @ coef
+        sample = residual <= np.median(residual)
+    flat = (smooth - plane_of(sample)).astype(np.float32)
     for _ in range(rounds):
         mask = _threshold(flat, method)
         if mask is None:
             break
-        background = ndi.distance_transform_edt(~mask) > margin_px
-        sample = background[::step, ::step].ravel()
+        sample = (ndi.distance_transform_edt(~mask) > margin_px)[::step, ::step].ravel()
         if sample.mean() < 0.1:
             break
-        coef, *_ = np.linalg.lstsq(design[sample], smooth[::step, ::step].ravel()[sample], rcond=None)
-        plane = coef[0] + coef[1] * (np.arange(ny) / ny)[:, None] + coef[2] * (np.arange(nx) / nx)[None, :]
-        flat = (smooth - plane).astype(np.float32)
+        flat = (smooth - plane_of(sample)).astype(np.float32)
     return flat
 
 
@@ -358,9 +385,10 @@ def _split(
     *,
     min_distance_px: float,
     depth_um: float,
+    neck_ratio: float,
     min_area_px: float,
 ) -> np.ndarray:
-    """Distance-transform watershed of `mask` into cells (working grid, int32 labels)."""
+    """Distance-transform watershed of `mask` into cells (working grid, int labels)."""
     distance = ndi.distance_transform_edt(mask) * pixel_size_um  # µm to the background
     peaks = morphology.h_maxima(distance, depth_um) if depth_um > 0 else morphology.local_maxima(
         distance
@@ -368,20 +396,69 @@ def _split(
     markers = measure.label(peaks & mask, connectivity=2)
     markers = _thin_markers(markers, distance, min_distance_px)
     labels = segmentation.watershed(-distance, markers, mask=mask)
-
-    # Merge pieces under the size limit into their neighbours by dropping their markers.
-    areas = np.bincount(labels.ravel())
-    small = np.flatnonzero(areas < min_area_px)
-    small = small[small > 0]
-    if small.size:
-        markers[np.isin(markers, small)] = 0
-        labels = segmentation.watershed(-distance, markers, mask=mask)
+    labels = _merge_regions(labels, distance, neck_ratio=neck_ratio, min_area_px=min_area_px)
 
     # Objects without any marker (too thin for the h-maxima) are cells of their own.
     orphans = measure.label(mask & (labels == 0), connectivity=2)
     if orphans.max():
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
     return labels
+
+
+def _merge_regions(
+    labels: np.ndarray, distance: np.ndarray, *, neck_ratio: float, min_area_px: float
+) -> np.ndarray:
+    """Merge neighbouring watershed regions joined by a wide neck, and pieces too small.
+
+    The neck between two regions is the largest distance-to-background on
+    their shared border. Pairs are visited from the widest neck down (a
+    flooding order); two groups merge when the neck is at least `neck_ratio`
+    times the half-width (distance peak) of the thinner group, or when one
+    group is under `min_area_px` pixels.
+    """
+    n = int(labels.max())
+    if n < 2:
+        return labels
+    lows, highs, necks = [], [], []
+    for a, b, da, db in (
+        (labels[:, :-1], labels[:, 1:], distance[:, :-1], distance[:, 1:]),
+        (labels[:-1, :], labels[1:, :], distance[:-1, :], distance[1:, :]),
+    ):
+        border = (a != b) & (a > 0) & (b > 0)
+        lows.append(np.minimum(a, b)[border])
+        highs.append(np.maximum(a, b)[border])
+        necks.append(np.minimum(da, db)[border])
+    key = np.concatenate(lows).astype(np.int64) * (n + 1) + np.concatenate(highs)
+    if key.size == 0:
+        return labels
+    neck = np.concatenate(necks)
+    order = np.argsort(key, kind="stable")
+    key, neck = key[order], neck[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    pair_key, pair_neck = key[starts], np.maximum.reduceat(neck, starts)
+
+    index = np.arange(1, n + 1)
+    peak = np.r_[0.0, ndi.maximum(distance, labels, index)]
+    area = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
+    parent = np.arange(n + 1)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for k in np.argsort(-pair_neck, kind="stable"):
+        ra, rb = root(int(pair_key[k] // (n + 1))), root(int(pair_key[k] % (n + 1)))
+        if ra == rb:
+            continue
+        wide = pair_neck[k] >= neck_ratio * min(peak[ra], peak[rb])
+        if wide or min(area[ra], area[rb]) < min_area_px:
+            parent[rb] = ra
+            peak[ra] = max(peak[ra], peak[rb])
+            area[ra] += area[rb]
+    lut = np.array([root(i) for i in range(n + 1)])
+    return lut[labels]
 
 
 def _thin_markers(markers: np.ndarray, distance: np.ndarray, min_distance_px: float) -> np.ndarray:
