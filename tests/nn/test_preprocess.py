@@ -233,3 +233,29 @@ def test_geometry_rejects_mismatched_shapes():
         geometry.to_field(np.ones((10, 10)), mip.shape)
     with pytest.raises(ValueError, match="field shape"):
         geometry.to_field(np.ones((96, 96)), (5, 5))
+
+
+def test_synthetic_field_cells_become_aligned_inputs():
+    # cells from the synth room (seeded): every cell gives a normalised, aligned input in 2D and
+    # 3D, and the crop window mapped back lands on that cell's label only
+    synth = pytest.importorskip("ames_batch.synth")
+    field = synth.synthesize_field(3, n_cells=2, scale_um=synth.DEMO_SCALE_UM)
+    mip = field.stack.max(axis=0)
+    s2, s3 = PreprocessSettings.default_2d(), PreprocessSettings.default_3d()
+    for cell in field.cells:
+        mask = field.cell_labels == cell.label
+        x, geometry = cell_input_2d(mip, mask, field.scale_um["x"], s2)
+        x3, geometry3 = cell_input_3d(field.stack, mask, field.scale_um, s3)
+        assert x.shape == (*s2.input_shape, 1) and x3.shape == (*s3.input_shape, 1)
+        for arr, crop_mask in ((x, geometry.extra["crop_mask"]), (x3, geometry3.extra["crop_mask"])):
+            assert arr.dtype == np.float32 and 0 <= arr.min() and arr.max() <= 1
+            assert np.percentile(arr[..., 0][crop_mask], 99) > 0.5  # the cell's z-discs, not padding
+        _, angle, elongation = cell_long_axis(geometry.extra["crop_mask"], pixel_size_um=s2.target_um_per_px)
+        if elongation > 1.2:  # a round cell has no long axis to align
+            assert abs(math.degrees(angle)) < 3
+        back = geometry.to_field(np.ones(s2.input_shape), mip.shape) > 0
+        assert back.any() and not np.any(back & ~mask)
+        # all of the cell that lies within the window comes back (the whole cell if it fits)
+        length_um = 4 * math.sqrt(np.linalg.eigvalsh(np.cov(np.nonzero(mask))).max()) * field.scale_um["x"]
+        if length_um < 0.9 * s2.input_shape[1] * s2.target_um_per_px:
+            np.testing.assert_array_equal(back, mask)
