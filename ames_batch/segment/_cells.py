@@ -25,6 +25,11 @@ _FLATTEN_MARGIN_UM = 4.0
 #: Refits of the first, lower-half background plane.
 _LOWER_ROUNDS = 4
 
+#: A background plane whose rise across the field is under this fraction of the
+#: foreground/background step is not subtracted: too small to move the threshold,
+#: and in a crowded field the fit itself is the larger risk.
+_MIN_TILT = 0.2
+
 
 def segment_cells(
     mip: np.ndarray,
@@ -70,15 +75,15 @@ def segment_cells(
         always splits something, even pure noise (ratio ~3); real cells give
         tens to hundreds. 5.0 by default.
     flatten_background : bool
-        Fit a plane to the background (pixels over 4 µm away from a first
-        foreground), subtract it and threshold again, twice. Removes
+        Fit a plane to the background (first through the lower half of the
+        pixels, then twice to the pixels over 4 µm away from the thresholded
+        foreground) and subtract it before thresholding. Removes
         illumination ramps that otherwise shift the threshold across the
         field: on synthetic fields with dim cells on a sloped background it
-        rescues whole fields. Skipped when under 10 % of the field is
-        background. In a crowded field (sarcgraph sample_4) the dim gaps
-        between cells tilt the plane a little and ~8 % of the dimmest cell area
-        far from the empty region is lost; pass False for such fields under
-        even light.
+        rescues whole fields. The plane is only subtracted when its rise
+        across the field is at least 20 % of the foreground/background step;
+        a smaller slope cannot move the threshold much, and in a crowded field
+        (sarcgraph sample_4) the fit itself is the larger risk.
     edge_level : float
         Outline refinement: in a rim 2 × `smoothing_um` wide inside each
         object, pixels at or below background + `edge_level` × (object median
@@ -333,15 +338,22 @@ def _flatten(
         coef, *_ = np.linalg.lstsq(design[sample], values[sample], rcond=None)
         residual = values - design @ coef
         sample = residual <= np.median(residual)
-    flat = (smooth - plane_of(sample)).astype(np.float32)
+    plane = plane_of(sample)
     for _ in range(rounds):
-        mask = _threshold(flat, method)
+        mask = _threshold((smooth - plane).astype(np.float32), method)
         if mask is None:
             break
         sample = (ndi.distance_transform_edt(~mask) > margin_px)[::step, ::step].ravel()
         if sample.mean() < 0.1:
             break
-        flat = (smooth - plane_of(sample)).astype(np.float32)
+        plane = plane_of(sample)
+    flat = (smooth - plane).astype(np.float32)
+    mask = _threshold(flat, method)
+    if mask is None:
+        return flat
+    tilt = float(plane.max() - plane.min())
+    if tilt < _MIN_TILT * (float(np.median(flat[mask])) - float(np.median(flat[~mask]))):
+        return smooth  # the slope is too small to have moved the threshold
     return flat
 
 
