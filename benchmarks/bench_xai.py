@@ -1,0 +1,183 @@
+"""Heatmap speed on CPU (Grad-CAM and Integrated Gradients, 2D and 3D) and, when the default model
+exists, Grad-CAM localisation on held-out synthetic cells.
+
+Figures (printed and written to ``benchmarks/results/xai.json``):
+
+- per architecture (2D singular at the default 256 x 256 input, 3D singular at 16 x 160 x 160;
+  untrained weights, which do not change the cost): one forward pass of a batch (the raw
+  baseline, a compiled ``model(x)`` call), Grad-CAM of the same batch, IG of the same batch at
+  `--steps` (default 64, Gauss-Legendre), each as heatmaps/s and as a ratio to the forward pass;
+  Grad-CAM also run eagerly (``tf.GradientTape`` without ``tf.function``) and, when installed,
+  with tf-keras-vis (same linear output), for comparison;
+- localisation of the default model (``ames_batch/models/default``, if present): over held-out
+  synthetic cells, the share of Grad-CAM mass inside the cell mask (in the model's input crop)
+  against the cell's share of the crop; > 1 means the map concentrates on the cell.
+
+Run: ``python benchmarks/bench_xai.py [--steps 64] [--skip-speed] [--cells 40]``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from ames_batch.xai import grad_cam, ig_completeness_error, integrated_gradients  # noqa: E402
+
+TASKS = {"sarcomerisation": ["1", "2", "3", "4"], "source": ["adult", "neonatal", "ipsc"]}
+RESULTS = Path(__file__).resolve().parent / "results" / "xai.json"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "ames_batch" / "models" / "default"
+
+
+def best_of(fn, repeats: int = 3) -> float:
+    """Fastest wall time of `repeats` calls (s), after one warm-up call (tracing)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def eager_grad_cam(model, task):
+    """Plain eager Grad-CAM (same maths, no tf.function): the cost of skipping compilation."""
+    import keras
+    import tensorflow as tf
+
+    sub = keras.Model(model.inputs, [model.get_layer("last_conv").output, model.get_layer(f"{task}_logits").output])
+
+    def run(x):
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            acts, logits = sub(x, training=False)
+            score = tf.reduce_max(logits, axis=1)
+        grads = tape.gradient(score, acts)
+        weights = tf.reduce_mean(grads, axis=list(range(1, len(acts.shape) - 1)), keepdims=True)
+        return tf.nn.relu(tf.reduce_sum(acts * weights, -1)).numpy()
+
+    return run
+
+
+def tf_keras_vis_grad_cam(model, task):
+    """tf-keras-vis Grad-CAM on the same output (linear), or None when it is not installed."""
+    try:
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.utils.scores import CategoricalScore
+    except ImportError:
+        return None
+    import keras
+
+    single = keras.Model(model.inputs, model.get_layer(f"{task}_logits").output)  # linear already
+    gc = Gradcam(single, clone=False)
+
+    def run(x):
+        cls = single.predict(x, verbose=0).argmax(1)
+        return gc(CategoricalScore(list(cls)), x, penultimate_layer="last_conv")
+
+    return run
+
+
+def speed(arch: str, input_shape: tuple[int, ...], batch: int, steps: int, seed: int = 0) -> dict:
+    import tensorflow as tf
+
+    from ames_batch.nn import build_model
+
+    model = build_model(arch, input_shape=input_shape, tasks=TASKS, seed=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, *input_shape, 1), dtype=np.float32)
+    forward = tf.function(lambda t: model(t, training=False))
+    t_fwd = best_of(lambda: [v.numpy() for v in forward(x).values()])
+    t_gc = best_of(lambda: grad_cam(model, x, output="sarcomerisation"))
+    eager = eager_grad_cam(model, "sarcomerisation")
+    t_gc_eager = best_of(lambda: eager(x))
+    tkv = tf_keras_vis_grad_cam(model, "sarcomerisation")
+    t_tkv = best_of(lambda: tkv(x)) if tkv is not None else None
+    t_ig = best_of(lambda: integrated_gradients(model, x, output="sarcomerisation", steps=steps), repeats=1)
+    attr = integrated_gradients(model, x, output="sarcomerisation", steps=steps)
+    err = ig_completeness_error(model, x, attr, output="sarcomerisation")
+    out = {
+        "arch": arch, "input_shape": list(input_shape), "batch": batch, "ig_steps": steps,
+        "forward_s": t_fwd, "grad_cam_s": t_gc, "grad_cam_eager_s": t_gc_eager, "ig_s": t_ig,
+        "forward_per_s": batch / t_fwd, "grad_cam_per_s": batch / t_gc, "ig_per_s": batch / t_ig,
+        "grad_cam_over_forward": t_gc / t_fwd, "grad_cam_eager_over_compiled": t_gc_eager / t_gc,
+        "ig_over_forward": t_ig / t_fwd,
+        "tf_keras_vis_grad_cam_s": t_tkv, "tf_keras_vis_over_ours": None if t_tkv is None else t_tkv / t_gc,
+        "ig_completeness_error_max": float(err.max()),
+    }
+    print(f"{arch} {input_shape} batch {batch}: forward {batch / t_fwd:.1f}/s | Grad-CAM "
+          f"{batch / t_gc:.2f} maps/s ({t_gc / t_fwd:.1f}x forward; eager {t_gc_eager / t_gc:.2f}x slower) | "
+          f"IG {steps} steps {batch / t_ig:.3f} maps/s ({t_ig / t_fwd:.0f}x forward), completeness err "
+          f"<= {err.max():.1e}" + ("" if t_tkv is None else f" | tf-keras-vis Grad-CAM {t_tkv / t_gc:.1f}x slower"))
+    return out
+
+
+def localisation(bundle: Path, n_cells: int, seed: int) -> dict:
+    """Grad-CAM mass inside the cell (crop frame) vs the cell's area share, held-out synthetic cells."""
+    from ames_batch.nn import cell_input_2d, load_bundle
+    from ames_batch.synth import DEMO_SCALE_UM, synthesize_field
+
+    rating = load_bundle(bundle)
+    if rating.arch == "3d":
+        raise SystemExit("localisation: only 2D default models are handled here")
+    inside, share, tasks = [], [], list(rating.tasks)
+    rng = np.random.default_rng(seed)  # seeds far from any training seed
+    while len(share) < n_cells:
+        field = synthesize_field(rng, n_cells=2, scale_um=DEMO_SCALE_UM)
+        mip = field.stack.max(axis=0)
+        for cell in field.cells:
+            x, geo = cell_input_2d(mip, field.cell_labels == cell.label, field.scale_um["x"], rating.settings)
+            mask = geo.extra["crop_mask"]
+            per_task = []
+            for task in tasks:
+                target = rating.explain_target(task)
+                probs = rating.predict(x[None])[task][0]
+                model, unit = target.for_class(int(probs.argmax()))
+                heat = grad_cam(model, x[None], output=target.logits_layer, class_index=unit)[0]
+                per_task.append(heat[mask].sum() / heat.sum() if heat.sum() > 0 else np.nan)
+            inside.append(per_task)
+            share.append(mask.mean())
+    inside, share = np.array(inside), np.array(share)
+    out = {"bundle": str(bundle), "n_cells": int(len(share)), "cell_share_of_crop_mean": float(share.mean())}
+    for i, task in enumerate(tasks):
+        ok = np.isfinite(inside[:, i])
+        out[task] = {"gradcam_mass_in_cell_mean": float(np.nanmean(inside[:, i])),
+                     "ratio_to_cell_share": float(np.nanmean(inside[ok, i] / share[ok])),
+                     "empty_maps": int((~ok).sum())}
+        print(f"localisation {task}: {out[task]['gradcam_mass_in_cell_mean']:.2f} of Grad-CAM mass in the cell "
+              f"(cell = {share.mean():.2f} of the crop; ratio {out[task]['ratio_to_cell_share']:.2f}), "
+              f"{out[task]['empty_maps']} empty maps")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--cells", type=int, default=40)
+    parser.add_argument("--bundle", type=Path, default=DEFAULT_MODEL)
+    args = parser.parse_args()
+    import tensorflow as tf
+
+    results = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                           "tensorflow": tf.__version__}}
+    if not args.skip_speed:
+        results["speed"] = [speed("2d", (256, 256), 16, args.steps), speed("3d", (16, 160, 160), 4, args.steps)]
+    if (args.bundle / "model.json").exists():
+        results["localisation"] = localisation(args.bundle, args.cells, seed=90_210)
+    else:
+        print(f"localisation: no model bundle at {args.bundle}; skipped")
+        results["localisation"] = None
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
