@@ -105,14 +105,20 @@ def _stain_channel(names: list[str], channel: str | int | None, path: Path) -> t
 
 
 def _discard_stale_temps(plate: Path) -> None:
-    """Remove half-written field groups left by a killed convert (we hold the lock)."""
-    for well_dir in plate.glob("*/*"):
-        if not well_dir.is_dir():
-            continue
-        for tmp in well_dir.iterdir():
-            if tmp.is_dir() and _TEMP_RE.match(tmp.name):
-                log.info("removing unfinished field %s from an interrupted run", tmp)
-                shutil.rmtree(tmp, ignore_errors=True)
+    """Remove what a killed writer left half-done (we hold the lock, so nobody else writes).
+
+    ``io`` writes a field to ``<well>/.<field>.tmp-<uuid>`` (an old one parks as ``.old-``) and
+    group metadata to ``.zarr.json.tmp-<uuid>``; the mapping CSV likewise.
+    """
+    for pattern in ("*", "*/*", "*/*/*"):
+        for node in plate.glob(pattern):
+            if not _TEMP_RE.match(node.name):
+                continue
+            log.info("removing %s left by an interrupted run", node)
+            if node.is_dir():
+                shutil.rmtree(node, ignore_errors=True)
+            else:
+                node.unlink(missing_ok=True)
 
 
 def _existing(plate: Path) -> tuple[dict[tuple, FieldKey], dict[FieldKey, str], set[str]]:

@@ -175,6 +175,20 @@ def test_bad_files_reported_and_rest_converted(tmp_path, files):
     validate_plate(plate)
 
 
+def test_leftovers_of_a_killed_writer_are_removed(tmp_path, files):
+    inputs, truth = files
+    plate = tmp_path / "plate.zarr"
+    assert convert_files(inputs[1:2], plate).ok
+    stale_dir = plate / "A" / "2" / f".0.tmp-{'a' * 32}"
+    (stale_dir / "0").mkdir(parents=True)
+    stale_file = plate / "A" / "1" / f".zarr.json.tmp-{'b' * 32}"
+    stale_file.write_text("{")
+    report = convert_files(inputs[2:3], plate)
+    assert report.ok and [k.path for k in report.converted] == ["A/2/0"]
+    assert not stale_dir.exists() and not stale_file.exists()
+    validate_plate(plate)
+
+
 def test_plate_lock_refuses_second_writer(tmp_path, files):
     inputs, _ = files
     plate = tmp_path / "plate.zarr"
