@@ -3,8 +3,8 @@
 import numpy as np
 
 from ._orientation import INTEGRATION_SIGMA_UM, _axis_relation, _tensor_complex, _zdisc_orientation
-from ._organisation import _organised_map
-from ._sarcomere import _sarcomere_length, _tapered_signal, _zdisc_density
+from ._organisation import _FALLBACK_LENGTH_UM, SARCOMERE_BAND_UM, _organised_map
+from ._sarcomere import MIN_CONFIDENCE, _sarcomere_length, _zdisc_density
 from ._shape import _cell_shape
 from ._validate import _check_inputs
 
@@ -67,9 +67,9 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
 
     Notes
     -----
-    Eager, on one in-memory crop; work in float32 (spectra in float64). The high-passed,
-    edge-tapered signal is computed once and shared by the length, organisation and density
-    steps; the structure tensor once for orientation and axis relation.
+    Eager, on one in-memory crop; work in float32 (spectra in float64). The spectrum is
+    computed once for the length and the spacing the organisation test looks for; the
+    structure tensor once for orientation, axis relation and organisation.
 
     Examples
     --------
@@ -83,9 +83,8 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
     arr, m, px = _check_inputs(mip, mask, pixel_size_um)
     out = dict.fromkeys(METRIC_NAMES, float("nan"))
     out.update(_cell_shape(m, px))
-    signal = _tapered_signal(arr, m, px)
-    length, conf = _sarcomere_length(arr, m, px, signal=signal)
-    out["sarcomere_length_um"] = length
+    any_length, conf = _sarcomere_length(arr, m, px, min_confidence=0.0)
+    out["sarcomere_length_um"] = any_length if conf >= MIN_CONFIDENCE else float("nan")
     out["sarcomere_length_confidence"] = conf
     z = _tensor_complex(arr, px, INTEGRATION_SIGMA_UM)
     angle, oop = _zdisc_orientation(z, m)
@@ -93,7 +92,9 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
     out["oop"] = oop
     out["zdisc_angle_deg"], out["zdisc_axis_alignment"] = _axis_relation(
         z, m, angle, out["long_axis_deg"])
-    organised, _ = _organised_map(arr, m, px, signal=signal)
+    band_length = any_length if np.isfinite(any_length) else _FALLBACK_LENGTH_UM
+    band_length = float(np.clip(band_length, *SARCOMERE_BAND_UM))
+    organised, _ = _organised_map(arr, m, px, length_um=band_length, tensor=z)
     out["organised_fraction"] = float(organised.sum() / m.sum())
     out["zdisc_density_per_um"] = _zdisc_density(arr, m, px)
     return {k: float(out[k]) for k in METRIC_NAMES}

@@ -11,7 +11,7 @@ from ._validate import _check_inputs, _check_positive
 LENGTH_SEARCH_UM = (1.0, 3.5)
 #: A spectral peak must stand at least this far above its radial background (peak/background
 #: >= 1 / (1 - MIN_CONFIDENCE)) for a length to be reported; below it the length is NaN.
-MIN_CONFIDENCE = 0.5
+MIN_CONFIDENCE = 0.55
 _HIGHPASS_SIGMA_UM = 2.0
 _TAPER_UM = 1.5
 
@@ -121,15 +121,16 @@ def _spacing_from_autocorrelation(power: np.ndarray, weights: np.ndarray, ky: fl
     return num / den if den else math.nan
 
 
-def _peak_with_prominence(freq: np.ndarray, profile: np.ndarray, f_lo: float, f_hi: float,
-                          min_confidence: float = 0.5) -> tuple[float, float]:
+def _peak_with_prominence(freq: np.ndarray, profile: np.ndarray, f_lo: float, f_hi: float
+                          ) -> tuple[float, float]:
     """Most prominent local maximum of `profile` in [f_lo, f_hi]; returns (frequency, confidence).
 
     Confidence is ``1 - background / peak``, background being the log-log interpolation between
     the median profile values on either side of the peak (within a factor 1.15–1.6 in frequency).
     The profile is first smoothed over 1.5 native frequency steps (the taper's resolution), so
     noise alone rarely exceeds 0.4. Where the winner is a harmonic (a peak clearing the
-    threshold sits at half its frequency, ±6 %), the fundamental is returned.
+    threshold, and carrying more power, sits at half its frequency, ±6 %), the fundamental is
+    returned: thin z-discs give a second harmonic that can stand out more sharply.
     """
     profile = np.convolve(np.nan_to_num(profile, nan=0.0), np.ones(3) / 3, mode="same")
     valid = np.isfinite(profile) & (profile > 0)
@@ -149,16 +150,17 @@ def _peak_with_prominence(freq: np.ndarray, profile: np.ndarray, f_lo: float, f_
         log_fr = float(np.mean(np.log(freq[right])))
         t = (math.log(f0) - log_fl) / (log_fr - log_fl)
         log_bg = (1 - t) * float(np.median(logp[left])) + t * float(np.median(logp[right]))
-        peaks.append((float(f0), 1.0 - math.exp(min(0.0, log_bg - logp[i]))))
+        peaks.append((float(f0), 1.0 - math.exp(min(0.0, log_bg - logp[i])), float(logp[i])))
     inside = [pk for pk in peaks if f_lo <= pk[0] <= f_hi]
     if not inside:
         return math.nan, 0.0
     best = max(inside, key=lambda pk: pk[1])
     sub = [pk for pk in peaks
-           if abs(pk[0] - best[0] / 2) <= 0.06 * best[0] / 2 and pk[1] >= min_confidence]
+           if abs(pk[0] - best[0] / 2) <= 0.06 * best[0] / 2 and pk[1] >= MIN_CONFIDENCE
+           and pk[2] >= best[2]]
     if sub and best[0] / 2 >= f_lo:
         best = max(sub, key=lambda pk: pk[1])
-    return best
+    return best[0], best[1]
 
 
 def sarcomere_length(mip, mask, pixel_size_um: float, *,
@@ -230,7 +232,7 @@ def _sarcomere_length(mip: np.ndarray, mask: np.ndarray, pixel_size_um: float, *
     f_nyq = 0.5 / pixel_size_um
     f_lo = 1.0 / LENGTH_SEARCH_UM[1]
     f_hi = min(1.0 / LENGTH_SEARCH_UM[0], 0.9 * f_nyq)
-    f0, conf = _peak_with_prominence(freq, profile, f_lo, f_hi, min_confidence)
+    f0, conf = _peak_with_prominence(freq, profile, f_lo, f_hi)
     if not math.isfinite(f0) or f0 <= 0:
         return math.nan, 0.0
     ky, kx = _wave_vector(power, pixel_size_um, f0)

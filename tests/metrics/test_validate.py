@@ -89,7 +89,9 @@ def test_other_options_are_checked(good):
         orientation_field(good[0], 0.1, sigma_um=0.0)
     with pytest.raises(ValueError, match="min_confidence"):
         sarcomere_length(*good, 0.1, min_confidence=1.0)
-    with pytest.raises(ValueError, match="window_um"):
-        organised_map(*good, 0.1, window_um=-1.0)
-    with pytest.raises(ValueError, match="min_concentration"):
-        organised_map(*good, 0.1, min_concentration=0.0)
+    with pytest.raises(ValueError, match="neighbourhood_um"):
+        organised_map(*good, 0.1, neighbourhood_um=-1.0)
+    with pytest.raises(ValueError, match="length_um"):
+        organised_map(*good, 0.1, length_um=0.0)
+    with pytest.raises(ValueError, match="min_score"):
+        organised_map(*good, 0.1, min_score=0.0)
