@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
-__all__ = ["configure_logging", "progress"]
+__all__ = ["configure_logging", "import_tensorflow_quietly", "progress"]
 
 T = TypeVar("T")
 LOGGER_NAME = "ames_batch"
@@ -33,6 +33,26 @@ def configure_logging(verbosity: int = 0) -> None:
     # TensorFlow's C++ start-up noise (e.g. "failed call to cuInit" on machines without a GPU)
     # unless debugging; oneDNN stays on (it doubles CPU speed).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbosity > 0 else "3")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up lines kept off stderr.
+
+    TensorFlow 2.19+ prints oneDNN/CUDA notes through absl before ``TF_CPP_MIN_LOG_LEVEL`` is
+    read (tensorflow/tensorflow#100442); a cron job would mail them every night. File
+    descriptor 2 is pointed at /dev/null for the import only; Python errors still surface.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:

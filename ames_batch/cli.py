@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from ._logging import configure_logging
+from ._logging import configure_logging, import_tensorflow_quietly
 from .errors import AmesError
 
 log = logging.getLogger("ames_batch")
@@ -195,6 +195,7 @@ def run(plate: Path, model: Path | None, mode: str | None, explain: str, out_csv
     Exit status 0 when every field was rated, 1 when some failed (listed on stderr), 2 on a
     usage or setup error (not a plate, missing model, plate locked).
     """
+    import_tensorflow_quietly()
     from .pipeline import run_plate
 
     if scheduler and workers:
