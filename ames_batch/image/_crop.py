@@ -4,22 +4,9 @@ import math
 
 import numpy as np
 
+from ._validate import _check_mask
+
 __all__ = ["cell_bbox", "cell_long_axis"]
-
-
-def _check_mask(mask, name: str = "cell_mask") -> np.ndarray:
-    if not isinstance(mask, np.ndarray):
-        raise TypeError(f"`{name}` must be a numpy ndarray of bool; got {type(mask).__name__}")
-    if mask.dtype != bool:
-        if mask.dtype.kind not in "iu" or not np.isin(np.unique(mask), (0, 1)).all():
-            raise ValueError(
-                f"`{name}` must be a bool mask (or 0/1 integers); got dtype {mask.dtype} with "
-                "other values; select one label first (labels == label)"
-            )
-        mask = mask.astype(bool)
-    if not mask.any():
-        raise ValueError(f"`{name}` is empty (no True pixel); cannot locate the cell")
-    return mask
 
 
 def cell_bbox(

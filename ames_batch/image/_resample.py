@@ -9,37 +9,9 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._validate import _check_image, _scales
+
 __all__ = ["resample", "resample_frame", "antialias_sigma_px"]
-
-_AXES = ("yx", "zyx")
-
-
-def _check_image(image, axes: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise TypeError(
-            f"`image` must be a numpy ndarray (one in-memory cell or field); got "
-            f"{type(image).__name__}; compute a dask array's crop first"
-        )
-    if axes not in _AXES:
-        raise ValueError(f"`axes` must be one of {_AXES}; got {axes!r}")
-    if image.ndim != len(axes):
-        raise ValueError(f"`image` must have axes {axes!r} ({len(axes)}D); got shape {image.shape}")
-    if image.dtype.kind not in "uif" or image.dtype.kind == "c":
-        raise ValueError(f"`image` must hold real numbers; got dtype {image.dtype}")
-    return image
-
-
-def _scales(name: str, value, axes: str) -> np.ndarray:
-    if not isinstance(value, dict):
-        raise TypeError(f"`{name}` must be a dict axis -> µm (e.g. {{'y': 0.1, 'x': 0.1}}); got {value!r}")
-    missing = [a for a in axes if a not in value]
-    if missing:
-        raise ValueError(f"`{name}` lacks axes {missing}; got keys {sorted(value)}")
-    out = np.array([float(value[a]) for a in axes])
-    if not np.all(np.isfinite(out) & (out > 0)):
-        raise ValueError(f"`{name}` values must be finite and > 0 µm; got {value}")
-    return out
-
 
 def antialias_sigma_px(scale_um: float, target_um: float) -> float:
     """Gaussian pre-filter sigma (input pixels) before sampling at a coarser pixel size.
