@@ -407,12 +407,14 @@ def _split(
     )
     markers = measure.label(peaks & mask, connectivity=2)
     markers = _thin_markers(markers, distance, min_distance_px)
-    labels = segmentation.watershed(-distance, markers, mask=mask)
+    labels = segmentation.watershed(-distance, markers, mask=mask, connectivity=2)
     labels = _merge_regions(labels, distance, neck_ratio=neck_ratio, min_area_px=min_area_px)
 
     # Objects without any marker (too thin for the h-maxima) are cells of their own.
+    # Pieces under the size limit are dropped.
     orphans = measure.label(mask & (labels == 0), connectivity=2)
     if orphans.max():
+        orphans = _drop_small_objects(orphans > 0, min_area_px) * orphans
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
     return labels
 
