@@ -11,7 +11,8 @@ Figures (printed and written to ``benchmarks/results/xai.json``):
   with tf-keras-vis (same linear output), for comparison;
 - localisation of the default model (``ames_batch/models/default``, if present): over held-out
   synthetic cells, the share of Grad-CAM mass inside the cell mask (in the model's input crop)
-  against the cell's share of the crop; > 1 means the map concentrates on the cell.
+  against the cell's share of the crop; > 1 means the map concentrates on the cell; the same
+  architecture untrained (seeded) is measured alongside as a reference.
 
 Run: ``python benchmarks/bench_xai.py [--steps 64] [--skip-speed] [--cells 40]``.
 """
@@ -118,41 +119,57 @@ def speed(arch: str, input_shape: tuple[int, ...], batch: int, steps: int, seed:
     return out
 
 
+def _mass_in_cell(rating, cells) -> np.ndarray:
+    """(cells, tasks) share of Grad-CAM mass inside the crop-frame cell mask (NaN: empty map)."""
+    out = []
+    for x, mask in cells:
+        row = []
+        for task in rating.tasks:
+            target = rating.explain_target(task)
+            probs = rating.predict(x[None])[task][0]
+            model, unit = target.for_class(int(probs.argmax()))  # ensemble: the winning member
+            heat = grad_cam(model, x[None], output=target.logits_layer, class_index=unit)[0]
+            row.append(heat[mask].sum() / heat.sum() if heat.sum() > 0 else np.nan)
+        out.append(row)
+    return np.array(out)
+
+
 def localisation(bundle: Path, n_cells: int, seed: int) -> dict:
-    """Grad-CAM mass inside the cell (crop frame) vs the cell's area share, held-out synthetic cells."""
-    from ames_batch.nn import cell_input_2d, load_bundle
+    """Grad-CAM mass inside the cell (crop frame) vs the cell's area share, held-out synthetic cells.
+
+    The same figure for the same architecture untrained (seeded) is given as a reference: an
+    untrained net's map already follows the stain, so the trained model should beat it.
+    """
+    from ames_batch.nn import RatingModel, build_model, cell_input_2d, load_bundle
     from ames_batch.synth import DEMO_SCALE_UM, synthesize_field
 
     rating = load_bundle(bundle)
     if rating.arch == "3d":
         raise SystemExit("localisation: only 2D default models are handled here")
-    inside, share, tasks = [], [], list(rating.tasks)
-    rng = np.random.default_rng(seed)  # seeds far from any training seed
-    while len(share) < n_cells:
+    untrained = RatingModel(build_model(rating.arch, input_shape=rating.settings.input_shape,
+                                        tasks=rating.tasks, seed=seed), tasks=rating.tasks, settings=rating.settings)
+    cells, share = [], []
+    rng = np.random.default_rng(seed)  # far from any training seed
+    while len(cells) < n_cells:
         field = synthesize_field(rng, n_cells=2, scale_um=DEMO_SCALE_UM)
         mip = field.stack.max(axis=0)
         for cell in field.cells:
             x, geo = cell_input_2d(mip, field.cell_labels == cell.label, field.scale_um["x"], rating.settings)
-            mask = geo.extra["crop_mask"]
-            per_task = []
-            for task in tasks:
-                target = rating.explain_target(task)
-                probs = rating.predict(x[None])[task][0]
-                model, unit = target.for_class(int(probs.argmax()))
-                heat = grad_cam(model, x[None], output=target.logits_layer, class_index=unit)[0]
-                per_task.append(heat[mask].sum() / heat.sum() if heat.sum() > 0 else np.nan)
-            inside.append(per_task)
-            share.append(mask.mean())
-    inside, share = np.array(inside), np.array(share)
-    out = {"bundle": str(bundle), "n_cells": int(len(share)), "cell_share_of_crop_mean": float(share.mean())}
-    for i, task in enumerate(tasks):
-        ok = np.isfinite(inside[:, i])
-        out[task] = {"gradcam_mass_in_cell_mean": float(np.nanmean(inside[:, i])),
-                     "ratio_to_cell_share": float(np.nanmean(inside[ok, i] / share[ok])),
-                     "empty_maps": int((~ok).sum())}
-        print(f"localisation {task}: {out[task]['gradcam_mass_in_cell_mean']:.2f} of Grad-CAM mass in the cell "
-              f"(cell = {share.mean():.2f} of the crop; ratio {out[task]['ratio_to_cell_share']:.2f}), "
-              f"{out[task]['empty_maps']} empty maps")
+            cells.append((x, geo.extra["crop_mask"]))
+            share.append(geo.extra["crop_mask"].mean())
+    share = np.array(share)
+    trained, reference = _mass_in_cell(rating, cells), _mass_in_cell(untrained, cells)
+    out = {"bundle": str(bundle), "n_cells": len(cells), "seed": seed, "cell_share_of_crop_mean": float(share.mean())}
+    for i, task in enumerate(rating.tasks):
+        fig = {}
+        for name, inside in (("trained", trained[:, i]), ("untrained", reference[:, i])):
+            ok = np.isfinite(inside)
+            fig[name] = {"gradcam_mass_in_cell_mean": float(np.nanmean(inside)),
+                         "ratio_to_cell_share": float(np.mean(inside[ok] / share[ok])), "empty_maps": int((~ok).sum())}
+        out[task] = fig
+        print(f"localisation {task}: {fig['trained']['gradcam_mass_in_cell_mean']:.2f} of Grad-CAM mass in the "
+              f"cell (cell = {share.mean():.2f} of the crop; ratio {fig['trained']['ratio_to_cell_share']:.2f}; "
+              f"untrained {fig['untrained']['ratio_to_cell_share']:.2f}), {fig['trained']['empty_maps']} empty maps")
     return out
 
 

@@ -158,3 +158,20 @@ def test_bad_arguments_are_refused(rng):
         integrated_gradients(model, x, output="sarcomerisation")
     with pytest.raises(ValueError, match="attributions"):
         ig_completeness_error(model, x, np.zeros((2, 8, 8)), output="toy")
+
+
+@pytest.mark.parametrize("steps", [4, 16])
+def test_quadrature_weights_on_a_homogeneous_relu_net(rng, steps):
+    """Bias-free ReLU conv -> GAP -> Dense is positively homogeneous: f(a x) = a f(x), so the
+    gradient is constant along the black-baseline path for a > 0, but zero at a = 0 (ReLU'(0) = 0
+    in TF). Gauss-Legendre never evaluates the end points: exact. The trapezoid rule gives its
+    first node weight 1 / (2 steps) to that zero gradient: relative error exactly 1 / (2 steps)."""
+    model = conv_gap_model((10, 10), filters=4, n_classes=2)
+    k, _, w, _ = set_known_weights(model, rng, kernel_shape=(3, 3), n_filters=4, n_classes=2)
+    model.get_layer("last_conv").set_weights([k, np.zeros(4, np.float32)])
+    model.get_layer("toy_logits").set_weights([w, np.zeros(2, np.float32)])
+    x = rng.normal(size=(3, 10, 10, 1)).astype(np.float32)
+    gl = integrated_gradients(model, x, output="toy", steps=steps)
+    tr = integrated_gradients(model, x, output="toy", steps=steps, method="trapezoid")
+    assert np.all(ig_completeness_error(model, x, gl, output="toy") < 1e-4)
+    np.testing.assert_allclose(ig_completeness_error(model, x, tr, output="toy"), 1 / (2 * steps), rtol=1e-3)
