@@ -148,7 +148,7 @@ def run_plate(
     settings = RunSettings(model_id=_model_id(model_path), explain=tuple(explain), channel=channel)
     out_csv = Path(out_csv) if out_csv else ratings_csv_path(plate)
 
-    with plate_lock(plate, purpose="run"):
+    with plate_lock(plate, purpose="run", create=False):
         keys = list_fields(plate)
         if wells:
             missing = sorted(set(wells) - {k.well for k in keys})

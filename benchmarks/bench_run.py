@@ -1,0 +1,99 @@
+"""Benchmark `ames-batch run` on synthetic plates of 4 and 32 fields, 2D (and 3D if bundled).
+
+For each plate size and mode, in child processes (so peak RSS is the run's own):
+- the run: ``run_plate(..., explain=("gradcam",), force=True)``: fields/s, cells/s, peak RSS;
+- the raw read: every field's level-0 zarr chunks read with ``zarr`` alone (same data).
+The ratio run time / raw read time is reported, measured in one go on the same machine.
+Peak RSS must not grow with the plate: the 32-field figure is compared with the 4-field one.
+
+Run: ``.venv/bin/python benchmarks/bench_run.py [--sizes 4 32]``; writes ``benchmarks/results/run.json``.
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "run.json"
+
+
+def _run_child(plate: str, model: str | None, mode: str, queue) -> None:
+    from ames_batch._logging import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from ames_batch.pipeline import run_plate
+
+    t0 = time.perf_counter()
+    report = run_plate(Path(plate), model=Path(model) if model else None, mode=mode, explain=("gradcam",),
+                       force=True, out_csv=Path(plate).with_suffix(f".{mode}.csv"))
+    elapsed = time.perf_counter() - t0
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"seconds": elapsed, "fields": len(report.results), "cells": report.n_cells,
+               "failed": len(report.failed), "peak_rss_mib": peak_mib})
+
+
+def _read_child(plate: str, queue) -> None:
+    import zarr
+
+    from ames_batch.io import list_fields
+
+    t0 = time.perf_counter()
+    nbytes = 0
+    for key in list_fields(Path(plate)):
+        nbytes += zarr.open_array(Path(plate) / key.path / "0", mode="r")[...].nbytes
+    queue.put({"seconds": time.perf_counter() - t0, "bytes": nbytes,
+               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _in_child(target, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 32])
+    parser.add_argument("--model-3d", default=None, help="3D bundle (default: the bundled one if any)")
+    args = parser.parse_args()
+    from ames_batch.pipeline import default_model_path, write_demo_plate
+
+    modes = {"2d": str(default_model_path("2d"))}
+    try:
+        modes["3d"] = args.model_3d or str(default_model_path("3d"))
+    except ValueError as error:
+        print(f"3D skipped: {error}")
+    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="bench_run_") as tmp:
+        for n_fields in args.sizes:
+            n_wells = max(1, n_fields // 4)
+            plate = Path(tmp) / f"plate{n_fields}.zarr"
+            write_demo_plate(plate, n_wells=n_wells, n_fields=n_fields // n_wells, cells_per_field=1, seed=n_fields)
+            raw = _in_child(_read_child, str(plate))
+            for mode, model in modes.items():
+                run = _in_child(_run_child, str(plate), model, mode)
+                row = {"mode": mode, "fields": run["fields"], "cells": run["cells"], "failed": run["failed"],
+                       "seconds": round(run["seconds"], 2),
+                       "fields_per_s": round(run["fields"] / run["seconds"], 3),
+                       "cells_per_s": round(run["cells"] / run["seconds"], 3),
+                       "peak_rss_mib": round(run["peak_rss_mib"]),
+                       "raw_read_seconds": round(raw["seconds"], 3),
+                       "ratio_to_raw_read": round(run["seconds"] / raw["seconds"], 1)}
+                results["runs"].append(row)
+                print(json.dumps(row))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
