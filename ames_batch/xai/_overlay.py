@@ -18,23 +18,23 @@ def _scale_bar_um(width_um: float) -> float:
     return min(_NICE_UM, key=lambda v: abs(math.log(v / goal)))
 
 
-def _check_overlay_args(mip, heatmap, cells, path, pixel_size_um, alpha):
+def _check_overlay_args(mip, heatmap, cell_mask, path, pixel_size_um, alpha):
     mip = np.asarray(mip)
     heatmap = np.asarray(heatmap)
-    cells = np.asarray(cells)
+    cells = np.asarray(cell_mask)
     if mip.ndim != 2:
         raise ValueError(f"`mip` must be a (Y, X) image; got shape {mip.shape}")
     if not np.issubdtype(mip.dtype, np.number) or np.issubdtype(mip.dtype, np.complexfloating):
         raise ValueError(f"`mip` must hold real numbers; got dtype {mip.dtype}")
-    for name, arr in (("heatmap", heatmap), ("cells", cells)):
+    for name, arr in (("heatmap", heatmap), ("cell_mask", cells)):
         if arr.shape != mip.shape:
             raise ValueError(f"`{name}` must match `mip` shape {mip.shape}; got {arr.shape}")
     if not np.issubdtype(heatmap.dtype, np.floating) or not np.all(np.isfinite(heatmap)):
         raise ValueError("`heatmap` must be a finite float array (Grad-CAM in [0, 1] or signed IG)")
     if cells.dtype != bool and not np.issubdtype(cells.dtype, np.integer):
-        raise ValueError(f"`cells` must be a bool mask or integer labels; got dtype {cells.dtype}")
+        raise ValueError(f"`cell_mask` must be a bool mask or integer labels; got dtype {cells.dtype}")
     if np.issubdtype(cells.dtype, np.integer) and cells.size and cells.min() < 0:
-        raise ValueError("`cells` labels must be >= 0 (0 = background)")
+        raise ValueError("`cell_mask` labels must be >= 0 (0 = background)")
     if isinstance(pixel_size_um, bool) or not isinstance(pixel_size_um, int | float | np.floating):
         raise TypeError(f"`pixel_size_um` must be a number; got {type(pixel_size_um).__name__}")
     if not pixel_size_um > 0 or not math.isfinite(pixel_size_um):
@@ -54,7 +54,7 @@ def _check_overlay_args(mip, heatmap, cells, path, pixel_size_um, alpha):
 def overlay_png(
     mip: np.ndarray,
     heatmap: np.ndarray,
-    cells: np.ndarray,
+    cell_mask: np.ndarray,
     path: str | PathLike,
     *,
     pixel_size_um: float,
@@ -72,8 +72,8 @@ def overlay_png(
         Heatmap in the same frame: non-negative (Grad-CAM in [0, 1]) is drawn with ``inferno``
         over [0, max(1, max)]; signed (IG) with the diverging ``coolwarm`` map, symmetric about 0.
         Opacity grows with |value|, so weak evidence leaves the grey image visible.
-    cells : (Y, X) ndarray of bool or int
-        Cell mask, or labels (0 = background); every labelled region's boundary is outlined.
+    cell_mask : (Y, X) ndarray of bool or int
+        Cell mask, or cell labels (0 = background); every labelled region's boundary is outlined.
     path : str or path-like
         Target ``.png`` file in an existing folder; overwritten if present.
     pixel_size_um : float
@@ -93,7 +93,7 @@ def overlay_png(
     TypeError
         If `pixel_size_um` or `path` has the wrong type.
     ValueError
-        If shapes differ, `heatmap` is not finite float, `cells` is neither mask nor labels,
+        If shapes differ, `heatmap` is not finite float, `cell_mask` is neither mask nor labels,
         `pixel_size_um` <= 0, or `path` is not a .png in an existing folder.
 
     Notes
@@ -111,7 +111,7 @@ def overlay_png(
     >>> out.suffix
     '.png'
     """
-    mip, heatmap, cells, path = _check_overlay_args(mip, heatmap, cells, path, pixel_size_um, alpha)
+    mip, heatmap, cells, path = _check_overlay_args(mip, heatmap, cell_mask, path, pixel_size_um, alpha)
     from matplotlib import colormaps, patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -72,7 +72,7 @@ def test_overlay_png_refuses_bad_arguments(rng, tmp_path):
     mip, heat, mask = _scene(rng)
     with pytest.raises(ValueError, match="`heatmap` must match"):
         overlay_png(mip, heat[:-1], mask, tmp_path / "a.png", pixel_size_um=0.1)
-    with pytest.raises(ValueError, match="`cells` must match"):
+    with pytest.raises(ValueError, match="`cell_mask` must match"):
         overlay_png(mip, heat, mask[:, :-1], tmp_path / "a.png", pixel_size_um=0.1)
     with pytest.raises(ValueError, match=r"\(Y, X\)"):
         overlay_png(mip[None], heat, mask, tmp_path / "a.png", pixel_size_um=0.1)
