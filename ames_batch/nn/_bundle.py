@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from functools import lru_cache
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
@@ -145,7 +146,7 @@ def save_bundle(model, card: dict, path: str | os.PathLike, *, overwrite: bool =
         Trained model from :func:`build_model`.
     card : dict
         From :func:`make_card` (or a loaded card); ``arch``, ``input_shape``, ``files``,
-        ``members``, ``package_versions``, ``created`` and ``card_sha256`` are (re)set here.
+        ``members``, ``package_versions``, ``created`` (now) and ``card_sha256`` are (re)set here.
     path : path-like
         Bundle folder to create.
     overwrite : bool
@@ -182,7 +183,7 @@ def save_bundle(model, card: dict, path: str | os.PathLike, *, overwrite: bool =
     card["arch"] = _check_model(model, card["tasks"])
     card["input_shape"] = [*settings.input_shape, 1]
     card["package_versions"] = _versions()
-    card.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    card["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
     if tmp.exists():
@@ -274,7 +275,7 @@ def load_bundle(path: str | os.PathLike) -> RatingModel:
     def load(rel: str):
         try:
             return keras.saving.load_model(path / rel, compile=False, safe_mode=True)
-        except Exception as exc:  # keras raises many types for a bad archive
+        except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:  # keras: many types
             fail(f"cannot load {rel} safely ({type(exc).__name__}: {exc})".replace("\n", " "),
                  "re-save the model with save_bundle (no Lambda layers, no custom objects)")
 

@@ -68,8 +68,6 @@ class PreprocessSettings:
         object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
         if len(shape) not in (2, 3) or min(shape) < 8:
             raise ValueError(f"`input_shape` must be (H, W) or (D, H, W) with sizes >= 8; got {shape}")
-        if len(shape) == 3 and min(shape) < 2:
-            raise ValueError(f"`input_shape` depth must be >= 2; got {shape}")
         if not (math.isfinite(self.target_um_per_px) and self.target_um_per_px > 0):
             raise ValueError(f"`target_um_per_px` must be > 0; got {self.target_um_per_px}")
         if len(shape) == 3:
@@ -148,6 +146,9 @@ class CellGeometry:
         Cell centroid, field pixels.
     angle_rad : float
         Rotation applied (long-axis angle; 0 when not aligned).
+    extra : dict
+        ``"background"`` (the level used for padding, raw intensity units), ``"crop_mask"``
+        (bool, the cell in the crop frame, shape `crop_shape`) and, for 3D, ``"centroid_z"``.
     """
 
     matrix: np.ndarray
@@ -155,10 +156,10 @@ class CellGeometry:
     crop_shape: tuple[int, ...]
     field_shape: tuple[int, ...]
     bbox: tuple[slice, slice]
-    mask: np.ndarray
+    mask: np.ndarray = field(repr=False)
     centroid_yx: tuple[float, float]
     angle_rad: float
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict, repr=False)
 
     def to_field(self, array: np.ndarray, field_shape_yx: tuple[int, ...]) -> np.ndarray:
         """Map a crop-frame array (e.g. a heatmap) back into field coordinates.
