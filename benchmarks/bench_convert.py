@@ -12,6 +12,7 @@ Run: ``.venv/bin/python benchmarks/bench_convert.py``. Prints its figures and wr
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,7 +42,7 @@ import json, sys, time, resource
 import psutil, tifffile, zarr
 after_import = psutil.Process().memory_info().rss
 t0 = time.perf_counter()
-data = tifffile.imread(sys.argv[1])
+data = tifffile.imread(sys.argv[1]).reshape(json.loads(sys.argv[3]))
 z = zarr.create_array(sys.argv[2], shape=data.shape, dtype=data.dtype, chunks=(1, data.shape[1], 256, 256),
                       zarr_format=3)
 z[...] = data
@@ -59,9 +60,11 @@ def make_file(path: Path, shape: tuple[int, int, int, int]) -> int:
     return data.nbytes
 
 
-def run_child(code: str, src: Path, dst: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, str(src), str(dst)], capture_output=True, text=True,
-                         check=True, env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
+def run_child(code: str, src: Path, dst: Path, shape: tuple) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, str(src), str(dst), json.dumps(list(shape))], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -78,8 +81,8 @@ def main() -> dict:
             src = tmp / "in.ome.tif"
             nbytes = make_file(src, shape)
             chunk_bytes = shape[1] * CHUNK_YX * CHUNK_YX * 2
-            raw = run_child(RAW, src, tmp / "raw.zarr")
-            conv = run_child(CHILD, src, tmp / "plate.zarr")
+            raw = run_child(RAW, src, tmp / "raw.zarr", shape)
+            conv = run_child(CHILD, src, tmp / "plate.zarr", shape)
             shutil.rmtree(tmp / "raw.zarr")
             shutil.rmtree(tmp / "plate.zarr")
             case = {

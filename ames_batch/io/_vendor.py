@@ -44,6 +44,8 @@ _SUFFIX_PLUGINS = {
     ".bmp": "bioio_imageio", ".gif": "bioio_imageio", ".avi": "bioio_imageio",
     ".mp4": "bioio_imageio", ".mov": "bioio_imageio",
 }
+# Rows per dask chunk where a reader can read part of a plane (= the plate's tile side).
+_BAND_ROWS = 256
 # Run length of repeated stage-z positions that marks OMX raw SIM (phases per z, >= 3).
 _MIN_SIM_RUN = 3
 
@@ -247,22 +249,54 @@ def _scene_array(path: Path, scene_index: int) -> tuple[xr.DataArray, object]:
         return _czi_planes(path, scene_index), reader
     if module == "bioio_dv":  # bioio-dv's array needs its file object open at compute time
         arr = _dv_planes(path).assign_coords({k: v for k, v in arr.coords.items() if k == "C"})
+    elif module in ("bioio_tifffile", "bioio_ome_tiff"):
+        arr = _tiff_bands(path, scene_index, arr)
     return arr, reader
 
 
+def _tiff_bands(path: Path, scene_index: int, arr: xr.DataArray) -> xr.DataArray:
+    """Same voxels as the plugin's array, read in bands of rows through tifffile's zarr store.
+
+    bioio's TIFF readers make one task per whole plane; the plate is chunked (1, Z, 256, 256),
+    so a band of rows per task keeps memory at Z bands instead of Z planes. Falls back to the
+    plugin's array when the axes do not map one to one.
+    """
+    import tifffile
+    import zarr
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[scene_index]
+        axes, shape = series.axes, series.shape
+    if len(axes) == arr.ndim and tuple(shape) == tuple(arr.shape) and set(axes) - set("TCZYXS"):
+        axes = "".join(arr.dims)  # tifffile's unnamed axes (Q): the plugin named them in place
+    if set(axes) - set("TCZYXS") or len(set(axes)) != len(axes) or "Y" not in axes:
+        return arr
+    sizes = dict(zip(axes, shape))
+    if any(arr.sizes.get(d, 1) != sizes.get(d, 1) for d in set(arr.dims) | set(axes)):
+        return arr
+    store = tifffile.imread(path, aszarr=True, series=scene_index)
+    data = da.from_zarr(zarr.open(store, mode="r"),
+                        chunks=tuple(_BAND_ROWS if a == "Y" else (n if a in "XS" else 1) for a, n in sizes.items()))
+    bands = xr.DataArray(data, dims=list(axes)).expand_dims([d for d in arr.dims if d not in axes])
+    return bands.transpose(*arr.dims).assign_coords({k: v for k, v in arr.coords.items() if k in ("C", "S")})
+
+
 def _dv_planes(path: Path) -> xr.DataArray:
-    """DV sections as a lazy array; each plane task opens the file, copies one plane, closes it."""
+    """DV sections as a lazy array; each task opens the file, copies one band of rows, closes it."""
     from mrc import DVFile
 
     with DVFile(path) as dv:
         sizes, dtype = dict(dv.sizes), dv.dtype
     n_lead = len(sizes) - 2
-    chunks = tuple((1,) * n if i < n_lead else (n,) for i, n in enumerate(sizes.values()))
+    ny, nx = list(sizes.values())[-2:]
+    rows = tuple(min(_BAND_ROWS, ny - y) for y in range(0, ny, _BAND_ROWS))
+    chunks = tuple((1,) * n for n in list(sizes.values())[:n_lead]) + (rows, (nx,))
 
     def block(block_id=None):
-        with DVFile(path) as dv:
-            plane = np.array(dv.data[tuple(block_id[:n_lead])])
-        return plane[(np.newaxis,) * n_lead]
+        y0 = block_id[n_lead] * _BAND_ROWS
+        with DVFile(path) as dv:  # a memmap: only this band of rows is read
+            band = np.array(dv.data[tuple(block_id[:n_lead])][y0:y0 + _BAND_ROWS])
+        return band[(np.newaxis,) * n_lead]
 
     return xr.DataArray(da.map_blocks(block, chunks=chunks, dtype=dtype), dims=list(sizes))
 

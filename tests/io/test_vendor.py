@@ -146,6 +146,24 @@ def test_imagej_tiff_calibration(tmp_path, stack):
     assert image.attrs["scale_um"] == pytest.approx({"z": 0.125, "y": 0.05, "x": 0.04}, rel=1e-6)
 
 
+@pytest.mark.parametrize("fmt", ["tif", "ome.tif", "dv"])
+def test_tall_planes_read_in_row_bands(tmp_path, rng, fmt):
+    """Planes taller than one band (256 rows) are read in bands; seams must not show."""
+    stack = rng.integers(0, 65535, size=(2, 3, 600, 40), dtype=np.uint16)
+    path = tmp_path / f"tall.{fmt}"
+    if fmt == "dv":
+        write_dv(path, stack)
+    else:
+        tifffile.imwrite(path, stack, ome=fmt == "ome.tif", photometric="minisblack",
+                         metadata={"axes": "CZYX"} if fmt == "ome.tif" else None)
+    image = read_image(path, pixel_size_um=0.1, z_step_um=0.2)
+    assert image.data.chunks[2] == (256, 256, 88)
+    assert all(c == 1 for dim in image.data.chunks[:2] for c in dim)
+    # a plain TIFF without shape metadata is a sequence of 6 pages: read as 6 planes
+    expected = stack if fmt != "tif" else stack.reshape(1, 6, 600, 40)
+    np.testing.assert_array_equal(image.values, expected)
+
+
 def test_plain_tiff_needs_pixel_size_and_z_step(tmp_path, stack):
     path = tmp_path / "plain.tif"
     tifffile.imwrite(path, stack[0])  # tifffile writes resolution 1/1 with no unit: not a calibration
