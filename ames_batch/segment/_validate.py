@@ -5,8 +5,6 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["_check_image_2d", "_check_labels_2d", "_check_positive", "_check_same_shape"]
-
 
 def _check_image_2d(image: object, name: str) -> np.ndarray:
     """Return `image` if it is a finite, real-valued 2D ndarray; raise otherwise."""

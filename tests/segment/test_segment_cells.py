@@ -190,3 +190,20 @@ def test_saturated_cell_without_texture_is_one_cell(rng):
     assert (mip[truth > 0] == 65535).mean() > 0.5
     m = match_labels(segment_cells(mip, PX), truth)
     assert m.n_predicted == 1 and m.recall == 1.0
+
+
+def test_only_debris_gives_no_labels(rng):
+    mip = rng.normal(200.0, 30.0, SHAPE).astype(np.float32)
+    mip[50:56, 50:56] += 3000.0  # a 1.5 µm speck: real contrast, but far below min_area_um2
+    assert not segment_cells(mip, PX).any()
+
+
+def test_bad_options_raise():
+    good = np.zeros((32, 32), np.float32)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="edge_level"):
+            segment_cells(good, PX, edge_level=bad)
+    with pytest.raises(TypeError, match="flatten_background"):
+        segment_cells(good, PX, flatten_background="yes")
+    with pytest.raises(ValueError, match="split_neck_ratio"):
+        segment_cells(good, PX, split_neck_ratio=0.0)

@@ -1,0 +1,116 @@
+"""Splitting a foreground mask into touching cells: distance-transform watershed (private)."""
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+from skimage import measure, morphology, segmentation
+
+from ._grid import _drop_small_objects
+
+
+def _split(
+    mask: np.ndarray,
+    pixel_size_um: float,
+    *,
+    min_distance_px: float,
+    depth_um: float,
+    neck_ratio: float,
+    min_area_px: float,
+) -> np.ndarray:
+    """Distance-transform watershed of `mask` into cells (working grid, int labels)."""
+    distance = ndi.distance_transform_edt(mask) * pixel_size_um  # µm to the background
+    peaks = morphology.h_maxima(distance, depth_um) if depth_um > 0 else morphology.local_maxima(
+        distance
+    )
+    markers = measure.label(peaks & mask, connectivity=2)
+    markers = _thin_markers(markers, distance, min_distance_px)
+    labels = segmentation.watershed(-distance, markers, mask=mask, connectivity=2)
+    labels = _merge_regions(labels, distance, neck_ratio=neck_ratio, min_area_px=min_area_px)
+
+    # Objects without any marker (too thin for the h-maxima) are cells of their own.
+    # Pieces under the size limit are dropped.
+    orphans = measure.label(mask & (labels == 0), connectivity=2)
+    if orphans.max():
+        orphans = _drop_small_objects(orphans > 0, min_area_px) * orphans
+        labels = np.where(orphans > 0, orphans + labels.max(), labels)
+    return labels
+
+
+def _merge_regions(
+    labels: np.ndarray, distance: np.ndarray, *, neck_ratio: float, min_area_px: float
+) -> np.ndarray:
+    """Merge neighbouring watershed regions joined by a wide neck, and pieces too small.
+
+    The neck between two regions is the largest distance-to-background on
+    their shared border. Pairs are visited from the widest neck down (a
+    flooding order); two groups merge when the neck is at least `neck_ratio`
+    times the half-width (distance peak) of the thinner group, or when one
+    group is under `min_area_px` pixels.
+    """
+    n = int(labels.max())
+    if n < 2:
+        return labels
+    lows, highs, necks = [], [], []
+    for a, b, da, db in (
+        (labels[:, :-1], labels[:, 1:], distance[:, :-1], distance[:, 1:]),
+        (labels[:-1, :], labels[1:, :], distance[:-1, :], distance[1:, :]),
+    ):
+        border = (a != b) & (a > 0) & (b > 0)
+        lows.append(np.minimum(a, b)[border])
+        highs.append(np.maximum(a, b)[border])
+        necks.append(np.minimum(da, db)[border])
+    key = np.concatenate(lows).astype(np.int64) * (n + 1) + np.concatenate(highs)
+    if key.size == 0:
+        return labels
+    neck = np.concatenate(necks)
+    order = np.argsort(key, kind="stable")
+    key, neck = key[order], neck[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    pair_key, pair_neck = key[starts], np.maximum.reduceat(neck, starts)
+
+    index = np.arange(1, n + 1)
+    peak = np.r_[0.0, ndi.maximum(distance, labels, index)]
+    area = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
+    parent = np.arange(n + 1)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for k in np.argsort(-pair_neck, kind="stable"):
+        ra, rb = root(int(pair_key[k] // (n + 1))), root(int(pair_key[k] % (n + 1)))
+        if ra == rb:
+            continue
+        wide = pair_neck[k] >= neck_ratio * min(peak[ra], peak[rb])
+        if wide or min(area[ra], area[rb]) < min_area_px:
+            parent[rb] = ra
+            peak[ra] = max(peak[ra], peak[rb])
+            area[ra] += area[rb]
+    lut = np.array([root(i) for i in range(n + 1)])
+    return lut[labels]
+
+
+def _thin_markers(markers: np.ndarray, distance: np.ndarray, min_distance_px: float) -> np.ndarray:
+    """Drop markers closer than `min_distance_px` to a taller one (greedy, tallest first)."""
+    n = int(markers.max())
+    if n < 2:
+        return markers
+    index = np.arange(1, n + 1)
+    heights = ndi.maximum(distance, markers, index)
+    centres = np.asarray(ndi.maximum_position(distance, markers, index), dtype=float)
+    order = np.argsort(-np.asarray(heights), kind="stable")
+    tree = cKDTree(centres)
+    keep = np.zeros(n, dtype=bool)
+    suppressed = np.zeros(n, dtype=bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep[i] = True
+        for j in tree.query_ball_point(centres[i], r=min_distance_px):
+            if j != i and not keep[j]:
+                suppressed[j] = True
+    lut = np.zeros(n + 1, dtype=markers.dtype)
+    lut[index[keep]] = index[keep]
+    return lut[markers]
