@@ -44,7 +44,9 @@ def _check_inputs(model, inputs) -> np.ndarray:
     Accepted layouts are (N, Y, X, C) for 2D models and (N, Z, Y, X, C) for 3D models,
     channels last, as Keras takes them.
     """
-    if not isinstance(inputs, np.ndarray | Sequence) and not hasattr(inputs, "__array__"):
+    if isinstance(inputs, str | bytes) or (
+        not isinstance(inputs, np.ndarray | Sequence) and not hasattr(inputs, "__array__")
+    ):
         raise TypeError(f"`inputs` must be an array; got {type(inputs).__name__}")
     arr = np.asarray(inputs)
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):

@@ -192,6 +192,8 @@ def test_bad_arguments_are_refused(rng):
     x = rng.normal(size=(2, 8, 8, 1)).astype(np.float32)
     with pytest.raises(TypeError, match="keras.Model"):
         grad_cam("model", x, output="toy")
+    with pytest.raises(TypeError, match="`inputs` must be an array"):
+        grad_cam(model, "x.png", output="toy")
     with pytest.raises(ValueError, match="4 axes"):
         grad_cam(model, x[0], output="toy")
     with pytest.raises(ValueError, match="does not fit"):
