@@ -163,6 +163,9 @@ def main(argv=None) -> int:
         inputs = data["inputs"]
         ratings = {t: data[t].astype(str) for t in TASKS}
         ids = data["ids"].astype(str).tolist()
+        if len(ids) > args.n_cells:  # a larger cache: its first cells (the design cycles every 48)
+            inputs, ids = inputs[:args.n_cells], ids[:args.n_cells]
+            ratings = {t: v[:args.n_cells] for t, v in ratings.items()}
         log.info("loaded %d cached cells from %s", len(ids), cache)
     else:
         inputs, ratings, ids = make_cells(args.n_cells, seed=args.seed, arch=args.arch, workers=args.workers,

@@ -101,3 +101,25 @@ def test_planted_classes_are_learned(rng):
                       settings=TrainSettings(epochs=40, batch_size=8, patience=10, learning_rate=1e-3,
                                              augment=AugmentSettings(rot90=False, gain=0.0, offset=0.0)))
     assert res.test_metrics["source"]["accuracy"] >= 0.9
+
+
+def test_training_augments_training_cells_only(rng, monkeypatch):
+    """Every image handed to the augmenter during fit is a training cell, never val/test."""
+    import ames_batch.nn._dataset as dataset
+
+    x, ratings, ids = _cells(rng)
+    x = rng.random(x.shape, dtype=np.float32)  # every cell unique, so a copy names its row
+    seen = []
+    real = dataset.augment_cell
+
+    def spy(image, *args, **kwargs):
+        seen.append(np.array(image, copy=True))
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(dataset, "augment_cell", spy)
+    res = train_model(x, ratings, ids, classes=CLASSES, settings=_tiny(epochs=2, steps_per_epoch=None))
+    rows = [int(np.flatnonzero((x == s).all(axis=(1, 2, 3)))[0]) for s in seen]
+    # each training cell at least once per epoch (Keras may fetch a batch more than once)
+    assert len(seen) >= 2 * res.split.train.size
+    assert set(rows) == set(res.split.train.tolist())
+    assert not set(rows) & (set(res.split.val.tolist()) | set(res.split.test.tolist()))
