@@ -14,7 +14,6 @@ import logging
 import math
 import re
 import warnings
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._logging import progress
+from ..errors import NotAPlateError
 from ..io import (
     FieldKey,
     Placement,
@@ -126,6 +127,8 @@ def _existing(plate: Path) -> tuple[dict[tuple, FieldKey], dict[FieldKey, str], 
     by_identity: dict[tuple, FieldKey] = {}
     by_key: dict[FieldKey, str] = {}
     if not (plate / "zarr.json").is_file():
+        if any(not p.name.startswith(".") for p in plate.iterdir()):
+            raise NotAPlateError(f"{plate}: not an NGFF HCS plate and not empty; choose a new output path")
         return by_identity, by_key, set()
     for key in list_fields(plate):
         source = field_attributes(plate, key).get("source", {})

@@ -220,6 +220,8 @@ def test_cli_exit_codes_and_outputs(tmp_path, files):
     assert result.stdout.strip().endswith("A/4/0")
     result = runner.invoke(main, ["convert", str(inputs[0]), "-o", str(plate), "--pattern", "(x)"])
     assert result.exit_code == 2 and "named groups" in result.stderr
+    result = runner.invoke(main, ["convert", str(inputs[0]), "-o", str(inputs[0].parent)])
+    assert result.exit_code == 2 and "not an NGFF HCS plate" in result.stderr
 
 
 @needs_shared
