@@ -12,29 +12,21 @@ import functools
 import hashlib
 import logging
 import math
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import dask.array as da
-import numpy as np
 import xarray as xr
 
 from ..errors import MissingPixelSizeError, UnsupportedFileError
+from ._vendor_formats import _czi_planes, _czi_scene_count, _dv_channel_names, _dv_planes, _tiff_bands
+from ._vendor_meta import _file_sizes_um, _raw_sim_reason
 
 __all__ = ["SourceImage", "file_digest", "list_images", "list_scenes", "read_image"]
 
 log = logging.getLogger("ames_batch")
 
-# Length units to µm (OME UnitsLength values, ImageJ/TIFF unit strings).
-_TO_UM = {
-    "m": 1e6, "dm": 1e5, "cm": 1e4, "mm": 1e3, "millimeter": 1e3, "centimeter": 1e4,
-    "µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
-    "\\u00b5m": 1.0, "nm": 1e-3, "nanometer": 1e-3, "pm": 1e-6, "Å": 1e-4, "angstrom": 1e-4,
-}
-# CZI dimensions that carry SIM raw data: H = phase, R = rotation (libCZI naming).
-_CZI_RAW_SIM_DIMS = ("H", "R")
 # Plane chunking: one (y, x) plane per dask chunk for readers that let us choose.
 _PLANE_CHUNKED_READERS = ("bioio_tifffile", "bioio_ome_tiff", "bioio_czi")
 _SUFFIX_PLUGINS = {
@@ -43,10 +35,6 @@ _SUFFIX_PLUGINS = {
     ".bmp": "bioio_imageio", ".gif": "bioio_imageio", ".avi": "bioio_imageio",
     ".mp4": "bioio_imageio", ".mov": "bioio_imageio",
 }
-# Rows per dask chunk where a reader can read part of a plane (= the plate's tile side).
-_BAND_ROWS = 256
-# Run length of repeated stage-z positions that marks OMX raw SIM (phases per z, >= 3).
-_MIN_SIM_RUN = 3
 
 
 @dataclass(frozen=True)
@@ -142,18 +130,6 @@ def _open_cached(path: Path, _size: int, _mtime_ns: int):
             f"{path}: cannot be read as an image ({type(err).__name__}: {err})"
         ) from err
     return reader, module
-
-
-def _czi_file(path: Path):
-    from aicspylibczi import CziFile
-
-    return CziFile(str(path))
-
-
-def _czi_scene_count(path: Path) -> int:
-    shapes = _czi_file(path).get_dims_shape()
-    stops = [s["S"][1] for s in shapes if "S" in s]
-    return max(stops) if stops else 1
 
 
 def list_scenes(path: Path) -> list[str]:
@@ -253,247 +229,7 @@ def _scene_array(path: Path, scene_index: int) -> tuple[xr.DataArray, object]:
     return arr, reader
 
 
-def _tiff_bands(path: Path, scene_index: int, arr: xr.DataArray) -> xr.DataArray:
-    """Same voxels as the plugin's array, read in bands of rows through tifffile's zarr store.
-
-    bioio's TIFF readers make one task per whole plane; the plate is chunked (1, Z, 256, 256),
-    so a band of rows per task keeps memory at Z bands instead of Z planes. Falls back to the
-    plugin's array when the axes do not map one to one.
-    """
-    import tifffile
-    import zarr
-
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[scene_index]
-        axes, shape = series.axes, series.shape
-    if len(axes) == arr.ndim and tuple(shape) == tuple(arr.shape) and set(axes) - set("TCZYXS"):
-        axes = "".join(arr.dims)  # tifffile's unnamed axes (Q): the plugin named them in place
-    if set(axes) - set("TCZYXS") or len(set(axes)) != len(axes) or "Y" not in axes:
-        return arr
-    sizes = dict(zip(axes, shape))
-    if any(arr.sizes.get(d, 1) != sizes.get(d, 1) for d in set(arr.dims) | set(axes)):
-        return arr
-    store = tifffile.imread(path, aszarr=True, series=scene_index)
-    data = da.from_zarr(zarr.open(store, mode="r"),
-                        chunks=tuple(_BAND_ROWS if a == "Y" else (n if a in "XS" else 1) for a, n in sizes.items()))
-    bands = xr.DataArray(data, dims=list(axes)).expand_dims([d for d in arr.dims if d not in axes])
-    return bands.transpose(*arr.dims).assign_coords({k: v for k, v in arr.coords.items() if k in ("C", "S")})
-
-
-def _dv_planes(path: Path) -> xr.DataArray:
-    """DV sections as a lazy array; each task opens the file, copies one band of rows, closes it."""
-    from mrc import DVFile
-
-    with DVFile(path) as dv:
-        sizes, dtype = dict(dv.sizes), dv.dtype
-    n_lead = len(sizes) - 2
-    ny, nx = list(sizes.values())[-2:]
-    rows = tuple(min(_BAND_ROWS, ny - y) for y in range(0, ny, _BAND_ROWS))
-    chunks = tuple((1,) * n for n in list(sizes.values())[:n_lead]) + (rows, (nx,))
-
-    def block(block_id=None):
-        y0 = block_id[n_lead] * _BAND_ROWS
-        with DVFile(path) as dv:  # a memmap: only this band of rows is read
-            band = np.array(dv.data[tuple(block_id[:n_lead])][y0:y0 + _BAND_ROWS])
-        return band[(np.newaxis,) * n_lead]
-
-    return xr.DataArray(da.map_blocks(block, chunks=chunks, dtype=dtype), dims=list(sizes))
-
-
-def _czi_planes(path: Path, scene_index: int) -> xr.DataArray:
-    """CZI scene without scene metadata: one lazy read per (t, c, z) plane via aicspylibczi."""
-    czi = _czi_file(path)
-    shape = next(
-        (s for s in czi.get_dims_shape() if s.get("S", (0, 1))[0] <= scene_index < s.get("S", (0, 1))[1]),
-        None,
-    )
-    if shape is None:
-        raise UnsupportedFileError(f"{path}: scene {scene_index} not found in the CZI sub-blocks")
-    dims = [d for d in "TCZ" if d in shape]
-    sizes = {d: shape[d][1] - shape[d][0] for d in dims}
-    probe, probe_dims = czi.read_image(S=scene_index, **{d: shape[d][0] for d in dims})
-    if dict(probe_dims).get("A", 1) > 1:
-        raise UnsupportedFileError(f"{path}: RGB CZI scenes without scene metadata are not supported")
-    ny, nx = dict(probe_dims)["Y"], dict(probe_dims)["X"]
-
-    def plane(index: dict) -> np.ndarray:
-        data, _ = _czi_file(path).read_image(S=scene_index, **index)
-        return data.reshape(ny, nx)
-
-    import dask
-
-    def build(level: int, index: dict):
-        if level == len(dims):
-            return da.from_delayed(dask.delayed(plane)(dict(index)), (ny, nx), dtype=probe.dtype)
-        d = dims[level]
-        return da.stack([build(level + 1, {**index, d: shape[d][0] + i}) for i in range(sizes[d])])
-
-    names = [ch.get("Name") or f"C{i}" for i, ch in enumerate(
-        czi.meta.findall("./Metadata/Information/Image/Dimensions/Channels/Channel"))]
-    coords = {"C": names} if "C" in dims and len(names) == sizes["C"] else {}
-    return xr.DataArray(build(0, {}), dims=dims + ["Y", "X"], coords=coords)
-
-
-# ---- pixel sizes, per reader, in µm -----------------------------------------------------
-
-
-def _czi_sizes_um(path: Path) -> dict[str, float | None]:
-    """CZI ``Scaling/Items/Distance`` values are metres; convert to µm ourselves."""
-    meta = _czi_file(path).meta
-    out: dict[str, float | None] = {"z": None, "y": None, "x": None}
-    for axis in out:
-        node = meta.find(f"./Metadata/Scaling/Items/Distance[@Id='{axis.upper()}']/Value")
-        if node is not None and node.text:
-            value = float(f"{float(node.text) * 1e6:.12g}")  # drop float noise of m -> µm
-            out[axis] = value if value > 0 else None
-    return out
-
-
-def _dv_header(path: Path):
-    from mrc import DVFile
-
-    with DVFile(path) as dv:
-        return dv.hdr, dv.ext_hdr
-
-
-def _dv_sizes_um(path: Path) -> dict[str, float | None]:
-    """DV (MRC/Priism) header ``dx, dy, dz`` are µm; 0 means not recorded."""
-    hdr, _ = _dv_header(path)
-    return {a: (float(v) if v and v > 0 else None) for a, v in (("z", hdr.dz), ("y", hdr.dy), ("x", hdr.dx))}
-
-
-def _ome_sizes_um(reader, scene_index: int) -> dict[str, float | None]:
-    """OME ``PhysicalSize*`` come with their own unit (µm by default); convert it."""
-    pixels = reader.ome_metadata.images[scene_index].pixels
-    out: dict[str, float | None] = {}
-    for axis in ("z", "y", "x"):
-        value = getattr(pixels, f"physical_size_{axis}")
-        unit = getattr(pixels, f"physical_size_{axis}_unit")
-        unit = getattr(unit, "value", unit) or "µm"
-        out[axis] = value * _TO_UM[unit] if value and unit in _TO_UM else None
-    return out
-
-
-def _tiff_sizes_um(path: Path, scene_index: int) -> dict[str, float | None]:
-    """Plain/ImageJ TIFF: trust ImageJ units or metric resolution units only.
-
-    tifffile writes resolution 1/1 with unit NONE by default and image editors write 72 dpi
-    inches: neither is a microscope calibration, so both count as missing.
-    """
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        page = tif.series[scene_index].pages[0]
-        tags = page.tags
-        ij = tif.imagej_metadata or {}
-        if tif.is_imagej:
-            unit = str(ij.get("unit", "")).strip().lower().replace("\\u00b5", "µ")
-            scalar = _TO_UM.get(unit)
-        else:
-            unit_tag = tags.get("ResolutionUnit")
-            unit_value = int(unit_tag.value) if unit_tag is not None else 1
-            scalar = {3: 1e4, 4: 1e3, 5: 1.0}.get(unit_value)  # cm, mm, µm (tifffile RESUNIT)
-        out: dict[str, float | None] = {"z": None, "y": None, "x": None}
-        if scalar is None:
-            return out
-        for axis, tag in (("x", "XResolution"), ("y", "YResolution")):
-            if tag in tags:
-                num, den = tags[tag].value
-                out[axis] = scalar * den / num if num > 0 and den > 0 else None
-        spacing = ij.get("spacing")
-        if spacing:
-            out["z"] = float(spacing) * scalar
-    return out
-
-
-def _file_sizes_um(path: Path, module: str, reader, scene_index: int) -> dict[str, float | None]:
-    if module == "bioio_czi":
-        return _czi_sizes_um(path)
-    if module == "bioio_dv":
-        return _dv_sizes_um(path)
-    if module == "bioio_ome_tiff":
-        return _ome_sizes_um(reader, scene_index)
-    if module == "bioio_tifffile":
-        return _tiff_sizes_um(path, scene_index)
-    if module == "bioio_imageio":
-        return {"z": None, "y": None, "x": None}  # PNG, JPEG, movies carry no calibration
-    # ND2 (nd2 gives µm), LIF and other plugins documented to report µm.
-    sizes = reader.physical_pixel_sizes
-    return {a: (float(v) if v and v > 0 else None) for a, v in (("z", sizes.Z), ("y", sizes.Y), ("x", sizes.X))}
-
-
-# ---- raw SIM ----------------------------------------------------------------------------
-
-
-def _dv_raw_sim_reason(path: Path) -> str | None:
-    """OMX raw SIM: consecutive sections share one stage z (phases x angles interleaved in z)."""
-    hdr, ext = _dv_header(path)
-    if ext is None:
-        return None
-    order = hdr.sequence_order  # slowest..fastest of the non-YX axes as numpy sees them
-    nz = hdr.nz
-    if nz < 2 * _MIN_SIM_RUN:
-        return None
-    sizes = {"C": hdr.nc or 1, "T": hdr.nt or 1, "Z": nz}
-    z_stride = 1
-    for axis in reversed(order):
-        if axis == "Z":
-            break
-        z_stride *= sizes[axis]
-    zs = [round(ext.frame(i * z_stride).stageZCoord, 4) for i in range(nz)]
-    if len(set(zs)) < 2:
-        return None  # stage z not recorded: the header cannot tell
-    runs, start = [], 0
-    for i in range(1, nz + 1):
-        if i == nz or zs[i] != zs[start]:
-            runs.append(i - start)
-            start = i
-    k = runs[0]
-    if k >= _MIN_SIM_RUN and all(r == k for r in runs) and nz % k == 0:
-        return (f"raw SIM data ({nz} sections in runs of {k} at one stage z: phases x angles "
-                f"interleaved in z); reconstruct it first (e.g. softWoRx, fairSIM) and convert the result")
-    return None
-
-
-def _czi_raw_sim_reason(path: Path) -> str | None:
-    """Zeiss raw SIM: sub-blocks carry phase (H) or rotation (R) indices."""
-    for shape in _czi_file(path).get_dims_shape():
-        for dim in _CZI_RAW_SIM_DIMS:
-            if dim in shape and shape[dim][1] - shape[dim][0] > 1:
-                return (f"raw SIM data (CZI dimension {dim}={shape[dim][1] - shape[dim][0]}: "
-                        f"{'phases' if dim == 'H' else 'rotations'}); reconstruct it first (ZEN SIM "
-                        f"processing) and convert the result")
-    return None
-
-
-def _ome_raw_sim_reason(reader) -> str | None:
-    """OME-TIFF exported from raw SIM may declare ``ModuloAlongZ`` with phase/angle types."""
-    xml = reader.ome_metadata.to_xml() if hasattr(reader.ome_metadata, "to_xml") else ""
-    for match in re.finditer(r"<(?:\w+:)?ModuloAlongZ\b[^>]*>", xml):
-        if re.search(r'Type(?:Description)?="[^"]*(phase|angle|rotation)', match.group(0), re.I):
-            return ("raw SIM data (OME ModuloAlongZ declares phases/angles in z); "
-                    "reconstruct it first and convert the result")
-    return None
-
-
-def _raw_sim_reason(path: Path, module: str, reader) -> str | None:
-    if module == "bioio_dv":
-        return _dv_raw_sim_reason(path)
-    if module == "bioio_czi":
-        return _czi_raw_sim_reason(path)
-    if module == "bioio_ome_tiff":
-        return _ome_raw_sim_reason(reader)
-    return None
-
-
 # ---- dims and channel names -------------------------------------------------------------
-
-
-def _dv_channel_names(path: Path, n: int) -> list[str]:
-    hdr, _ = _dv_header(path)
-    waves = [hdr.wave1, hdr.wave2, hdr.wave3, hdr.wave4, hdr.wave5]
-    names = [str(int(w)) if w and w > 0 else f"C{i}" for i, w in enumerate(waves[:n])]
-    return names + [f"C{i}" for i in range(len(names), n)]
 
 
 def _normalise(arr: xr.DataArray, path: Path, timepoint: int | None, module: str) -> xr.DataArray:

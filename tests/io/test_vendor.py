@@ -19,7 +19,7 @@ from ames_batch.io import (
     read_layout,
     well_in_order,
 )
-from ames_batch.io._vendor import _dv_raw_sim_reason
+from ames_batch.io._vendor_meta import _dv_raw_sim_reason
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sarcgraph"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"public test images not found at {SHARED}")

@@ -1,0 +1,126 @@
+"""Per-format pixel access for the vendor readers: CZI scenes, DV sections, TIFF row bands.
+
+Private helpers of ``_vendor``: each builds a lazy dask array whose tasks open the file,
+read one plane or band of rows, and close it again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from ..errors import UnsupportedFileError
+
+# Rows per dask chunk where a reader can read part of a plane (= the plate's tile side).
+_BAND_ROWS = 256
+
+
+def _czi_file(path: Path):
+    from aicspylibczi import CziFile
+
+    return CziFile(str(path))
+
+
+def _czi_scene_count(path: Path) -> int:
+    shapes = _czi_file(path).get_dims_shape()
+    stops = [s["S"][1] for s in shapes if "S" in s]
+    return max(stops) if stops else 1
+
+
+def _dv_header(path: Path):
+    from mrc import DVFile
+
+    with DVFile(path) as dv:
+        return dv.hdr, dv.ext_hdr
+
+
+def _tiff_bands(path: Path, scene_index: int, arr: xr.DataArray) -> xr.DataArray:
+    """Same voxels as the plugin's array, read in bands of rows through tifffile's zarr store.
+
+    bioio's TIFF readers make one task per whole plane; the plate is chunked (1, Z, 256, 256),
+    so a band of rows per task keeps memory at Z bands instead of Z planes. Falls back to the
+    plugin's array when the axes do not map one to one.
+    """
+    import tifffile
+    import zarr
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[scene_index]
+        axes, shape = series.axes, series.shape
+    if len(axes) == arr.ndim and tuple(shape) == tuple(arr.shape) and set(axes) - set("TCZYXS"):
+        axes = "".join(arr.dims)  # tifffile's unnamed axes (Q): the plugin named them in place
+    if set(axes) - set("TCZYXS") or len(set(axes)) != len(axes) or "Y" not in axes:
+        return arr
+    sizes = dict(zip(axes, shape))
+    if any(arr.sizes.get(d, 1) != sizes.get(d, 1) for d in set(arr.dims) | set(axes)):
+        return arr
+    store = tifffile.imread(path, aszarr=True, series=scene_index)
+    data = da.from_zarr(zarr.open(store, mode="r"),
+                        chunks=tuple(_BAND_ROWS if a == "Y" else (n if a in "XS" else 1) for a, n in sizes.items()))
+    bands = xr.DataArray(data, dims=list(axes)).expand_dims([d for d in arr.dims if d not in axes])
+    return bands.transpose(*arr.dims).assign_coords({k: v for k, v in arr.coords.items() if k in ("C", "S")})
+
+
+def _dv_planes(path: Path) -> xr.DataArray:
+    """DV sections as a lazy array; each task opens the file, copies one band of rows, closes it."""
+    from mrc import DVFile
+
+    with DVFile(path) as dv:
+        sizes, dtype = dict(dv.sizes), dv.dtype
+    n_lead = len(sizes) - 2
+    ny, nx = list(sizes.values())[-2:]
+    rows = tuple(min(_BAND_ROWS, ny - y) for y in range(0, ny, _BAND_ROWS))
+    chunks = tuple((1,) * n for n in list(sizes.values())[:n_lead]) + (rows, (nx,))
+
+    def block(block_id=None):
+        y0 = block_id[n_lead] * _BAND_ROWS
+        with DVFile(path) as dv:  # a memmap: only this band of rows is read
+            band = np.array(dv.data[tuple(block_id[:n_lead])][y0:y0 + _BAND_ROWS])
+        return band[(np.newaxis,) * n_lead]
+
+    return xr.DataArray(da.map_blocks(block, chunks=chunks, dtype=dtype), dims=list(sizes))
+
+
+def _czi_planes(path: Path, scene_index: int) -> xr.DataArray:
+    """CZI scene without scene metadata: one lazy read per (t, c, z) plane via aicspylibczi."""
+    czi = _czi_file(path)
+    shape = next(
+        (s for s in czi.get_dims_shape() if s.get("S", (0, 1))[0] <= scene_index < s.get("S", (0, 1))[1]),
+        None,
+    )
+    if shape is None:
+        raise UnsupportedFileError(f"{path}: scene {scene_index} not found in the CZI sub-blocks")
+    dims = [d for d in "TCZ" if d in shape]
+    sizes = {d: shape[d][1] - shape[d][0] for d in dims}
+    probe, probe_dims = czi.read_image(S=scene_index, **{d: shape[d][0] for d in dims})
+    if dict(probe_dims).get("A", 1) > 1:
+        raise UnsupportedFileError(f"{path}: RGB CZI scenes without scene metadata are not supported")
+    ny, nx = dict(probe_dims)["Y"], dict(probe_dims)["X"]
+
+    def plane(index: dict) -> np.ndarray:
+        data, _ = _czi_file(path).read_image(S=scene_index, **index)
+        return data.reshape(ny, nx)
+
+    def build(level: int, index: dict):
+        if level == len(dims):
+            return da.from_delayed(dask.delayed(plane)(dict(index)), (ny, nx), dtype=probe.dtype)
+        d = dims[level]
+        return da.stack([build(level + 1, {**index, d: shape[d][0] + i}) for i in range(sizes[d])])
+
+    names = [ch.get("Name") or f"C{i}" for i, ch in enumerate(
+        czi.meta.findall("./Metadata/Information/Image/Dimensions/Channels/Channel"))]
+    coords = {"C": names} if "C" in dims and len(names) == sizes["C"] else {}
+    return xr.DataArray(build(0, {}), dims=dims + ["Y", "X"], coords=coords)
+
+
+def _dv_channel_names(path: Path, n: int) -> list[str]:
+    hdr, _ = _dv_header(path)
+    waves = [hdr.wave1, hdr.wave2, hdr.wave3, hdr.wave4, hdr.wave5]
+    names = [str(int(w)) if w and w > 0 else f"C{i}" for i, w in enumerate(waves[:n])]
+    return names + [f"C{i}" for i in range(len(names), n)]
+
+
