@@ -38,6 +38,8 @@ def segment_cells(
     min_cell_distance_um: float = 10.0,
     split_depth_um: float = 1.0,
     split_neck_ratio: float = 0.7,
+    split_notch_depth_um: float = 3.0,
+    split_concavity: float = 0.8,
     working_pixel_size_um: float = 0.5,
 ) -> np.ndarray:
     """Label the cells of one field (eager: one in-memory (Y, X) MIP).
@@ -117,6 +119,18 @@ def segment_cells(
         whole, whose width wanders by 10-30 % along the cell, while a real
         contact between two cells is much narrower than either. Values >= 1
         leave only the `split_depth_um` test.
+    split_notch_depth_um : float
+        Depth in µm from which a pocket between the outline and its convex
+        hull counts as a notch. Cells pressed together along a wide contact
+        (no neck for the distance transform) leave a notch at each end of it.
+        3 µm ignores outline roughness.
+    split_concavity : float
+        A region is cut along the straight line between the deepest points of
+        two notches when (depth + depth) / cut length >= this value, the cut
+        stays inside the region and both pieces reach `min_area_um2`; the best
+        cut is made and the pieces are cut again. 0.8 measured best on
+        synthetic touching cells (roughness scores ~0.1-0.2); 0 turns notch
+        cuts off.
     working_pixel_size_um : float
         Pixel size in µm the field is block-averaged to before segmenting;
         labels are upsampled back to the input grid by nearest neighbour.
@@ -148,7 +162,8 @@ def segment_cells(
     the negated Euclidean distance transform (µm) from h-maxima markers of
     depth `split_depth_um`, thinned to `min_cell_distance_um`, then
     neighbours joined by a wide neck (`split_neck_ratio`) or too small are
-    merged; labels renumbered in raster order and upsampled back by nearest
+    merged, then regions are cut between deep outline notches
+    (`split_notch_depth_um`, `split_concavity`); labels renumbered in raster order and upsampled back by nearest
     neighbour. Measurements behind each default are in
     ``docs/segmentation.md``.
 
@@ -156,8 +171,9 @@ def segment_cells(
     and returns zeros, without error; so does a field holding only
     background noise or a smooth illumination ramp. Cells touching the field
     border are kept. Two cells that touch along a contact as wide as
-    themselves (no neck) stay one label; a confluent sheet of cells comes
-    out as a few large regions.
+    themselves with no notch at its ends (side by side along their length)
+    stay one label; a confluent sheet of cells comes out as a few large
+    regions.
 
     Examples
     --------
@@ -178,6 +194,8 @@ def segment_cells(
     min_cell_distance_um = _check_positive(min_cell_distance_um, "min_cell_distance_um")
     split_depth_um = _check_positive(split_depth_um, "split_depth_um", allow_zero=True)
     split_neck_ratio = _check_positive(split_neck_ratio, "split_neck_ratio")
+    split_notch_depth_um = _check_positive(split_notch_depth_um, "split_notch_depth_um")
+    split_concavity = _check_positive(split_concavity, "split_concavity", allow_zero=True)
     working_pixel_size_um = _check_positive(working_pixel_size_um, "working_pixel_size_um")
     edge_level = _check_positive(edge_level, "edge_level", allow_zero=True)
     if edge_level >= 1:
@@ -223,6 +241,8 @@ def segment_cells(
             min_distance_px=min_cell_distance_um / work_um,
             depth_um=split_depth_um,
             neck_ratio=split_neck_ratio,
+            notch_depth_um=split_notch_depth_um,
+            concavity=split_concavity,
             min_area_px=min_area_um2 / pixel_area_um2,
         )
     else:

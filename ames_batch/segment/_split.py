@@ -1,11 +1,13 @@
-"""Splitting a foreground mask into touching cells: distance-transform watershed (private)."""
+"""Splitting a foreground mask into touching cells: watershed, neck merging, notch cuts (private)."""
 
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 from skimage import measure, morphology, segmentation
 
+from ._concave import _cut_at_concavities
 from ._grid import _drop_small_objects
+
 
 
 def _split(
@@ -15,9 +17,16 @@ def _split(
     min_distance_px: float,
     depth_um: float,
     neck_ratio: float,
+    notch_depth_um: float,
+    concavity: float,
     min_area_px: float,
 ) -> np.ndarray:
-    """Distance-transform watershed of `mask` into cells (working grid, int labels)."""
+    """Split `mask` into cells (working grid, int labels).
+
+    Distance-transform watershed from h-maxima markers, merging of regions joined
+    by wide necks, then cuts between deep concave notches of each region's outline
+    (skipped when `concavity` is 0).
+    """
     distance = ndi.distance_transform_edt(mask) * pixel_size_um  # µm to the background
     peaks = morphology.h_maxima(distance, depth_um) if depth_um > 0 else morphology.local_maxima(
         distance
@@ -33,6 +42,14 @@ def _split(
     if orphans.max():
         orphans = _drop_small_objects(orphans > 0, min_area_px) * orphans
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
+    if concavity > 0 and labels.max():
+        labels = _cut_at_concavities(
+            labels,
+            pixel_size_um,
+            concavity=concavity,
+            min_area_px=min_area_px,
+            min_depth_um=notch_depth_um,
+        )
     return labels
 
 

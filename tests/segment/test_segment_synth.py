@@ -48,16 +48,11 @@ def test_three_separate_cells_of_all_sources():
     assert recall >= 0.9 and precision >= 0.9
 
 
-def test_touching_cells_measured_limit():
-    # Measured limit, below the 0.9 target: touching synthetic cells often share a wide
-    # contact with no neck, and a shape-only split keeps such pairs together; a very dim
-    # cell against a bright neighbour can break into pieces (docs/segmentation.md).
-    # Pooled over seeds 0-11 and 110-119: recall 0.73-0.85, precision 0.85-0.97.
+def test_touching_cells_of_all_sources():
     fields = [_field(seed, synth.SOURCES, touching=True) for seed in (100, 101)]
     recall, precision, matches = _score(fields)
-    assert precision >= 0.8
-    assert recall >= 0.5
-    assert all(m.n_predicted >= 1 for m in matches)
+    assert recall >= 0.9 and precision >= 0.9
+    assert min(iou for m in matches for *_, iou in m.pairs) > 0.6
 
 
 def test_empty_synthetic_background_gives_no_labels():
@@ -77,4 +72,6 @@ def test_many_seeded_fields():
     assert recall >= 0.9 and precision >= 0.9
     touching = [_field(seed, synth.SOURCES, touching=True) for seed in range(110, 120)]
     recall, precision, _ = _score(touching)
-    assert precision >= 0.8 and recall >= 0.6  # measured limit, see the test above
+    # Measured on these seeds: recall 0.87, precision 0.90 (docs/segmentation.md): a very
+    # dim cell beside a bright one can be missed or cut; the 0.9 target is not met here.
+    assert recall >= 0.85 and precision >= 0.85
