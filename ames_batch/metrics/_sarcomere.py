@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage as ndi
 
 from ._validate import _check_inputs, _check_positive
@@ -45,23 +46,48 @@ def _taper_weights(mask: np.ndarray, pixel_size_um: float) -> np.ndarray:
     return w
 
 
-def _power_spectrum(signal: np.ndarray, *, pad: int = 2) -> np.ndarray:
-    """Power of the zero-padded (to a power of two, >= `pad` x the crop) 2D Fourier transform."""
+def _power_spectrum(signal: np.ndarray, *, pad: float = 2.0) -> np.ndarray:
+    """Half-plane power ``|rfft2|^2`` of `signal` zero-padded to >= `pad` x its size per axis.
+
+    Returns a (My, Mx // 2 + 1) float64 array; the padded shape is ``(My, Mx)`` with
+    ``Mx = 2 * (power.shape[1] - 1)`` (both even, fast FFT sizes).
+    """
     ny, nx = signal.shape
-    m = int(2 ** math.ceil(math.log2(max(ny, nx, 64) * pad)))
-    return np.abs(np.fft.fft2(signal, s=(m, m))) ** 2
+    my = _even_fast_len(int(math.ceil(max(ny, 32) * pad)))
+    mx = _even_fast_len(int(math.ceil(max(nx, 32) * pad)))
+    spec = sfft.rfft2(signal.astype(np.float64, copy=False), s=(my, mx))
+    return spec.real ** 2 + spec.imag ** 2
+
+
+def _even_fast_len(n: int) -> int:
+    """Smallest even 5-smooth FFT length >= n."""
+    m = sfft.next_fast_len(n, real=True)
+    while m % 2:
+        m = sfft.next_fast_len(m + 1, real=True)
+    return m
+
+
+def _grid(power: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(fy column, fx row) in cycles/px of the half-plane `power`, and the padded (My, Mx)."""
+    my, mx = power.shape[0], 2 * (power.shape[1] - 1)
+    return np.fft.fftfreq(my)[:, None], np.fft.rfftfreq(mx)[None, :], my, mx
 
 
 def _radial_profile(power: np.ndarray, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:
     """Angle-averaged `power` in rings one frequency step wide; (frequency cycles/µm, power)."""
-    m = power.shape[0]
-    f = np.fft.fftfreq(m)
-    r = np.sqrt(f[None, :] ** 2 + f[:, None] ** 2) * m
-    idx = np.rint(r).astype(np.int64).ravel()
+    fy, fx, my, mx = _grid(power)
+    m = max(my, mx)
+    idx = np.rint(np.sqrt(fy * fy + fx * fx) * m).astype(np.int64)
+    # the half plane stands for both halves: columns other than 0 and Nyquist count twice
+    w = np.full(fx.shape, 2.0)
+    w[0, 0] = 1.0
+    w[0, -1] = 1.0
+    w = np.broadcast_to(w, power.shape)
     n_bins = m // 2  # up to the Nyquist radius
-    keep = idx < n_bins
-    count = np.bincount(idx[keep], minlength=n_bins)
-    psum = np.bincount(idx[keep], weights=power.ravel()[keep], minlength=n_bins)
+    keep = (idx < n_bins).ravel()
+    idx = idx.ravel()[keep]
+    count = np.bincount(idx, weights=w.ravel()[keep], minlength=n_bins)
+    psum = np.bincount(idx, weights=(power * w).ravel()[keep], minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         profile = psum / count
     freq = np.arange(n_bins) / (m * pixel_size_um)
@@ -70,12 +96,11 @@ def _radial_profile(power: np.ndarray, pixel_size_um: float) -> tuple[np.ndarray
 
 def _wave_vector(power: np.ndarray, pixel_size_um: float, f0: float) -> tuple[float, float]:
     """(ky, kx) in cycles/px of the strongest 2D spectral peak within ±20 % of `f0` (cycles/µm)."""
-    m = power.shape[0]
-    f = np.fft.fftfreq(m)
-    r = np.sqrt(f[None, :] ** 2 + f[:, None] ** 2) / pixel_size_um
+    fy, fx, _, _ = _grid(power)
+    r = np.sqrt(fy * fy + fx * fx) / pixel_size_um
     ring = (r > f0 / 1.2) & (r < f0 * 1.2)
     iy, ix = np.unravel_index(np.argmax(np.where(ring, power, -1.0)), power.shape)
-    return float(f[iy]), float(f[ix])
+    return float(fy[iy, 0]), float(fx[0, ix])
 
 
 def _vertex(a: float, b: float, c: float) -> float:
@@ -96,27 +121,30 @@ def _spacing_from_autocorrelation(power: np.ndarray, weights: np.ndarray, ky: fl
     |wave vector|²) are refined by separable parabolas, and the spacing is the least-squares
     slope of |lag| over k. Lags where the overlap falls under 15 % of the cell are not used.
     """
-    m = power.shape[0]
-    acf = np.fft.ifft2(power).real
-    wacf = np.fft.ifft2(np.abs(np.fft.fft2(weights, s=(m, m))) ** 2).real
-    ok = wacf > 0.15 * wacf[0, 0]
-    rn = np.full(acf.shape, -np.inf)
-    rn[ok] = acf[ok] / wacf[ok]
+    _, _, my, mx = _grid(power)
+    acf = sfft.irfft2(power, s=(my, mx))
+    wspec = sfft.rfft2(weights.astype(np.float64, copy=False), s=(my, mx))
+    wacf = sfft.irfft2(wspec.real ** 2 + wspec.imag ** 2, s=(my, mx))
     k2 = ky * ky + kx * kx
     ty, tx = ky / k2, kx / k2
     rad = max(2, int(0.25 * math.hypot(ty, tx)))
-    offs = np.arange(-rad, rad + 1)
+    offs = np.arange(-rad - 1, rad + 2)
+    floor = 0.15 * wacf[0, 0]
     num = den = 0.0
     for k in (1, 2, 3):
         cy, cx = int(round(k * ty)), int(round(k * tx))
-        block = rn[np.ix_((cy + offs) % m, (cx + offs) % m)]
-        if not np.isfinite(block).any():
+        rows, cols = (cy + offs) % my, (cx + offs) % mx
+        wb = wacf[np.ix_(rows, cols)]
+        block = np.where(wb > floor, acf[np.ix_(rows, cols)] / np.where(wb > floor, wb, 1.0),
+                         -np.inf)
+        inner = block[1:-1, 1:-1]
+        if not np.isfinite(inner).any():
             break
-        by, bx = np.unravel_index(np.argmax(block), block.shape)
-        yy, xx = cy + offs[by], cx + offs[bx]
-        dy = _vertex(rn[(yy - 1) % m, xx % m], rn[yy % m, xx % m], rn[(yy + 1) % m, xx % m])
-        dx = _vertex(rn[yy % m, (xx - 1) % m], rn[yy % m, xx % m], rn[yy % m, (xx + 1) % m])
-        num += k * math.hypot(yy + dy, xx + dx)
+        by, bx = np.unravel_index(np.argmax(inner), inner.shape)
+        by, bx = by + 1, bx + 1
+        dy = _vertex(block[by - 1, bx], block[by, bx], block[by + 1, bx])
+        dx = _vertex(block[by, bx - 1], block[by, bx], block[by, bx + 1])
+        num += k * math.hypot(cy + offs[by] + dy, cx + offs[bx] + dx)
         den += k * k
     return num / den if den else math.nan
 
