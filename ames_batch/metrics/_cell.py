@@ -4,7 +4,7 @@ import numpy as np
 
 from ._orientation import INTEGRATION_SIGMA_UM, _axis_relation, _tensor_complex, _zdisc_orientation
 from ._organisation import _FALLBACK_LENGTH_UM, SARCOMERE_BAND_UM, _organised_map
-from ._sarcomere import MIN_CONFIDENCE, _sarcomere_length, _zdisc_density
+from ._sarcomere import MIN_CONFIDENCE, _highpass, _sarcomere_length, _zdisc_density
 from ._shape import _cell_shape
 from ._validate import _check_inputs
 
@@ -83,7 +83,8 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
     arr, m, px = _check_inputs(mip, mask, pixel_size_um)
     out = dict.fromkeys(METRIC_NAMES, float("nan"))
     out.update(_cell_shape(m, px))
-    any_length, conf = _sarcomere_length(arr, m, px, min_confidence=0.0)
+    hp = _highpass(arr, px)
+    any_length, conf = _sarcomere_length(arr, m, px, min_confidence=0.0, highpassed=hp)
     out["sarcomere_length_um"] = any_length if conf >= MIN_CONFIDENCE else float("nan")
     out["sarcomere_length_confidence"] = conf
     z = _tensor_complex(arr, px, INTEGRATION_SIGMA_UM)
@@ -96,5 +97,5 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
     band_length = float(np.clip(band_length, *SARCOMERE_BAND_UM))
     organised, _ = _organised_map(arr, m, px, length_um=band_length, tensor=z)
     out["organised_fraction"] = float(organised.sum() / m.sum())
-    out["zdisc_density_per_um"] = _zdisc_density(arr, m, px)
+    out["zdisc_density_per_um"] = _zdisc_density(arr, m, px, highpassed=hp)
     return {k: float(out[k]) for k in METRIC_NAMES}

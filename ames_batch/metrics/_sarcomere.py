@@ -30,10 +30,12 @@ def _soft_mask(mask: np.ndarray, pixel_size_um: float, taper_um: float = _TAPER_
     return (0.5 - 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
 
 
-def _tapered_signal(mip: np.ndarray, mask: np.ndarray, pixel_size_um: float) -> np.ndarray:
+def _tapered_signal(mip: np.ndarray, mask: np.ndarray, pixel_size_um: float, *,
+                    highpassed: np.ndarray | None = None, weights: np.ndarray | None = None
+                    ) -> np.ndarray:
     """High-passed MIP, weighted-mean removed and tapered to zero at the cell edge."""
-    hp = _highpass(mip, pixel_size_um)
-    w = _taper_weights(mask, pixel_size_um)
+    hp = _highpass(mip, pixel_size_um) if highpassed is None else highpassed
+    w = _taper_weights(mask, pixel_size_um) if weights is None else weights
     mean = float((hp * w).sum() / w.sum())
     return (hp - mean) * w
 
@@ -250,11 +252,11 @@ def sarcomere_length(mip, mask, pixel_size_um: float, *,
 
 
 def _sarcomere_length(mip: np.ndarray, mask: np.ndarray, pixel_size_um: float, *,
-                      min_confidence: float = MIN_CONFIDENCE, signal: np.ndarray | None = None
+                      min_confidence: float = MIN_CONFIDENCE, highpassed: np.ndarray | None = None
                       ) -> tuple[float, float]:
-    """Unchecked core of `sarcomere_length`; `signal` may carry a precomputed tapered signal."""
-    if signal is None:
-        signal = _tapered_signal(mip, mask, pixel_size_um)
+    """Unchecked core of `sarcomere_length`; `highpassed` may carry a precomputed `_highpass`."""
+    weights = _taper_weights(mask, pixel_size_um)
+    signal = _tapered_signal(mip, mask, pixel_size_um, highpassed=highpassed, weights=weights)
     power = _power_spectrum(signal)
     freq, profile = _radial_profile(power, pixel_size_um)
     f_nyq = 0.5 / pixel_size_um
@@ -264,7 +266,7 @@ def _sarcomere_length(mip: np.ndarray, mask: np.ndarray, pixel_size_um: float, *
     if not math.isfinite(f0) or f0 <= 0:
         return math.nan, 0.0
     ky, kx = _wave_vector(power, pixel_size_um, f0)
-    spacing_px = _spacing_from_autocorrelation(power, _taper_weights(mask, pixel_size_um), ky, kx)
+    spacing_px = _spacing_from_autocorrelation(power, weights, ky, kx)
     length = spacing_px * pixel_size_um
     if not math.isfinite(length) or abs(length * f0 - 1.0) > 0.2:  # refinement lost the peak
         length = 1.0 / f0
@@ -315,11 +317,11 @@ def zdisc_density(mip, mask, pixel_size_um: float) -> float:
     return _zdisc_density(arr, m, px)
 
 
-def _zdisc_density(mip, mask, pixel_size_um, *, signal=None):
+def _zdisc_density(mip, mask, pixel_size_um, *, highpassed=None):
     from skimage.filters import threshold_otsu
     from skimage.morphology import skeletonize
 
-    hp = _highpass(mip, pixel_size_um) if signal is None else signal
+    hp = _highpass(mip, pixel_size_um) if highpassed is None else highpassed
     hp = ndi.gaussian_filter(hp, 0.1 / pixel_size_um, mode="reflect")
     values = hp[mask]
     if values.size < 4 or np.ptp(values) <= 0:
