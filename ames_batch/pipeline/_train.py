@@ -41,8 +41,8 @@ class CellTable:
 
     Attributes
     ----------
-    inputs : (N, ...) ndarray of float32
-        Model inputs (2D: (N, H, W, 1); 3D: (N, D, H, W, 1)).
+    inputs : (N, ...) ndarray of float32 or None
+        Model inputs (2D: (N, H, W, 1); 3D: (N, D, H, W, 1)); None when `metrics` were asked.
     cell_ids : list of str
         ``"<plate>/<well>/<field>/<label>"``.
     ratings : dict of str to (N,) ndarray of str
@@ -53,6 +53,8 @@ class CellTable:
         Cells dropped, each with the reason.
     fingerprint : str
         sha256 over the used rating rows and the plate's field ids.
+    metrics : list of dict or None
+        ``ames_batch.metrics.cell_metrics`` of each cell (metrics models), else None.
     """
 
     inputs: np.ndarray
@@ -61,6 +63,7 @@ class CellTable:
     groups: np.ndarray | None
     skipped: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    metrics: list[dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ def collect_cells(
     settings,
     labels: str = "cells",
     channel: str | int | None = None,
+    metrics: bool = False,
 ) -> CellTable:
     """Read the rated cells of `plate` and preprocess each once into a model input.
 
@@ -125,12 +129,14 @@ def collect_cells(
         From ``ames_batch.io.read_ratings``.
     tasks : list of str
         Tasks that must be rated for a cell to be kept.
-    settings : ames_batch.nn.PreprocessSettings
-        The model's preprocessing (2D or 3D).
+    settings : ames_batch.nn.PreprocessSettings or None
+        The model's preprocessing (2D or 3D); ignored (may be None) with `metrics`.
     labels : str
         Label image holding the cell masks (``"cells"``; the demo plate's truth is ``"truth"``).
     channel : str or int, optional
         Stain channel; default the one recorded at convert.
+    metrics : bool
+        Compute each cell's ``cell_metrics`` (MIP crop + mask, µm) instead of a model input.
 
     Returns
     -------
@@ -143,9 +149,12 @@ def collect_cells(
     KeyError
         If a rated field or its label image is missing.
     """
+    from ..image import cell_bbox
+    from ..metrics import cell_metrics
     from ..nn import cell_input_2d, cell_input_3d
 
     plate = Path(plate)
+    use_stack = not metrics and settings.ndim == 3
     rows = plate_rows(plate, ratings)
     skipped = []
     rated = rows.copy()
@@ -164,7 +173,7 @@ def collect_cells(
     by_field = list(rated.groupby(["well", "field"], sort=True))
     for (well, fld), cells in progress(by_field, total=len(by_field), desc="reading cells"):
         key = FieldKey(str(well), str(fld))
-        data = read_field_data(plate, key, channel=channel, with_stack=settings.ndim == 3)
+        data = read_field_data(plate, key, channel=channel, with_stack=use_stack)
         lab, _ = read_labels(plate, key, labels)
         lab2d = np.asarray(lab.max(dim="z").values)
         for r in cells.itertuples():
@@ -173,11 +182,13 @@ def collect_cells(
             if not mask.any():
                 skipped.append(f"{cid}: label {int(r.label)} not in labels/{labels}")
                 continue
-            if settings.ndim == 3:
-                x, _ = cell_input_3d(data.stack, mask, data.scale_um, settings)
+            if metrics:
+                box = cell_bbox(mask, pixel_size_um=data.pixel_size_um, margin_um=2.0)
+                inputs.append(cell_metrics(data.mip[box], mask[box], data.pixel_size_um))
+            elif use_stack:
+                inputs.append(cell_input_3d(data.stack, mask, data.scale_um, settings)[0].astype(np.float32))
             else:
-                x, _ = cell_input_2d(data.mip, mask, data.pixel_size_um, settings)
-            inputs.append(x.astype(np.float32))
+                inputs.append(cell_input_2d(data.mip, mask, data.pixel_size_um, settings)[0].astype(np.float32))
             ids.append(cid)
             for t in tasks:
                 ratings_out[t].append(_rating_str(getattr(r, t)))
@@ -188,7 +199,8 @@ def collect_cells(
         log.warning("skipped %s", line)
     has_groups = "group" in rated.columns and all(str(g) not in ("", "nan", "None") for g in groups)
     return CellTable(
-        inputs=np.stack(inputs),
+        inputs=None if metrics else np.stack(inputs),
+        metrics=inputs if metrics else None,
         cell_ids=ids,
         ratings={t: np.asarray(v) for t, v in ratings_out.items()},
         groups=np.asarray(groups, dtype=str) if has_groups else None,
@@ -292,15 +304,13 @@ def train_plate(
     plate, out = Path(plate), Path(out)
     if arch not in (*ARCHS, "metrics"):
         raise ValueError(f"`arch` must be one of {(*ARCHS, 'metrics')}; got {arch!r}")
-    if (out / "model.json").exists() and not resume:
+    if ((out / "model.json").exists() or (out / "metrics_model.json").exists()) and not resume:
         raise FileExistsError(f"{out}: already holds a model; choose a new folder or pass --resume")
     ratings = read_ratings(ratings_csv)
     tasks = _tasks_in(ratings, tasks)
     if arch == "metrics":
-        from ._train_metrics import train_metrics_plate
-
-        return train_metrics_plate(plate, ratings, out, tasks=tasks, labels=labels, channel=channel,
-                                   val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, name=name)
+        return _train_metrics(plate, ratings, out, tasks=tasks, labels=labels, channel=channel,
+                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     if preprocess is None:
         preprocess = PreprocessSettings.default_3d() if arch == "3d" else PreprocessSettings.default_2d()
     table = collect_cells(plate, ratings, tasks=tasks, settings=preprocess, labels=labels, channel=channel)
@@ -348,3 +358,45 @@ def write_training_outputs(out: Path, result, cell_ids: list[str], split_summary
     history = result.history
     if history and all(isinstance(v, list) for v in history.values()):
         plot_history(history, out / "training_curves.png")
+
+
+@dataclass
+class _MetricsResult:
+    """The parts of ``nn.TrainResult`` the reports need, for the metrics model."""
+
+    split: object
+    test_metrics: dict
+    val_metrics: dict
+    history: dict
+    epochs_run: int = 0
+    best_epoch: int = 0
+
+
+def _train_metrics(plate, ratings, out: Path, *, tasks, labels, channel, val_fraction, test_fraction,
+                   seed) -> TrainReport:
+    """``--arch metrics``: the same split, a logistic regression per task on cell metrics."""
+    from ..nn import MetricsRatingModel, encode_ratings, evaluate_ratings, split_cells
+
+    table = collect_cells(plate, ratings, tasks=tasks, settings=None, labels=labels, channel=channel, metrics=True)
+    classes = {t: TASK_CLASSES[t] for t in tasks}
+    split = split_cells(table.cell_ids, encode_ratings(table.ratings, classes), groups=table.groups,
+                        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    rows = np.asarray(table.metrics, dtype=object)
+    model = MetricsRatingModel(tasks=tasks).fit(list(rows[split.train]),
+                                                {t: table.ratings[t][split.train] for t in tasks})
+
+    def score(part):
+        idx = split.indices(part)
+        probs = model.predict_proba(list(rows[idx]))
+        return evaluate_ratings({t: table.ratings[t][idx] for t in tasks}, probs, classes)
+
+    result = _MetricsResult(split=split, test_metrics=score("test"), val_metrics=score("val"), history={})
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    split_summary = split.summary(table.ratings)
+    write_training_outputs(out, result, table.cell_ids, split_summary)
+    (out / "metrics_card.json").write_text(json.dumps(
+        {"arch": "metrics", "tasks": classes, "data_fingerprint": table.fingerprint, "split": split_summary,
+         "seed": seed, "plate": plate.name, "labels": labels}, indent=1) + "\n")
+    return TrainReport(model=out, n_cells=len(table.cell_ids), split=split_summary,
+                       test_metrics=result.test_metrics, skipped=table.skipped)

@@ -111,3 +111,20 @@ def test_cli_usage_errors(demo, tmp_path):
     res = runner.invoke(main, ["train", str(plate), "--ratings", str(truth), "-o", str(tmp_path / "y"),
                                "--tasks", "colour"])
     assert res.exit_code == 2 and "colour" in res.output
+
+
+def test_metrics_arch_trains_and_evaluates_like_the_cnn(demo, tmp_path):
+    plate, truth = demo
+    runner = CliRunner()
+    model = tmp_path / "metrics"
+    res = runner.invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
+                               "--labels", "truth", "--arch", "metrics", "--tasks", "source"])
+    assert res.exit_code == 0, res.output
+    assert (model / "metrics_model.json").is_file() and (model / "split.json").is_file()
+    res = runner.invoke(main, ["-q", "evaluate", str(model), str(plate), "--ratings", str(truth),
+                               "--labels", "truth", "-o", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    split = json.loads((model / "split.json").read_text())
+    assert metrics["n_cells"] == len(split["test"])
+    assert set(metrics["metrics"]) == {"source"}
