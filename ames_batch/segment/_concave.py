@@ -61,42 +61,39 @@ def _best_cut(
         return None
     depth = ndi.distance_transform_edt(hull) * pixel_size_um  # µm inside the hull
     rim = padded & ~ndi.binary_erosion(padded)  # outline pixels of the region
-    notches = []
-    for pocket in range(1, n + 1):
-        touching = rim & ndi.binary_dilation(pockets == pocket)
-        if not touching.any():
-            continue
-        ys, xs = np.nonzero(touching)
-        k = int(np.argmax(depth[ys, xs]))
-        if depth[ys[k], xs[k]] >= min_depth_um:
-            notches.append((ys[k], xs[k], float(depth[ys[k], xs[k]])))
-    if len(notches) < 2:
+    rim_pocket = np.where(rim, ndi.maximum_filter(pockets, size=3), 0)  # pocket beside each
+    ys, xs = np.nonzero((rim_pocket > 0) & (depth >= min_depth_um))
+    if ys.size < 2:
         return None
+    pocket, ds = rim_pocket[ys, xs], depth[ys, xs]
+    order = np.lexsort((-ds, pocket))  # by pocket, deepest first
+    first = order[np.r_[True, pocket[order][1:] != pocket[order][:-1]]]
+    if first.size < 2:
+        return None
+    ys, xs, ds = ys[first], xs[first], ds[first]  # the deepest outline point of each notch
+    i, j = np.triu_indices(ys.size, k=1)
+    length_um = np.maximum(np.hypot(ys[i] - ys[j], xs[i] - xs[j]), 1.0) * pixel_size_um
+    score = (ds[i] + ds[j]) / length_um
     best = None
-    for i in range(len(notches)):
-        for j in range(i + 1, len(notches)):
-            (y0, x0, d0), (y1, x1, d1) = notches[i], notches[j]
-            length_um = max(np.hypot(y1 - y0, x1 - x0) * pixel_size_um, pixel_size_um)
-            score = (d0 + d1) / length_um
-            if score < concavity or (best is not None and score <= best[0]):
-                continue
-            rr, cc = draw.line(y0, x0, y1, x1)
-            if padded[rr, cc].mean() < 0.9:
-                continue  # the cut would leave the region
-            cut = np.zeros_like(padded)
-            cut[rr, cc] = True
-            cut = ndi.binary_dilation(cut)
-            parts, m = ndi.label(padded & ~cut)
-            if m < 2:
-                continue
-            areas = np.bincount(parts.ravel())[1:]
-            a, b = np.argsort(areas)[::-1][:2] + 1
-            if areas[b - 1] < min_area_px:
-                continue
-            best = (score, parts, a, b)
+    for k in np.argsort(-score, kind="stable"):  # best score first; stop at the first valid
+        if score[k] < concavity:
+            break
+        rr, cc = draw.line(ys[i[k]], xs[i[k]], ys[j[k]], xs[j[k]])
+        if padded[rr, cc].mean() < 0.9:
+            continue  # the cut would leave the region
+        cut = np.zeros_like(padded)
+        cut[rr, cc] = True
+        parts, m = ndi.label(padded & ~ndi.binary_dilation(cut))
+        if m < 2:
+            continue
+        areas = np.bincount(parts.ravel())[1:]
+        a, b = np.argsort(areas)[::-1][:2] + 1
+        if areas[b - 1] >= min_area_px:
+            best = (parts, a, b)
+            break
     if best is None:
         return None
-    _, parts, a, b = best
+    parts, a, b = best
     # Give the cut line and any crumbs to the nearer of the two pieces.
     seeds = np.where(parts == a, 1, np.where(parts == b, 2, 0))
     _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
