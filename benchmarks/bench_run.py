@@ -5,6 +5,9 @@ For each plate size and mode, in child processes (so peak RSS is the run's own):
 - the raw read: every field's level-0 zarr chunks read with ``zarr`` alone (same data).
 The ratio run time / raw read time is reported, measured in one go on the same machine.
 Peak RSS must not grow with the plate: the 32-field figure is compared with the 4-field one.
+Each run is also scored against the plate's ground truth (``score_run``): cell recall and
+precision at IoU 0.5, and accuracy / weighted F1 of each rating over the matched cells. The
+plates use seeds the default model was not trained on, two cells per field (they may touch).
 
 Run: ``.venv/bin/python benchmarks/bench_run.py [--sizes 4 32]``; writes ``benchmarks/results/run.json``.
 """
@@ -65,7 +68,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 32])
     parser.add_argument("--model-3d", default=None, help="3D bundle (default: the bundled one if any)")
     args = parser.parse_args()
-    from ames_batch.pipeline import default_model_path, write_demo_plate
+    from ames_batch.pipeline import default_model_path, score_run, write_demo_plate
 
     modes = {"2d": str(default_model_path("2d"))}
     try:
@@ -77,7 +80,8 @@ def main() -> None:
         for n_fields in args.sizes:
             n_wells = max(1, n_fields // 4)
             plate = Path(tmp) / f"plate{n_fields}.zarr"
-            write_demo_plate(plate, n_wells=n_wells, n_fields=n_fields // n_wells, cells_per_field=1, seed=n_fields)
+            demo = write_demo_plate(plate, n_wells=n_wells, n_fields=n_fields // n_wells, cells_per_field=2,
+                                    seed=1000 + n_fields)
             raw = _in_child(_read_child, str(plate))
             for mode, model in modes.items():
                 run = _in_child(_run_child, str(plate), model, mode)
@@ -87,7 +91,8 @@ def main() -> None:
                        "cells_per_s": round(run["cells"] / run["seconds"], 3),
                        "peak_rss_mib": round(run["peak_rss_mib"]),
                        "raw_read_seconds": round(raw["seconds"], 3),
-                       "ratio_to_raw_read": round(run["seconds"] / raw["seconds"], 1)}
+                       "ratio_to_raw_read": round(run["seconds"] / raw["seconds"], 1),
+                       "against_truth": score_run(plate, plate.with_suffix(f".{mode}.csv"), demo.truth_csv)}
                 results["runs"].append(row)
                 print(json.dumps(row))
     RESULTS.parent.mkdir(exist_ok=True)

@@ -157,3 +157,24 @@ def test_distributed_cluster_gives_the_same_csv(demo_plate, small_bundle, tmp_pa
     run_plate(demo_plate, model=small_bundle, explain=(), out_csv=tmp_path / "local.csv")
     run_plate(other, model=small_bundle, explain=(), out_csv=tmp_path / "cluster.csv", workers=1)
     pd.testing.assert_frame_equal(_stable(tmp_path / "local.csv"), _stable(tmp_path / "cluster.csv"))
+
+
+def test_score_run_against_truth_itself(demo_plate, tmp_path):
+    from ames_batch.io import write_labels
+    from ames_batch.pipeline import score_run
+
+    truth = pd.read_csv(tmp_path / "plate-truth.csv", dtype={"field": str})
+    for key in list_fields(demo_plate):
+        labels, _ = read_labels(demo_plate, key, "truth")
+        write_labels(demo_plate, key, "cells", labels.values[0])
+    perfect = truth[["plate", "well", "field", "label", "sarcomerisation", "directionality", "source"]].copy()
+    perfect.to_csv(tmp_path / "perfect.csv", index=False)
+    scores = score_run(demo_plate, tmp_path / "perfect.csv", tmp_path / "plate-truth.csv")
+    assert scores["recall"] == scores["precision"] == 1.0 and scores["n_matched"] == len(truth)
+    assert all(scores[t]["accuracy"] == 1.0 for t in ("sarcomerisation", "directionality", "source"))
+    wrong = perfect.copy()
+    wrong.loc[0, "sarcomerisation"] = wrong.loc[0, "sarcomerisation"] % 4 + 1
+    wrong.to_csv(tmp_path / "wrong.csv", index=False)
+    scores = score_run(demo_plate, tmp_path / "wrong.csv", tmp_path / "plate-truth.csv")
+    assert scores["sarcomerisation"]["accuracy"] == pytest.approx((len(truth) - 1) / len(truth))
+    assert scores["source"]["accuracy"] == 1.0
