@@ -201,6 +201,12 @@ def list_images(path: Path) -> list[SourceImage]:
     return images
 
 
+@functools.lru_cache(maxsize=2)
+def _movie_array(path: Path, _size: int, _mtime_ns: int, scene_index: int) -> tuple[xr.DataArray, object]:
+    """imageio-backed arrays read each frame by path and index, so one array serves every frame."""
+    return _scene_array(path, scene_index)
+
+
 def _scene_array(path: Path, scene_index: int) -> tuple[xr.DataArray, object]:
     """The reader's own lazy array for one scene (its dims, upper case), and the reader."""
     reader, module = _open(path, fresh=True)
@@ -354,7 +360,11 @@ def read_image(
         if not 0 <= scene < len(scenes):
             raise UnsupportedFileError(f"{path}: scene {scene} asked; the file has {len(scenes)}")
         scene_index = scene
-    raw, reader = _scene_array(path, scene_index)
+    if _open(path)[1] == "bioio_imageio":  # movies: build the T-frame array once, not per frame
+        stat = path.stat()
+        raw, reader = _movie_array(path.resolve(), stat.st_size, stat.st_mtime_ns, scene_index)
+    else:
+        raw, reader = _scene_array(path, scene_index)
     module = type(reader).__module__.split(".")[0]
     reason = _raw_sim_reason(path, module, reader)
     if reason:
