@@ -207,3 +207,27 @@ def test_bad_options_raise():
         segment_cells(good, PX, flatten_background="yes")
     with pytest.raises(ValueError, match="split_neck_ratio"):
         segment_cells(good, PX, split_neck_ratio=0.0)
+
+
+SIDE_BY_SIDE = [(18.0, 25.0, 20.0, 6.0, 0.0), (31.0, 25.0, 20.0, 6.0, 0.0)]  # 12 µm rods, 1 µm overlap
+
+
+def test_cells_pressed_side_by_side_are_cut_between_notches(rng):
+    # Contact as long as the cells: the distance transform has one ridge, no neck; the
+    # notches at both ends of the contact carry the split.
+    mip, truth = draw_cells(rng, SHAPE, PX, SIDE_BY_SIDE)
+    m = match_labels(segment_cells(mip, PX), truth)
+    assert m.recall == 1.0 and m.precision == 1.0
+    assert min(iou for *_, iou in m.pairs) > 0.8
+    assert segment_cells(mip, PX, split_concavity=0.0).max() == 1  # without notch cuts
+
+
+def test_one_notch_does_not_cut_a_cell(rng):
+    mip, truth = draw_cells(rng, SHAPE, PX, [(25.0, 25.0, 20.0, 11.0, 0.0)], nucleus=False)
+    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]] * PX
+    bite = (yy - 34.0) ** 2 + (xx - 25.0) ** 2 < 7.0**2  # a deep bite out of one side
+    mip[bite] = rng.normal(200.0, 30.0, int(bite.sum()))
+    truth[bite] = 0
+    labels = segment_cells(mip, PX)
+    assert labels.max() == 1
+    assert match_labels(labels, truth).recall == 1.0
