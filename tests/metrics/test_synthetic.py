@@ -89,7 +89,7 @@ def test_synthetic_truth_across_parameter_range():
            if p.orientation_disorder_deg <= 10.0]
     assert np.median(ang) < 2.0 and max(ang) < 5.0, sorted(ang)[-3:]
     # organised fraction: nearly unbiased, mean error ~0.09, within 0.1 for ~2/3 of the cells
-    # and within 0.15 for ~7/8 (measured 0.675 and 0.875 on these 40 seeds): short of the
+    # and within 0.15 for ~85 % (measured 0.675 and 0.85 on these 40 seeds): short of the
     # brief's 0.1 for every cell. Misses: noisy cells whose stripes drown (undercounted, up to
     # -0.33) and small organised patches whose 1.5 µm neighbourhood spills over (+0.15).
     d = np.array([m["organised_fraction"] - p.organised_fraction for p, m in rows])
