@@ -6,7 +6,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage as ndi
 
-from ._validate import _check_inputs, _check_positive
+from ._validate import _check_inputs
 
 #: Search range for the z-disc spacing in µm (physiological 1.4–2.6 µm plus margin).
 LENGTH_SEARCH_UM = (1.0, 3.5)
