@@ -66,7 +66,8 @@ def demo(out: Path, n_wells: int, n_fields: int, cells_per_field: int, seed: int
               help="CSV with columns file, well, field[, acquisition].")
 @click.option("--pattern", help=r"Regex on file names with groups row+column (or well) [+ field], "
               r"e.g. '(?P<row>[A-H])(?P<column>\d+)_f(?P<field>\d+)'.")
-@click.option("--channel", help="Sarcomere stain channel: name, or index from 0. Default: channel 0.")
+@click.option("--channel", help="Sarcomere stain channel: name (e.g. actinin, or 525 for DV wavelengths), "
+              "or index from 0. Default: channel 0.")
 @click.option("--pixel-size", "pixel_size_um", type=click.FloatRange(min=0, min_open=True),
               help="µm per pixel, for files that carry no calibration (PNG, plain TIFF, AVI).")
 @click.option("--z-step", "z_step_um", type=click.FloatRange(min=0, min_open=True),
@@ -81,9 +82,8 @@ def convert(inputs, plate, layout, pattern, channel, pixel_size_um, z_step_um) -
 
     if layout is not None and pattern is not None:
         _fail("give either --layout or --pattern, not both")
-    stain = int(channel) if channel is not None and channel.isdigit() else channel
-    try:
-        report = convert_files(list(inputs), plate, layout=layout, pattern=pattern, channel=stain,
+    try:  # --channel stays a str: a name wins, digits that name no channel are an index
+        report = convert_files(list(inputs), plate, layout=layout, pattern=pattern, channel=channel,
                                pixel_size_um=pixel_size_um, z_step_um=z_step_um)
     except (AmesError, ValueError, TypeError, OSError) as err:
         _fail(str(err))

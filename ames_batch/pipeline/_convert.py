@@ -100,9 +100,11 @@ def _stain_channel(names: list[str], channel: str | int | None, path: Path) -> t
         if channel >= len(names):
             raise ValueError(f"channel index {channel} asked; the file has {len(names)} channels {names}")
         return channel, names[channel]
-    if channel not in names:
-        raise ValueError(f"no channel named {channel!r}; the file has {names}")
-    return names.index(channel), channel
+    if channel in names:
+        return names.index(channel), channel
+    if channel.isdigit():  # "--channel 1" from the CLI; a channel named "525" still wins above
+        return _stain_channel(names, int(channel), path)
+    raise ValueError(f"no channel named {channel!r}; the file has {names}")
 
 
 def _discard_stale_temps(plate: Path) -> None:
@@ -178,7 +180,8 @@ def convert_files(
         optional ``field``. With neither `layout` nor `pattern`, each new file takes the next
         empty well (A/1, A/2, ... rows of 12), its images fields 0, 1, ...
     channel : str or int, optional
-        Name or index of the sarcomere (alpha-actinin) channel; recorded as
+        Name or index of the sarcomere (alpha-actinin) channel (a str of digits that is not
+        a channel name, e.g. ``"1"``, is an index; DV names like ``"525"`` match first); recorded as
         ``stain_channel`` in the field attributes; all channels are kept. Default: channel 0
         (with a warning when a file has several).
     pixel_size_um, z_step_um : float, optional

@@ -148,6 +148,17 @@ def test_layout_and_pattern_placement(tmp_path, files):
     np.testing.assert_array_equal(read_field(plate, FieldKey("B/7", "3")).values, truth[("d.ome.tif", 0)][0])
 
 
+def test_channel_by_dv_wavelength_name_and_by_index_string(tmp_path, files):
+    inputs, _ = files
+    plate = tmp_path / "plate.zarr"
+    assert convert_files([inputs[1]], plate, channel="460").ok  # DV names are wavelengths
+    attrs = field_attributes(plate, FieldKey("A/1", "0"))
+    assert (attrs["stain_channel"], attrs["stain_channel_index"]) == ("460", 1)
+    assert convert_files([inputs[2]], plate, channel="1").ok  # digits naming no channel: index
+    attrs = field_attributes(plate, FieldKey("A/2", "0"))
+    assert (attrs["stain_channel"], attrs["stain_channel_index"]) == ("actinin", 1)
+
+
 def test_occupied_field_is_refused(tmp_path, files):
     inputs, _ = files
     layout = tmp_path / "layout.csv"
