@@ -129,7 +129,8 @@ def segment_cells(
         two notches when (depth + depth) / cut length >= this value, the cut
         stays inside the region and both pieces reach `min_area_um2`; the best
         cut is made and the pieces are cut again. 0.8 measured best on
-        synthetic touching cells (roughness scores ~0.1-0.2); 0 turns notch
+        synthetic touching cells; of 48 single synthetic cells, 35 have no two
+        notches 3 µm deep and the rest score a median 0.38. 0 turns notch
         cuts off.
     working_pixel_size_um : float
         Pixel size in µm the field is block-averaged to before segmenting;

@@ -21,9 +21,9 @@ def _cut_at_concavities(
     counts from `min_depth_um`. A cut between the deepest points of two notches is
     scored (depth + depth) / length; the best cut scoring at least `concavity` is
     made when it runs inside the region and leaves two pieces of at least
-    `min_area_px` pixels. Outline roughness gives shallow notches far apart (score
-    ~0.1-0.2); two cells pressed together leave deep notches at both ends of a
-    short contact. Pieces are cut again, up to `max_cuts` times per region.
+    `min_area_px` pixels. Outline roughness gives shallow notches far apart (on
+    single synthetic cells a median score of 0.38, most cells no pair at all); two
+    cells pressed together leave deep notches at both ends of a short contact. Pieces are cut again, up to `max_cuts` times per region.
     Labels are returned renumbered 1..n.
     """
     out = np.zeros(labels.shape, dtype=np.int64)
