@@ -108,6 +108,26 @@ def test_dv_raw_sim_refused_and_normal_stack_accepted(tmp_path, rng):
     np.testing.assert_array_equal(read_image(ok_path).values, raw)
 
 
+def test_czi_raw_sim_phases_refused(tmp_path, rng):
+    """A real CZI whose sub-blocks carry phase (H) indices, as Elyra raw SIM does."""
+    from pylibCZIrw import czi as pyczi
+
+    class PhaseWriter(pyczi.CziWriter):  # the public writer only passes T, Z, C, S on to libCZI
+        @staticmethod
+        def _create_plane(plane, scene):
+            return {"T": 0, "Z": 0, "C": 0, **(plane or {}), "S": scene}
+
+    path = tmp_path / "raw.czi"
+    writer = PhaseWriter(str(path))
+    for z in range(2):
+        for h in range(5):
+            writer.write(rng.integers(0, 4096, (16, 16), dtype=np.uint16), plane={"C": 0, "Z": z, "T": 0, "H": h})
+    writer.write_metadata(scale_x=0.08e-6, scale_y=0.08e-6, scale_z=0.125e-6)
+    writer.close()
+    with pytest.raises(UnsupportedFileError, match="raw SIM.*H=5"):
+        read_image(path)
+
+
 @pytest.mark.parametrize(("unit", "factor"), [("µm", 1.0), ("nm", 1e3)])
 def test_ome_tiff_units(tmp_path, stack, unit, factor):
     path = tmp_path / "cell.ome.tif"
