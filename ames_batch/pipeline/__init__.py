@@ -1,11 +1,19 @@
-from ._convert import ConvertReport, convert_files
-from ._demo import DemoReport, write_demo_plate
-from ._run import RunReport, default_model_path, ratings_csv_path, run_plate
-from ._score import score_run
+"""Orchestration: demo, convert, run, train, evaluate; the only room that knows io and the array rooms.
 
-__all__: list[str] = ["ConvertReport", "convert_files"]
-__all__ += ["DemoReport", "RunReport", "default_model_path", "ratings_csv_path", "run_plate", "score_run", "write_demo_plate"]
-from ._train import CellTable, TrainReport, collect_cells, train_plate  # noqa: E402
-from ._evaluate import EvaluateReport, evaluate_plate  # noqa: E402
+Names load lazily (as in scikit-image): ``ames-batch convert`` must not pay TensorFlow's
+start-up, which only `run`, `train` and `evaluate` need.
+"""
 
-__all__ += ["CellTable", "EvaluateReport", "TrainReport", "collect_cells", "evaluate_plate", "train_plate"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_convert": ["ConvertReport", "convert_files"],
+        "_demo": ["DemoReport", "write_demo_plate"],
+        "_run": ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"],
+        "_score": ["score_run"],
+        "_train": ["CellTable", "TrainReport", "collect_cells", "train_plate"],
+        "_evaluate": ["EvaluateReport", "evaluate_plate"],
+    },
+)
