@@ -14,9 +14,9 @@ SARCOMERE_BAND_UM = (1.4, 2.6)
 #: Spacing assumed when the cell shows no spectral peak at all, µm (middle of the band).
 _FALLBACK_LENGTH_UM = 2.0
 #: Gaussian sigma of the neighbourhood over which the periodicity score is averaged, µm.
-NEIGHBOURHOOD_UM = 1.5
+NEIGHBOURHOOD_UM = 1.0
 #: A pixel is organised when its neighbourhood's periodicity score reaches this value.
-MIN_SCORE = 0.15
+MIN_SCORE = 0.2
 
 
 def organised_map(mip, mask, pixel_size_um: float, *, length_um: float | None = None,
@@ -136,7 +136,7 @@ def _organised_map(mip, mask, pixel_size_um, *, length_um=None,
     if tensor is None:
         tensor = _tensor_complex(mip, px, INTEGRATION_SIGMA_UM)
     resp = mip - ndi.gaussian_filter(mip, LINE_SIGMA_UM / px, mode="reflect")
-    resp = ndi.gaussian_filter(resp, max(0.5, 0.12 / px), mode="reflect")
+    resp = ndi.gaussian_filter(resp, max(0.5, 0.2 / px), mode="reflect")
     resp = (np.maximum(resp, 0.0) * mask).astype(np.float32)
     normal = np.angle(tensor) / 2.0 + np.pi / 2.0  # across the z-disc lines, x towards y
     ny, nx = mip.shape
