@@ -56,7 +56,7 @@ def organised_map(mip, mask, pixel_size_um: float, *, length_um: float | None = 
     Notes
     -----
     A comb test along the local myofibril direction. ``R`` is the z-disc response (MIP minus
-    its 0.3 µm Gaussian blur, lightly smoothed, positive part, inside the cell); ``n`` the
+    its 0.3 µm Gaussian blur, smoothed at 0.2 µm, positive part, inside the cell); ``n`` the
     local normal to the z-disc lines from the structure tensor. The score is
 
     ``G * [R(x) (R(x ± L n) - R(x ± L/2 n))] / G * [R(x)^2]``
