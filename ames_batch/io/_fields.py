@@ -183,7 +183,7 @@ def write_field(
     final = plate / key.well / key.field
     tmp = ms.temp_dir_for(final)
     try:
-        sources, targets = ms.create_multiscale(
+        pending = ms.create_multiscale(
             tmp,
             data,
             axes=FIELD_DIMS,
@@ -210,13 +210,13 @@ def write_field(
 
     if compute:
         try:
-            ms.store(sources, targets, compute=True)
+            ms.store(pending, compute=True)
         except BaseException:
             ms.discard(tmp)
             raise
         finish()
         return None
-    stored = ms.store(sources, targets, compute=False)
+    stored = ms.store(pending, compute=False)
     return dask.delayed(finish, pure=False)(stored)
 
 

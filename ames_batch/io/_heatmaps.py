@@ -74,7 +74,7 @@ def write_heatmap(
     final = heatmaps_dir / name
     tmp = ms.temp_dir_for(final)
     try:
-        sources, targets = ms.create_multiscale(
+        pending = ms.create_multiscale(
             tmp,
             data,
             axes=dims,
@@ -86,7 +86,7 @@ def write_heatmap(
             extra_ome={"omero": _omero(names, np.dtype(np.float32))},
             extra_attrs={"ames": dict(attrs)} if attrs else None,
         )
-        ms.store(sources, targets, compute=True)
+        ms.store(pending, compute=True)
     except BaseException:
         ms.discard(tmp)
         raise

@@ -130,7 +130,7 @@ def write_labels(
     final = labels_dir / name
     tmp = ms.temp_dir_for(final)
     try:
-        sources, targets = ms.create_multiscale(
+        pending = ms.create_multiscale(
             tmp,
             data,
             axes=("z", "y", "x"),
@@ -142,7 +142,7 @@ def write_labels(
             extra_ome={"image-label": label_meta},
             extra_attrs={"ames": dict(attrs)} if attrs else None,
         )
-        ms.store(sources, targets, compute=True)
+        ms.store(pending, compute=True)
     except BaseException:
         ms.discard(tmp)
         raise

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import zarr
@@ -98,6 +100,16 @@ def temp_dir_for(final: Path) -> Path:
     return final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
 
 
+@dataclass(frozen=True)
+class PendingMultiscale:
+    """A created multiscale group whose voxels are not written yet (see :func:`store`)."""
+
+    source: da.Array
+    targets: list[zarr.Array]
+    method: str
+    chunk_yx: int
+
+
 def create_multiscale(
     tmp: Path,
     data: da.Array,
@@ -110,8 +122,8 @@ def create_multiscale(
     name: str,
     extra_ome: dict | None = None,
     extra_attrs: dict | None = None,
-) -> tuple[list[da.Array], list[zarr.Array]]:
-    """Create the group and empty level arrays at `tmp`; return (sources, targets) to store.
+) -> PendingMultiscale:
+    """Create the group and empty level arrays at `tmp`; :func:`store` fills them.
 
     `chunks` are the zarr chunks of level 0 (the y/x entries are the tile size); `data` is
     rechunked to them so every dask chunk writes exactly one zarr chunk.
@@ -120,24 +132,21 @@ def create_multiscale(
     tmp.parent.mkdir(parents=True, exist_ok=True)
     group = zarr.open_group(str(tmp), mode="w-", zarr_format=3)
     compressor = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
-    sources, targets = [], []
-    level_data = data.rechunk(chunks)
+    targets = []
+    shape = data.shape
     for level in range(levels):
         if level > 0:
-            level_data = downsample(level_data, method=method, chunk_yx=chunk_yx)
-        arr_chunks = tuple(min(c, s) if s else c for c, s in zip(chunks, level_data.shape))
-        arr_chunks = tuple(max(1, c) for c in arr_chunks)
-        target = group.create_array(
+            shape = shape[:-2] + (shape[-2] // 2, shape[-1] // 2)
+        arr_chunks = tuple(max(1, min(c, s) if s else c) for c, s in zip(chunks, shape))
+        targets.append(group.create_array(
             str(level),
-            shape=level_data.shape,
-            dtype=level_data.dtype,
+            shape=shape,
+            dtype=data.dtype,
             chunks=arr_chunks,
             compressors=compressor,
             fill_value=0,
             dimension_names=list(axes),
-        )
-        sources.append(level_data.rechunk(arr_chunks))
-        targets.append(target)
+        ))
     multiscale = {
         "name": name,
         "axes": axes_meta(axes),
@@ -149,12 +158,29 @@ def create_multiscale(
     attrs: dict = {"ome": ome}
     attrs.update(extra_attrs or {})
     group.attrs.update(attrs)
-    return sources, targets
+    return PendingMultiscale(data.rechunk(targets[0].chunks), targets, method, chunk_yx)
 
 
-def store(sources: list[da.Array], targets: list[zarr.Array], *, compute: bool):
-    """Store dask arrays chunk by chunk into aligned zarr arrays (no lock needed)."""
-    return da.store(sources, targets, lock=False, compute=compute, return_stored=False)
+def store(pending: PendingMultiscale, *, compute: bool):
+    """Write level 0 chunk by chunk, then each next level from the level just written.
+
+    Reading the written level back (instead of one graph from the source to every level)
+    keeps peak memory at a few chunks whatever the image size: dask would otherwise hold
+    source chunks for both level 0 and the coarser levels at once. Chunks are aligned with
+    the zarr chunks, so no lock is needed. With ``compute=False`` a ``dask.delayed`` that
+    does all of it is returned.
+    """
+
+    def write_levels() -> None:
+        da.store(pending.source, pending.targets[0], lock=False)
+        for previous, target in zip(pending.targets, pending.targets[1:]):
+            coarser = downsample(da.from_zarr(previous), method=pending.method, chunk_yx=pending.chunk_yx)
+            da.store(coarser.rechunk(target.chunks), target, lock=False)
+
+    if compute:
+        write_levels()
+        return None
+    return dask.delayed(write_levels, pure=False)()
 
 
 def discard(tmp: Path) -> None:
