@@ -36,7 +36,8 @@ _FORMAT = "ames-batch-metrics-model"
 _VERSION = 1
 
 
-def _table_to_array(metrics_table, features: Sequence[str]) -> np.ndarray:
+def _table_to_array(metrics_table, features: Sequence[str], *, allow_empty: bool = False
+                    ) -> np.ndarray:
     """(N, F) float64 array of `features` from a DataFrame, a column mapping or a list of rows."""
     if isinstance(metrics_table, Mapping) or hasattr(metrics_table, "columns"):
         columns = list(metrics_table.columns) if hasattr(metrics_table, "columns") else list(metrics_table)
@@ -48,7 +49,7 @@ def _table_to_array(metrics_table, features: Sequence[str]) -> np.ndarray:
         n = {len(c) for c in cols}
         if len(n) > 1:
             raise ValueError(f"`metrics_table` columns differ in length: {sorted(n)}")
-        arr = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+        arr = np.stack(cols, axis=1)
     elif isinstance(metrics_table, Sequence) and not isinstance(metrics_table, (str, bytes)):
         rows = list(metrics_table)
         for i, row in enumerate(rows):
@@ -63,7 +64,7 @@ def _table_to_array(metrics_table, features: Sequence[str]) -> np.ndarray:
     else:
         raise TypeError("`metrics_table` must be a pandas DataFrame, a dict of columns or a list "
                         f"of cell_metrics dicts; got {type(metrics_table).__name__}")
-    if arr.shape[0] == 0:
+    if arr.shape[0] == 0 and not allow_empty:
         raise ValueError("`metrics_table` is empty: no cells")
     if np.isinf(arr).any():
         raise ValueError("`metrics_table` holds infinite values; use NaN for undefined metrics")
@@ -254,7 +255,7 @@ class MetricsRatingModel:
         Returns
         -------
         probs : dict of str to (N, K) ndarray of float64
-            Rows sum to 1; columns in ``classes[task]`` order.
+            Rows sum to 1; columns in ``classes[task]`` order. An empty table gives (0, K).
 
         Raises
         ------
@@ -262,7 +263,7 @@ class MetricsRatingModel:
             If the model is not fitted or a feature column is missing.
         """
         self._check_fitted()
-        x = _table_to_array(metrics_table, self.features)
+        x = _table_to_array(metrics_table, self.features, allow_empty=True)
         xf = np.where(np.isnan(x), self.medians_[None, :], x)
         xs = (xf - self.mean_) / self.scale_
         out = {}

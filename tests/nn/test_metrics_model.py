@@ -125,6 +125,14 @@ def test_unseen_classes_get_zero_and_partial_ratings(rng):
     assert np.mean(pred == np.array(sarc)) > 0.9
 
 
+def test_empty_table_predicts_empty_arrays(rng):
+    table, ratings = _table(rng, 30)
+    model = MetricsRatingModel().fit(table, ratings)
+    for probs in (model.predict_proba(table.iloc[:0]), model.predict_proba([])):
+        assert {t: p.shape for t, p in probs.items()} == {
+            "sarcomerisation": (0, 4), "directionality": (0, 4), "source": (0, 3)}
+
+
 def test_accepts_list_of_cell_metrics_dicts_and_int_ratings(rng):
     table, ratings = _table(rng, 40)
     rows = table.to_dict(orient="records")
