@@ -14,7 +14,7 @@ Figures (printed and written to ``benchmarks/results/xai.json``):
   against the cell's share of the crop; > 1 means the map concentrates on the cell; the same
   architecture untrained (seeded) is measured alongside as a reference.
 
-Run: ``python benchmarks/bench_xai.py [--steps 64] [--skip-speed] [--cells 40]``.
+Run: ``python benchmarks/bench_xai.py [--steps 64] [--skip-speed] [--cells 40] [--bundle DIR] [--out JSON]``.
 """
 
 import argparse
@@ -164,12 +164,21 @@ def localisation(bundle: Path, n_cells: int, seed: int) -> dict:
         fig = {}
         for name, inside in (("trained", trained[:, i]), ("untrained", reference[:, i])):
             ok = np.isfinite(inside)
-            fig[name] = {"gradcam_mass_in_cell_mean": float(np.nanmean(inside)),
-                         "ratio_to_cell_share": float(np.mean(inside[ok] / share[ok])), "empty_maps": int((~ok).sum())}
+            fig[name] = {
+                "empty_maps": int((~ok).sum()),
+                "gradcam_mass_in_cell_mean": float(inside[ok].mean()) if ok.any() else None,
+                "cell_share_of_crop_mean": float(share[ok].mean()) if ok.any() else None,
+                "ratio_per_cell_mean": float(np.mean(inside[ok] / share[ok])) if ok.any() else None,
+            }
         out[task] = fig
-        print(f"localisation {task}: {fig['trained']['gradcam_mass_in_cell_mean']:.2f} of Grad-CAM mass in the "
-              f"cell (cell = {share.mean():.2f} of the crop; ratio {fig['trained']['ratio_to_cell_share']:.2f}; "
-              f"untrained {fig['untrained']['ratio_to_cell_share']:.2f}), {fig['trained']['empty_maps']} empty maps")
+        t, u = fig["trained"], fig["untrained"]
+        if t["gradcam_mass_in_cell_mean"] is None:
+            print(f"localisation {task}: every map empty (no positive evidence at the conv layer)")
+            continue
+        print(f"localisation {task}: {t['gradcam_mass_in_cell_mean']:.2f} of Grad-CAM mass in the cell, "
+              f"cell = {t['cell_share_of_crop_mean']:.2f} of the crop (per-cell ratio {t['ratio_per_cell_mean']:.2f}; "
+              f"untrained {u['ratio_per_cell_mean'] if u['ratio_per_cell_mean'] is None else round(u['ratio_per_cell_mean'], 2)}), "
+              f"{t['empty_maps']} of {len(cells)} maps empty")
     return out
 
 
@@ -179,21 +188,23 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--cells", type=int, default=40)
     parser.add_argument("--bundle", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     import tensorflow as tf
 
-    results = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                           "tensorflow": tf.__version__}}
+    # a partial run (--skip-speed) keeps the other figures of the previous run
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                          "tensorflow": tf.__version__}
     if not args.skip_speed:
         results["speed"] = [speed("2d", (256, 256), 16, args.steps), speed("3d", (16, 160, 160), 4, args.steps)]
     if (args.bundle / "model.json").exists():
         results["localisation"] = localisation(args.bundle, args.cells, seed=90_210)
     else:
         print(f"localisation: no model bundle at {args.bundle}; skipped")
-        results["localisation"] = None
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"wrote {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
