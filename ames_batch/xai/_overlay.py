@@ -9,6 +9,7 @@ import numpy as np
 __all__ = ["overlay_png"]
 
 _NICE_UM = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+_SIGNED_PERCENTILE = 99.5  # IG is heavy-tailed: full colour at this percentile of |value|
 _MIN_SIDE_PX = 512  # small crops are drawn enlarged (whole-pixel factor) so the text stays legible
 
 
@@ -70,8 +71,10 @@ def overlay_png(
         percentile).
     heatmap : (Y, X) ndarray of float
         Heatmap in the same frame: non-negative (Grad-CAM in [0, 1]) is drawn with ``inferno``
-        over [0, max(1, max)]; signed (IG) with the diverging ``coolwarm`` map, symmetric about 0.
-        Opacity grows with |value|, so weak evidence leaves the grey image visible.
+        over [0, max(1, max)]; signed (IG) with the diverging ``coolwarm`` map, symmetric about 0,
+        full colour from the 99.5th percentile of the non-zero |values| on (IG maps are
+        heavy-tailed: scaled to their maximum, most of the map would be invisible). Opacity
+        grows with |value|, so weak evidence leaves the grey image visible.
     cell_mask : (Y, X) ndarray of bool or int
         Cell mask, or cell labels (0 = background); every labelled region's boundary is outlined.
     path : str or path-like
@@ -131,9 +134,11 @@ def overlay_png(
     ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
 
     if heatmap.min() < 0:
-        top = float(np.abs(heatmap).max())
-        norm = 0.5 + 0.5 * heatmap / top
-        strength = np.abs(heatmap) / top
+        magnitude = np.abs(heatmap)
+        top = float(np.percentile(magnitude[magnitude > 0], _SIGNED_PERCENTILE))
+        clipped = np.clip(heatmap / top, -1, 1)
+        norm = 0.5 + 0.5 * clipped
+        strength = np.abs(clipped)
         rgba = colormaps["coolwarm"](norm)
     else:
         top = max(1.0, float(heatmap.max()))
