@@ -54,8 +54,8 @@ TASKS = {
 }
 
 
-def _settings(arch: str, input_px: int | None = None):
-    """The model's preprocessing: nn defaults, with a square 2D window of `input_px` if given."""
+def _settings(arch: str, input_px: int | None = None, um_per_px: float | None = None):
+    """The model's preprocessing: nn defaults, with a square 2D window of `input_px` at `um_per_px`."""
     import dataclasses
 
     from ames_batch.nn import PreprocessSettings
@@ -63,12 +63,16 @@ def _settings(arch: str, input_px: int | None = None):
     if arch == "3d":
         return PreprocessSettings.default_3d()
     base = PreprocessSettings.default_2d()
-    return base if input_px is None else dataclasses.replace(base, input_shape=(input_px, input_px))
+    if input_px is not None:
+        base = dataclasses.replace(base, input_shape=(input_px, input_px))
+    if um_per_px is not None:
+        base = dataclasses.replace(base, target_um_per_px=um_per_px)
+    return base
 
 
 def _one_cell(args):
     """Synthesize cell `i` and preprocess it (runs in a worker process)."""
-    i, seed, arch, input_px = args
+    i, seed, arch, input_px, um_per_px = args
     from ames_batch.nn import cell_input_2d, cell_input_3d
     from ames_batch.synth import DEMO_SCALE_UM, SOURCES, sample_cell_params, synthesize_field
 
@@ -81,7 +85,7 @@ def _one_cell(args):
     field = synthesize_field(rng, scale_um=DEMO_SCALE_UM, cell_params=[params])
     truth = field.cells[0]
     mask = field.cell_labels == truth.label
-    settings = _settings(arch, input_px)
+    settings = _settings(arch, input_px, um_per_px)
     if arch == "3d":
         x, _ = cell_input_3d(field.stack, mask, field.scale_um, settings)
     else:
@@ -91,13 +95,14 @@ def _one_cell(args):
     return i, x.astype(np.float32), ratings
 
 
-def make_cells(n_cells: int, *, seed: int, arch: str, workers: int, input_px: int | None = None):
+def make_cells(n_cells: int, *, seed: int, arch: str, workers: int, input_px: int | None = None,
+               um_per_px: float | None = None):
     """Synthetic cells as model inputs: ``(inputs, ratings, cell_ids)``."""
-    settings = _settings(arch, input_px)
+    settings = _settings(arch, input_px, um_per_px)
     inputs = np.empty((n_cells, *settings.input_shape, 1), np.float32)
     ratings = {t: [None] * n_cells for t in TASKS}
     t0 = time.time()
-    jobs = [(i, seed, arch, input_px) for i in range(n_cells)]
+    jobs = [(i, seed, arch, input_px, um_per_px) for i in range(n_cells)]
     if workers > 1:
         import multiprocessing as mp
 
@@ -133,14 +138,22 @@ def fingerprint(ids, ratings, extra: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", default="2d", choices=["2d", "2d-ensemble", "3d"])
-    p.add_argument("--n-cells", type=int, default=2400)
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--n-cells", type=int, default=3072)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--patience", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--input-px", type=int, default=192,
-                   help="2D input window in px at 0.4 µm/px (192 px = 77 µm; 3D uses the nn default)")
+    p.add_argument("--input-px", type=int, default=160,
+                   help="2D input window in px (3D uses the nn default)")
+    p.add_argument("--um-per-px", type=float, default=0.3,
+                   help="2D input pixel size in µm (0.3: a 1.6-2.2 µm sarcomere spans 5-7 px)")
+    p.add_argument("--max-rotation-deg", type=float, default=3.0,
+                   help="small-rotation augmentation; directionality classes are 22.5° wide, drawn with "
+                        "2.5-5° margins, so large turns would blur the labels")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop training after this many minutes (best weights kept)")
+    p.add_argument("--synth-only", action="store_true", help="only make the cell cache, do not train")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=REPO / "ames_batch" / "models" / "default")
     p.add_argument("--work", type=Path, default=REPO / "build" / "default-model")
@@ -157,7 +170,8 @@ def main(argv=None) -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     input_px = None if args.arch == "3d" else args.input_px
-    cache = args.cache or args.work / f"cells-{args.arch}-n{args.n_cells}-px{input_px}-seed{args.seed}.npz"
+    um_per_px = None if args.arch == "3d" else args.um_per_px
+    cache = args.cache or args.work / f"cells-{args.arch}-n{args.n_cells}-px{input_px}-um{um_per_px}-seed{args.seed}.npz"
     if cache.is_file():
         data = np.load(cache)
         inputs = data["inputs"]
@@ -169,15 +183,18 @@ def main(argv=None) -> int:
         log.info("loaded %d cached cells from %s", len(ids), cache)
     else:
         inputs, ratings, ids = make_cells(args.n_cells, seed=args.seed, arch=args.arch, workers=args.workers,
-                                          input_px=input_px)
+                                          input_px=input_px, um_per_px=um_per_px)
         np.savez(cache, inputs=inputs, ids=np.asarray(ids), **ratings)
+    if args.synth_only:
+        return 0
 
-    pre = _settings(args.arch, input_px)
+    pre = _settings(args.arch, input_px, um_per_px)
     settings = TrainSettings(
         arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         patience=args.patience, seed=args.seed,
+        max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
         # the input is aligned to the long axis: flips and small turns keep that, 90° turns would not
-        augment=AugmentSettings(flip=True, rot90=not pre.align_long_axis, max_rotation_deg=10.0,
+        augment=AugmentSettings(flip=True, rot90=not pre.align_long_axis, max_rotation_deg=args.max_rotation_deg,
                                 gain=0.1, offset=0.05),
     )
     t0 = time.time()

@@ -12,6 +12,7 @@ Order of work (the reference code did it the other way round and leaked):
 import json
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class TrainSettings:
         Weight samples by inverse class frequency, task by task.
     steps_per_epoch : int or None
         Cap on training batches per epoch (None: all training cells once).
+    max_seconds : float or None
+        Wall-clock budget of one fit: training stops after the epoch that passes it (best
+        weights kept, like early stopping). None: no limit.
     """
 
     arch: str = "2d"
@@ -66,6 +70,7 @@ class TrainSettings:
     augment: AugmentSettings | None = field(default_factory=AugmentSettings)
     balance: bool = True
     steps_per_epoch: int | None = None
+    max_seconds: float | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience"):
@@ -75,6 +80,8 @@ class TrainSettings:
             raise ValueError(f"`learning_rate` must be > 0; got {self.learning_rate}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"`steps_per_epoch` must be >= 1 or None; got {self.steps_per_epoch}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"`max_seconds` must be > 0 or None; got {self.max_seconds}")
 
     def to_dict(self) -> dict:
         """JSON-ready copy (for the model card)."""
@@ -153,7 +160,7 @@ def _keras():
     return keras
 
 
-def _make_callback(keras, checkpoint_dir, patience, state):
+def _make_callback(keras, checkpoint_dir, patience, state, max_seconds=None):
     """Early stopping on val_loss with best-weight restore, checkpointing and resumable state."""
 
     class _Checkpointer(keras.callbacks.Callback):
@@ -161,6 +168,7 @@ def _make_callback(keras, checkpoint_dir, patience, state):
             super().__init__()
             self.state = state
             self.best_weights = None
+            self.started = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -184,6 +192,10 @@ def _make_callback(keras, checkpoint_dir, patience, state):
                      logs.get("loss", np.nan), val, self.state["best_val_loss"], self.state["best_epoch"])
             if self.state["wait"] >= patience:
                 log.info("early stop: no better val_loss for %d epochs", patience)
+                self.model.stop_training = True
+            elif max_seconds is not None and time.monotonic() - self.started > max_seconds:
+                log.info("time budget of %.0f s used up after epoch %d", max_seconds, epoch + 1)
+                self.state["stopped_by_time"] = True
                 self.model.stop_training = True
 
     return _Checkpointer()
@@ -228,7 +240,7 @@ def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint
     else:
         _compile(model, losses, settings.learning_rate)
 
-    callback = _make_callback(keras, checkpoint_dir, settings.patience, state)
+    callback = _make_callback(keras, checkpoint_dir, settings.patience, state, settings.max_seconds)
     callback.best_weights = best_weights
     train_seq.epoch = state["epoch"]
     train_seq._order = train_seq._make_order()
