@@ -196,6 +196,7 @@ def main(argv=None) -> int:
         # the input is aligned to the long axis: flips and small turns keep that, 90° turns would not
         augment=AugmentSettings(flip=True, rot90=not pre.align_long_axis, max_rotation_deg=args.max_rotation_deg,
                                 gain=0.1, offset=0.05),
+        um_per_px=pre.target_um_per_px,
     )
     t0 = time.time()
     result = train_model(inputs, ratings, ids, classes=TASKS, settings=settings,

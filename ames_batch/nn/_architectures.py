@@ -11,16 +11,32 @@ Published block structure (reference code, parameters counted at its input sizes
 - several tasks share one trunk with one head each (3x cheaper inference); pass one task to get
   one model per task;
 - every layer initialiser and dropout is seeded from `seed`: same seed, same weights.
+
+Scaled to a physical pixel size (``um_per_px`` given, as every trained bundle does): the
+reference ran on ~0.1 µm pixels, where a stride-2 convolution and a 2x max-pool still leave
+the 1.6-2.2 µm z-disc period resolved. At our 0.3-0.4 µm/px the first published block would
+subsample it to about one pixel, and measured on synthetic cells such a trunk learns
+sarcomerisation and directionality no better than chance. So the trunk then starts with a
+fixed (not trained) **striation filter bank**: even/odd Gabor pairs at 1.7 and 2.1 µm periods
+in 8 orientations, squared to local striation energy and averaged to a ~1.6 µm grid; the
+three blocks follow with stride 1 ``same`` convolutions (Conv -> BN -> MaxPool ->
+SpatialDropout), so the network sees "how much striation, in which direction, where".
 """
 
 import numpy as np
 
-__all__ = ["ARCHS", "Ensemble", "build_model", "min_input_size"]
+__all__ = ["ARCHS", "Ensemble", "build_model", "min_input_size", "striation_bank"]
 
 ARCHS = ("2d", "2d-ensemble", "3d")
 _FILTERS = {"2d": (64, 64, 64), "2d-ensemble": (64, 32, 32), "3d": (64, 64, 64)}
 _DROPOUT = (0.6, 0.4, 0.2)
 LAST_CONV = "last_conv"
+#: Striation filter bank: z-disc periods (µm) and orientations; see the module docstring.
+STRIATION_PERIODS_UM = (1.7, 2.1)
+STRIATION_ORIENTATIONS = 8
+_STRIATION_FILTERS = (32, 64, 64)
+_STRIATION_DROPOUT = (0.1, 0.1, 0.1)
+_ENERGY_GRID_UM = 1.6
 
 
 def _keras():
@@ -92,8 +108,65 @@ class _Seeds:
         return int(self._rng.integers(0, 2**31 - 1))
 
 
-def _trunk(keras, inputs, arch: str, filters, seeds: _Seeds):
+def striation_bank(um_per_px: float) -> np.ndarray:
+    """Even/odd Gabor filter pairs tuned to z-disc periods, ``(k, k, 1, F)`` float32.
+
+    Parameters
+    ----------
+    um_per_px : float
+        Pixel size of the model input in µm, > 0.
+
+    Returns
+    -------
+    kernels : (k, k, 1, F) ndarray of float32
+        ``F = 2 * len(STRIATION_PERIODS_UM) * STRIATION_ORIENTATIONS``; Gaussian envelope
+        sigma = 0.6 period, zero-mean, unit L1 norm; orientation i lies at ``i * 180° / 8``.
+    """
+    if not (np.isfinite(um_per_px) and um_per_px > 0):
+        raise ValueError(f"`um_per_px` must be > 0; got {um_per_px}")
+    sigma_max = 0.6 * max(STRIATION_PERIODS_UM) / um_per_px
+    r = np.arange(-int(np.ceil(2 * sigma_max)), int(np.ceil(2 * sigma_max)) + 1)
+    yy, xx = np.meshgrid(r, r, indexing="ij")
+    kernels = []
+    for period_um in STRIATION_PERIODS_UM:
+        period = period_um / um_per_px
+        envelope = np.exp(-(xx**2 + yy**2) / (2 * (0.6 * period) ** 2))
+        for i in range(STRIATION_ORIENTATIONS):
+            theta = np.pi * i / STRIATION_ORIENTATIONS
+            phase = 2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period
+            for wave in (np.cos(phase), np.sin(phase)):
+                k = envelope * wave
+                k -= envelope * (k.sum() / envelope.sum())  # zero mean: flat stain gives no energy
+                kernels.append(k / np.abs(k).sum())
+    return np.stack(kernels, axis=-1)[:, :, np.newaxis, :].astype(np.float32)
+
+
+def _striation_energy(keras, inputs, arch: str, um_per_px: float):
+    """Fixed filter bank -> squared response -> mean over ~1.6 µm cells (per z-slice in 3D)."""
     layers = keras.layers
+    bank = striation_bank(um_per_px)
+    pool = max(1, round(_ENERGY_GRID_UM / um_per_px))
+    if arch == "3d":
+        conv = layers.Conv3D(bank.shape[-1], (1, *bank.shape[:2]), padding="same", use_bias=False,
+                             trainable=False, name="striation_filters")
+        weights, pooling = bank[np.newaxis], layers.AveragePooling3D((1, pool, pool), name="striation_pool")
+    else:
+        conv = layers.Conv2D(bank.shape[-1], bank.shape[:2], padding="same", use_bias=False,
+                             trainable=False, name="striation_filters")
+        weights, pooling = bank, layers.AveragePooling2D(pool, name="striation_pool")
+    response = conv(inputs)
+    conv.set_weights([weights])
+    energy = layers.Multiply(name="striation_energy")([response, response])
+    return layers.BatchNormalization(name="striation_bn")(pooling(energy))
+
+
+def _trunk(keras, inputs, arch: str, filters, seeds: _Seeds, um_per_px: float | None = None):
+    layers = keras.layers
+    if um_per_px is not None:
+        inputs = _striation_energy(keras, inputs, arch, um_per_px)
+        filters, rates, strides, padding = _STRIATION_FILTERS, _STRIATION_DROPOUT, 1, "same"
+    else:
+        rates, strides, padding = _DROPOUT, 2, "valid"
     if arch == "3d":
         conv, pool, drop = layers.Conv3D, layers.MaxPooling3D, layers.SpatialDropout3D
         kernel, pool_size = (2, 3, 3), (1, 2, 2)
@@ -101,10 +174,10 @@ def _trunk(keras, inputs, arch: str, filters, seeds: _Seeds):
         conv, pool, drop = layers.Conv2D, layers.MaxPooling2D, layers.SpatialDropout2D
         kernel, pool_size = (3, 3), (2, 2)
     x = inputs
-    for i, (n_filters, rate) in enumerate(zip(filters, _DROPOUT), start=1):
+    for i, (n_filters, rate) in enumerate(zip(filters, rates), start=1):
         name = LAST_CONV if i == len(filters) else f"conv{i}"
         x = conv(
-            n_filters, kernel, strides=2, padding="valid", activation="relu", name=name,
+            n_filters, kernel, strides=strides, padding=padding, activation="relu", name=name,
             kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()),
         )(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
@@ -125,19 +198,19 @@ def _head(keras, x, task: str, units: int, activation: str, seeds: _Seeds):
     return layers.Activation(activation, name=task)(x)
 
 
-def _singular(keras, arch, shape, tasks, seed, *, name=None):
+def _singular(keras, arch, shape, tasks, seed, *, name=None, um_per_px=None):
     seeds = _Seeds(seed)
     inputs = keras.Input(shape=(*shape, 1), name="cell")
-    x = _trunk(keras, inputs, arch, _FILTERS[arch], seeds)
+    x = _trunk(keras, inputs, arch, _FILTERS[arch], seeds, um_per_px)
     outputs = {task: _head(keras, x, task, len(classes), "softmax", seeds) for task, classes in tasks.items()}
     default = f"ames_{arch}_" + "_".join(tasks) if len(tasks) == 1 else f"ames_{arch}"
     return keras.Model(inputs, outputs, name=name or default)
 
 
-def _member(keras, shape, task: str, class_name: str, seed: int):
+def _member(keras, shape, task: str, class_name: str, seed: int, um_per_px=None):
     seeds = _Seeds(seed)
     inputs = keras.Input(shape=(*shape, 1), name="cell")
-    x = _trunk(keras, inputs, "2d-ensemble", _FILTERS["2d-ensemble"], seeds)
+    x = _trunk(keras, inputs, "2d-ensemble", _FILTERS["2d-ensemble"], seeds, um_per_px)
     out = _head(keras, x, task, 1, "sigmoid", seeds)
     return keras.Model(inputs, {task: out}, name=member_name(task, class_name))
 
@@ -216,7 +289,8 @@ class Ensemble:
         return out
 
 
-def build_model(arch: str, *, input_shape: tuple[int, ...], tasks: dict[str, list[str]], seed: int = 0):
+def build_model(arch: str, *, input_shape: tuple[int, ...], tasks: dict[str, list[str]], seed: int = 0,
+                um_per_px: float | None = None):
     """Build one of the three AMES architectures, untrained and seeded.
 
     Parameters
@@ -232,6 +306,10 @@ def build_model(arch: str, *, input_shape: tuple[int, ...], tasks: dict[str, lis
     seed : int
         Seeds every initialiser and dropout; same seed, same weights. Ensemble members get
         distinct seeds derived from it.
+    um_per_px : float, optional
+        Pixel size of the input in µm (``PreprocessSettings.target_um_per_px``). Given, the trunk
+        starts with the fixed striation filter bank tuned to it and uses stride-1 blocks (see
+        the module docstring); None builds the published stride-2 trunk unchanged.
 
     Returns
     -------
@@ -258,7 +336,7 @@ def build_model(arch: str, *, input_shape: tuple[int, ...], tasks: dict[str, lis
     if arch == "2d-ensemble":
         seeds = _Seeds(seed)
         return Ensemble({
-            task: {cls: _member(keras, shape, task, cls, seeds()) for cls in classes}
+            task: {cls: _member(keras, shape, task, cls, seeds(), um_per_px) for cls in classes}
             for task, classes in tasks.items()
         })
-    return _singular(keras, arch, shape, tasks, seed)
+    return _singular(keras, arch, shape, tasks, seed, um_per_px=um_per_px)

@@ -57,6 +57,9 @@ class TrainSettings:
     max_seconds : float or None
         Wall-clock budget of one fit: training stops after the epoch that passes it (best
         weights kept, like early stopping). None: no limit.
+    um_per_px : float or None
+        Input pixel size in µm, passed to ``build_model``: tunes its striation filter bank
+        (``PreprocessSettings.target_um_per_px``). None: the published trunk unchanged.
     """
 
     arch: str = "2d"
@@ -71,6 +74,7 @@ class TrainSettings:
     balance: bool = True
     steps_per_epoch: int | None = None
     max_seconds: float | None = None
+    um_per_px: float | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience"):
@@ -332,7 +336,8 @@ def train_model(
     if build is None:
         from ._architectures import build_model as build
     task_classes = classes_subset(classes, tasks)
-    model = build(settings.arch, input_shape=tuple(inputs.shape[1:]), tasks=task_classes, seed=settings.seed)
+    tuned = {} if settings.um_per_px is None else {"um_per_px": settings.um_per_px}
+    model = build(settings.arch, input_shape=tuple(inputs.shape[1:]), tasks=task_classes, seed=settings.seed, **tuned)
     spatial_axes = (0, 1) if inputs.ndim == 4 else (1, 2)
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
 
