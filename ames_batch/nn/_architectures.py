@@ -18,7 +18,7 @@ the 1.6-2.2 µm z-disc period resolved. At our 0.3-0.4 µm/px the first publishe
 subsample it to about one pixel, and measured on synthetic cells such a trunk learns
 sarcomerisation and directionality no better than chance. So the trunk then starts with a
 fixed (not trained) **striation filter bank**: even/odd Gabor pairs at 1.7 and 2.1 µm periods
-in 8 orientations, squared to local striation energy and averaged to a ~1.6 µm grid; the
+in 8 orientations, rectified to local striation amplitude and averaged to a ~1.6 µm grid; the
 three blocks follow with stride 1 ``same`` convolutions (Conv -> BN -> MaxPool ->
 SpatialDropout), so the network sees "how much striation, in which direction, where".
 """
@@ -142,22 +142,27 @@ def striation_bank(um_per_px: float) -> np.ndarray:
 
 
 def _striation_energy(keras, inputs, arch: str, um_per_px: float):
-    """Fixed filter bank -> squared response -> mean over ~1.6 µm cells (per z-slice in 3D)."""
+    """Fixed filter bank -> rectified response -> mean over ~1.6 µm cells (per z-slice in 3D).
+
+    The bank is applied with both signs and a ReLU, so each even/odd pair yields the four
+    half-wave amplitudes: a local striation amplitude that grows linearly with contrast (a
+    squared energy spans orders of magnitude and made BatchNorm's statistics unstable).
+    """
     layers = keras.layers
     bank = striation_bank(um_per_px)
+    bank = np.concatenate([bank, -bank], axis=-1)
     pool = max(1, round(_ENERGY_GRID_UM / um_per_px))
     if arch == "3d":
         conv = layers.Conv3D(bank.shape[-1], (1, *bank.shape[:2]), padding="same", use_bias=False,
-                             trainable=False, name="striation_filters")
+                             activation="relu", trainable=False, name="striation_filters")
         weights, pooling = bank[np.newaxis], layers.AveragePooling3D((1, pool, pool), name="striation_pool")
     else:
         conv = layers.Conv2D(bank.shape[-1], bank.shape[:2], padding="same", use_bias=False,
-                             trainable=False, name="striation_filters")
+                             activation="relu", trainable=False, name="striation_filters")
         weights, pooling = bank, layers.AveragePooling2D(pool, name="striation_pool")
-    response = conv(inputs)
+    amplitude = conv(inputs)
     conv.set_weights([weights])
-    energy = layers.Multiply(name="striation_energy")([response, response])
-    return layers.BatchNormalization(name="striation_bn")(pooling(energy))
+    return layers.BatchNormalization(name="striation_bn")(pooling(amplitude))
 
 
 def _trunk(keras, inputs, arch: str, filters, seeds: _Seeds, um_per_px: float | None = None):

@@ -43,7 +43,8 @@ def test_tuned_model_keeps_the_bank_fixed_and_names_its_layers():
     model = build_model("2d", input_shape=(96, 96), tasks=tasks, seed=1, um_per_px=0.4)
     front = model.get_layer("striation_filters")
     assert not front.trainable
-    np.testing.assert_array_equal(front.get_weights()[0], striation_bank(0.4))
+    bank = striation_bank(0.4)
+    np.testing.assert_array_equal(front.get_weights()[0], np.concatenate([bank, -bank], axis=-1))
     assert model.get_layer("last_conv") is not None
     assert model.get_layer("sarcomerisation_logits").units == 4
     ensemble = build_model("2d-ensemble", input_shape=(96, 96), tasks=tasks, seed=1, um_per_px=0.4)
