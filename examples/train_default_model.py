@@ -153,6 +153,8 @@ def main(argv=None) -> int:
                         "2.5-5° margins, so large turns would blur the labels")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop training after this many minutes (best weights kept)")
+    p.add_argument("--source-loss-weight", type=float, default=0.1,
+                   help="weight of the (easy, outline-based) source loss in the shared trunk")
     p.add_argument("--synth-only", action="store_true", help="only make the cell cache, do not train")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=REPO / "ames_batch" / "models" / "default")
@@ -193,9 +195,10 @@ def main(argv=None) -> int:
         arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         patience=args.patience, seed=args.seed,
         max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
+        loss_weights={"source": args.source_loss_weight},
         # the input is aligned to the long axis: flips and small turns keep that, 90° turns would not
         augment=AugmentSettings(flip=True, rot90=not pre.align_long_axis, max_rotation_deg=args.max_rotation_deg,
-                                gain=0.1, offset=0.05),
+                                gain=0.05, offset=0.0),
         um_per_px=pre.target_um_per_px,
     )
     t0 = time.time()

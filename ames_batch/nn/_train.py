@@ -75,6 +75,7 @@ class TrainSettings:
     steps_per_epoch: int | None = None
     max_seconds: float | None = None
     um_per_px: float | None = None
+    loss_weights: dict | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience"):
@@ -205,11 +206,12 @@ def _make_callback(keras, checkpoint_dir, patience, state, max_seconds=None):
     return _Checkpointer()
 
 
-def _compile(model, losses: dict[str, str], learning_rate):
+def _compile(model, losses: dict[str, str], learning_rate, loss_weights=None):
     keras = _keras()
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=dict(losses),
+        loss_weights=None if not loss_weights else {t: float(loss_weights.get(t, 1.0)) for t in losses},
         metrics={t: ["accuracy"] for t in losses},
     )
 
@@ -242,7 +244,7 @@ def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint
             best_weights = keras.models.load_model(checkpoint_dir / "best.keras").get_weights()
         log.info("%s: resuming after epoch %d", model.name, state["epoch"])
     else:
-        _compile(model, losses, settings.learning_rate)
+        _compile(model, losses, settings.learning_rate, settings.loss_weights)
 
     callback = _make_callback(keras, checkpoint_dir, settings.patience, state, settings.max_seconds)
     callback.best_weights = best_weights
