@@ -139,21 +139,21 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", default="2d", choices=["2d", "2d-ensemble", "3d"])
     p.add_argument("--n-cells", type=int, default=3072)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=45)
+    p.add_argument("--patience", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float, default=3e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-px", type=int, default=160,
                    help="2D input window in px (3D uses the nn default)")
     p.add_argument("--um-per-px", type=float, default=0.3,
                    help="2D input pixel size in µm (0.3: a 1.6-2.2 µm sarcomere spans 5-7 px)")
-    p.add_argument("--max-rotation-deg", type=float, default=3.0,
+    p.add_argument("--max-rotation-deg", type=float, default=0.0,
                    help="small-rotation augmentation; directionality classes are 22.5° wide, drawn with "
                         "2.5-5° margins, so large turns would blur the labels")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop training after this many minutes (best weights kept)")
-    p.add_argument("--source-loss-weight", type=float, default=0.1,
+    p.add_argument("--source-loss-weight", type=float, default=0.3,
                    help="weight of the (easy, outline-based) source loss in the shared trunk")
     p.add_argument("--synth-only", action="store_true", help="only make the cell cache, do not train")
     p.add_argument("--workers", type=int, default=2)

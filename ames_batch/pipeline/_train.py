@@ -318,7 +318,8 @@ def train_plate(
     settings = TrainSettings(
         arch=arch, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
         val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, steps_per_epoch=steps_per_epoch,
-        augment=AugmentSettings(rot90=not preprocess.align_long_axis), um_per_px=preprocess.target_um_per_px,
+        augment=AugmentSettings(rot90=not preprocess.align_long_axis, max_rotation_deg=5.0, gain=0.05, offset=0.0),
+        um_per_px=preprocess.target_um_per_px,
     )
     classes = {t: TASK_CLASSES[t] for t in tasks}
     result = train_model(table.inputs, table.ratings, table.cell_ids, classes=classes, groups=table.groups,
