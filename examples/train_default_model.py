@@ -11,7 +11,7 @@ What it does:
    (each cell its own field, each cell its own seed: ``(seed, i)``), rated by the
    noise-free rules of ``docs/synthetic-cells.md``;
 2. turns every cell into ONE model input with the model's preprocessing (``cell_input_2d``:
-   fixed 0.4 µm/px, long axis along x, percentile normalisation) and keeps them in memory
+   fixed 0.3 µm/px, 160 px, long axis along x, percentile normalisation) and keeps them in memory
    (cached to ``--cache`` so a re-run or another architecture skips step 1);
 3. ``ames_batch.nn.train_model``: split by cell (stratified, seeded) BEFORE augmentation,
    augmented training cells drawn on the fly, class-balancing weights, early stopping on the
@@ -140,20 +140,20 @@ def main(argv=None) -> int:
     p.add_argument("--arch", default="2d", choices=["2d", "2d-ensemble", "3d"])
     p.add_argument("--n-cells", type=int, default=3072)
     p.add_argument("--epochs", type=int, default=45)
-    p.add_argument("--patience", type=int, default=12)
+    p.add_argument("--patience", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=3e-4)
+    p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-px", type=int, default=160,
                    help="2D input window in px (3D uses the nn default)")
     p.add_argument("--um-per-px", type=float, default=0.3,
                    help="2D input pixel size in µm (0.3: a 1.6-2.2 µm sarcomere spans 5-7 px)")
-    p.add_argument("--max-rotation-deg", type=float, default=0.0,
+    p.add_argument("--max-rotation-deg", type=float, default=3.0,
                    help="small-rotation augmentation; directionality classes are 22.5° wide, drawn with "
                         "2.5-5° margins, so large turns would blur the labels")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop training after this many minutes (best weights kept)")
-    p.add_argument("--source-loss-weight", type=float, default=0.3,
+    p.add_argument("--source-loss-weight", type=float, default=0.1,
                    help="weight of the (easy, outline-based) source loss in the shared trunk")
     p.add_argument("--synth-only", action="store_true", help="only make the cell cache, do not train")
     p.add_argument("--workers", type=int, default=2)
