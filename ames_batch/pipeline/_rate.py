@@ -39,6 +39,7 @@ class RunSettings:
     explain: tuple[str, ...] = ("gradcam",)
     channel: str | int | None = None
     ig_steps: int = 32
+    #: Cells per forward/gradient pass; it bounds the activations in memory (3D: keep it small).
     batch_size: int = 32
 
     @property
@@ -97,10 +98,10 @@ def _heatmaps(model: RatingModel, method: str, inputs: np.ndarray, predicted: di
             which = np.flatnonzero(predicted[task] == k)
             if method == "gradcam":
                 maps[which] = grad_cam(member, inputs[which], output=task, class_index=unit,
-                                       layer=target.conv_layer)
+                                       layer=target.conv_layer, batch_size=settings.batch_size)
             else:
                 ig = integrated_gradients(member, inputs[which], output=task, class_index=unit,
-                                          steps=settings.ig_steps)
+                                          steps=settings.ig_steps, batch_size=settings.batch_size)
                 maps[which] = ig[..., 0]
         out[task] = maps
     return out

@@ -23,6 +23,8 @@ log = logging.getLogger("ames_batch")
 _MODELS = Path(__file__).resolve().parents[1] / "models"
 #: Fields handled together: their cells share prediction batches.
 FIELDS_PER_GROUP = 4
+#: Cells per model pass. A 3D input is 16x larger and its first activations dominate memory.
+BATCH_SIZE = {"2d": 32, "3d": 4}
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ def run_plate(
     model_mode = "3d" if rating_model.settings.ndim == 3 else "2d"
     if mode is not None and mode != model_mode:
         raise ValueError(f"--mode {mode} does not match the {model_mode} model {model_path}")
-    settings = RunSettings(model_id=_model_id(model_path), explain=tuple(explain), channel=channel)
+    settings = RunSettings(model_id=_model_id(model_path), explain=tuple(explain), channel=channel,
+                           batch_size=BATCH_SIZE[model_mode])
     out_csv = Path(out_csv) if out_csv else ratings_csv_path(plate)
 
     with plate_lock(plate, purpose="run", create=False):
