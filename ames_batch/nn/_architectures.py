@@ -20,7 +20,8 @@ sarcomerisation and directionality no better than chance. So the trunk then star
 fixed (not trained) **striation filter bank**: even/odd Gabor pairs at 1.7 and 2.1 µm periods
 in 8 orientations, rectified to local striation amplitude and averaged to a ~1.6 µm grid; the
 three blocks follow with stride 1 ``same`` convolutions (Conv -> BN -> MaxPool ->
-SpatialDropout), so the network sees "how much striation, in which direction, where".
+SpatialDropout; block 2 without the pool, so ``last_conv`` keeps a ~3.2 µm grid for Grad-CAM),
+so the network sees "how much striation, in which direction, where".
 """
 
 import numpy as np
@@ -150,18 +151,21 @@ def _striation_energy(keras, inputs, arch: str, um_per_px: float):
     """
     layers = keras.layers
     bank = striation_bank(um_per_px)
-    bank = np.concatenate([bank, -bank], axis=-1)
     pool = max(1, round(_ENERGY_GRID_UM / um_per_px))
     if arch == "3d":
         conv = layers.Conv3D(bank.shape[-1], (1, *bank.shape[:2]), padding="same", use_bias=False,
-                             activation="relu", trainable=False, name="striation_filters")
+                             trainable=False, name="striation_filters")
         weights, pooling = bank[np.newaxis], layers.AveragePooling3D((1, pool, pool), name="striation_pool")
     else:
         conv = layers.Conv2D(bank.shape[-1], bank.shape[:2], padding="same", use_bias=False,
-                             activation="relu", trainable=False, name="striation_filters")
+                             trainable=False, name="striation_filters")
         weights, pooling = bank, layers.AveragePooling2D(pool, name="striation_pool")
-    amplitude = conv(inputs)
+    response = conv(inputs)
     conv.set_weights([weights])
+    # ReLU(r) and ReLU(-r) of one convolution: the same maps as a +/- bank at half the cost
+    positive = layers.ReLU(name="striation_pos")(response)
+    negative = layers.ReLU(name="striation_neg")(layers.Rescaling(-1.0, name="striation_flip")(response))
+    amplitude = layers.Concatenate(name="striation_amplitude")([positive, negative])
     return layers.BatchNormalization(name="striation_bn")(pooling(amplitude))
 
 
@@ -186,7 +190,9 @@ def _trunk(keras, inputs, arch: str, filters, seeds: _Seeds, um_per_px: float | 
             kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()),
         )(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
-        x = pool(pool_size, name=f"pool{i}")(x)
+        # tuned trunk: block 2 keeps its grid, so last_conv (Grad-CAM) sees 3.2 µm cells, not 6.4
+        if um_per_px is None or i != 2:
+            x = pool(pool_size, name=f"pool{i}")(x)
         x = drop(rate, seed=seeds(), name=f"spatial_dropout{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(100, activation="relu", name="dense100",

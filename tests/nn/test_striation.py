@@ -44,7 +44,18 @@ def test_tuned_model_keeps_the_bank_fixed_and_names_its_layers():
     front = model.get_layer("striation_filters")
     assert not front.trainable
     bank = striation_bank(0.4)
-    np.testing.assert_array_equal(front.get_weights()[0], np.concatenate([bank, -bank], axis=-1))
+    np.testing.assert_array_equal(front.get_weights()[0], bank)
+    # the amplitude maps are the half-wave rectified responses of both signs, in that order
+    import keras
+    from scipy.ndimage import correlate
+
+    image = np.random.default_rng(0).random((96, 96), dtype=np.float32)
+    amplitude = keras.Model(model.input, model.get_layer("striation_amplitude").output)(image[None, ..., None])
+    amplitude = np.asarray(amplitude)[0]
+    response = correlate(image.astype(np.float64), bank[:, :, 0, 3].astype(np.float64), mode="constant")
+    inner = (slice(10, -10), slice(10, -10))
+    np.testing.assert_allclose(amplitude[..., 3][inner], np.maximum(response, 0)[inner], atol=1e-5)
+    np.testing.assert_allclose(amplitude[..., bank.shape[-1] + 3][inner], np.maximum(-response, 0)[inner], atol=1e-5)
     assert model.get_layer("last_conv") is not None
     assert model.get_layer("sarcomerisation_logits").units == 4
     ensemble = build_model("2d-ensemble", input_shape=(96, 96), tasks=tasks, seed=1, um_per_px=0.4)
