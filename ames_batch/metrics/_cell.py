@@ -3,7 +3,7 @@
 import numpy as np
 
 from ._orientation import INTEGRATION_SIGMA_UM, _axis_relation, _tensor_complex, _zdisc_orientation
-from ._organisation import _FALLBACK_LENGTH_UM, SARCOMERE_BAND_UM, _organised_map
+from ._organisation import _organised_map
 from ._sarcomere import MIN_CONFIDENCE, _highpass, _sarcomere_length, _zdisc_density
 from ._shape import _cell_shape
 from ._validate import _check_inputs
@@ -67,9 +67,10 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
 
     Notes
     -----
-    Eager, on one in-memory crop; work in float32 (spectra in float64). The spectrum is
-    computed once for the length and the spacing the organisation test looks for; the
-    structure tensor once for orientation, axis relation and organisation.
+    Eager, on one in-memory crop; work in float32 (spectra in float64). The high-passed
+    image is computed once for length and density, the structure tensor once for
+    orientation, axis relation and organisation (which picks its own spacing, see
+    `organised_map`).
 
     Examples
     --------
@@ -93,9 +94,7 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
     out["oop"] = oop
     out["zdisc_angle_deg"], out["zdisc_axis_alignment"] = _axis_relation(
         z, m, angle, out["long_axis_deg"])
-    band_length = any_length if np.isfinite(any_length) else _FALLBACK_LENGTH_UM
-    band_length = float(np.clip(band_length, *SARCOMERE_BAND_UM))
-    organised, _ = _organised_map(arr, m, px, length_um=band_length, tensor=z)
+    organised, _ = _organised_map(arr, m, px, tensor=z)
     out["organised_fraction"] = float(organised.sum() / m.sum())
     out["zdisc_density_per_um"] = _zdisc_density(arr, m, px, highpassed=hp)
     return {k: float(out[k]) for k in METRIC_NAMES}

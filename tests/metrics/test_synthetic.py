@@ -47,9 +47,9 @@ def test_synthetic_cell_truth_recovered(seed, request_):
     # z-disc angle to the long axis within 5° (brief)
     assert m["zdisc_angle_deg"] == pytest.approx(abs(p.zdisc_angle_deg), abs=5.0)
     # organised fraction: the truth is the area share of a smooth region; ours sees stripes.
-    # The brief asked for 0.1; across the range we reach it for ~4/5 of the cells (see the
-    # slow test); these cases miss by up to 0.17, dim/noisy iPSC cells by up to 0.3
-    tol = 0.2 if request_["source"] != "ipsc" else 0.3
+    # The brief asked for 0.1; across the range we reach it for ~9/10 of the cells (see the
+    # slow tests); these cases miss by up to 0.13, the iPSC ones by up to 0.23
+    tol = 0.15 if request_["source"] != "ipsc" else 0.25
     assert m["organised_fraction"] == pytest.approx(p.organised_fraction, abs=tol)
     # shape: the outline is a rough superellipse of the nominal extent, axis exactly as drawn
     assert _angle_diff(m["long_axis_deg"], p.long_axis_deg) < 3.0
@@ -69,7 +69,7 @@ def test_synthetic_immature_cell_is_disordered():
 
 @pytest.mark.slow
 def test_synthetic_truth_across_parameter_range():
-    """40 cells drawn from the generator's priors (all sources and ratings), seeded."""
+    """Length and angle on 40 cells drawn from the generator's priors (all sources, ratings)."""
     rows = []
     for seed in range(40):
         p, m = _render(1000 + seed)
@@ -88,16 +88,28 @@ def test_synthetic_truth_across_parameter_range():
     ang = [abs(m["zdisc_angle_deg"] - abs(p.zdisc_angle_deg)) for p, m in measured
            if p.orientation_disorder_deg <= 10.0]
     assert np.median(ang) < 2.0 and max(ang) < 5.0, sorted(ang)[-3:]
-    # organised fraction: nearly unbiased, mean error 0.066, within 0.1 for 82 % of the cells
-    # and within 0.15 for 90 % (on these 40 seeds; on 40 other seeds, never used for tuning:
-    # 0.055, 85 %, 97 %): short of the brief's 0.1 for every cell. Misses: noisy cells whose
-    # stripes drown in noise (undercounted, up to -0.32).
-    d = np.array([m["organised_fraction"] - p.organised_fraction for p, m in rows])
-    assert abs(d.mean()) < 0.04
-    assert np.abs(d).mean() < 0.08
-    assert np.mean(np.abs(d) <= 0.1) >= 0.75
-    assert np.mean(np.abs(d) <= 0.15) >= 0.85
-    assert np.abs(d).max() < 0.35
-    # the metric orders cells like the truth does
+
+
+@pytest.mark.slow
+def test_synthetic_organised_fraction_held_out():
+    """80 cells from the generator's priors on seeds never used to tune the estimator.
+
+    Spacing search, edge handling and vote were tuned on seeds 1000-1079 (there: mean error
+    0.050, 90 % within 0.1, 99 % within 0.15, worst 0.18). On these seeds (2026-11): mean
+    error 0.055, 89 % within 0.1, 95 % within 0.15, worst 0.24 - short of the brief's 0.1 for
+    every cell. Misses are iPSC and neonatal cells: sparse lanes, fibril edges that outshine
+    faint z-discs, and fibrils in the generator's soft region edge (see docs/metrics.md).
+    """
+    rows = [_render(5000 + seed) for seed in range(80)]
     truth = np.array([p.organised_fraction for p, _ in rows])
-    assert np.corrcoef(truth, truth + d)[0, 1] > 0.85
+    d = np.array([m["organised_fraction"] for _, m in rows]) - truth
+    assert abs(d.mean()) < 0.03
+    assert np.abs(d).mean() < 0.065
+    assert np.mean(np.abs(d) <= 0.1) >= 0.85
+    assert np.mean(np.abs(d) <= 0.15) >= 0.92
+    assert np.abs(d).max() < 0.3
+    # adult rods (dense, regular fibrils): every one within the brief's 0.1
+    adult = np.array([p.source == "adult" for p, _ in rows])
+    assert adult.sum() >= 20 and np.abs(d[adult]).max() <= 0.1
+    # the metric orders cells like the truth does
+    assert np.corrcoef(truth, truth + d)[0, 1] > 0.93
