@@ -78,7 +78,7 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
     >>> mip = np.exp(-((x % 12) - 6.0) ** 2 / 4.0).astype(np.float32)  # stripes across
     >>> mask = ((y - 48) / 40.0) ** 2 + ((x - 96) / 90.0) ** 2 < 1
     >>> m = cell_metrics(mip, mask, 0.15)
-    >>> sorted(m) == sorted(METRIC_NAMES), round(m["sarcomere_length_um"], 2), round(m["zdisc_angle_deg"])
+    >>> sorted(m) == sorted(METRIC_NAMES), round(m["sarcomere_length_um"], 1), round(m["zdisc_angle_deg"])
     (True, 1.8, 90)
     """
     arr, m, px = _check_inputs(mip, mask, pixel_size_um)
