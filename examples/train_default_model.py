@@ -54,17 +54,21 @@ TASKS = {
 }
 
 
-def _settings(arch: str, input_px: int | None = None, um_per_px: float | None = None):
-    """The model's preprocessing: nn defaults, with a square 2D window of `input_px` at `um_per_px`."""
+def _settings(arch: str, input_px: int | None = None, um_per_px: float | None = None,
+              depth: int | None = None, z_step_um: float | None = None):
+    """The model's preprocessing: nn defaults, with a square window of `input_px` at `um_per_px`
+    (3D: `depth` slices `z_step_um` apart)."""
     import dataclasses
 
     from ames_batch.nn import PreprocessSettings
 
-    if arch == "3d":
-        return PreprocessSettings.default_3d()
-    base = PreprocessSettings.default_2d()
+    base = PreprocessSettings.default_3d() if arch == "3d" else PreprocessSettings.default_2d()
+    if arch == "3d" and depth is not None:
+        base = dataclasses.replace(base, input_shape=(depth, *base.input_shape[1:]))
+    if arch == "3d" and z_step_um is not None:
+        base = dataclasses.replace(base, z_step_um=z_step_um)
     if input_px is not None:
-        base = dataclasses.replace(base, input_shape=(input_px, input_px))
+        base = dataclasses.replace(base, input_shape=(*base.input_shape[:-2], input_px, input_px))
     if um_per_px is not None:
         base = dataclasses.replace(base, target_um_per_px=um_per_px)
     return base
@@ -72,7 +76,7 @@ def _settings(arch: str, input_px: int | None = None, um_per_px: float | None = 
 
 def _one_cell(args):
     """Synthesize cell `i` and preprocess it (runs in a worker process)."""
-    i, seed, arch, input_px, um_per_px = args
+    i, seed, arch, input_px, um_per_px, depth, z_step_um = args
     from ames_batch.nn import cell_input_2d, cell_input_3d
     from ames_batch.synth import DEMO_SCALE_UM, SOURCES, sample_cell_params, synthesize_field
 
@@ -85,7 +89,7 @@ def _one_cell(args):
     field = synthesize_field(rng, scale_um=DEMO_SCALE_UM, cell_params=[params])
     truth = field.cells[0]
     mask = field.cell_labels == truth.label
-    settings = _settings(arch, input_px, um_per_px)
+    settings = _settings(arch, input_px, um_per_px, depth, z_step_um)
     if arch == "3d":
         x, _ = cell_input_3d(field.stack, mask, field.scale_um, settings)
     else:
@@ -96,13 +100,13 @@ def _one_cell(args):
 
 
 def make_cells(n_cells: int, *, seed: int, arch: str, workers: int, input_px: int | None = None,
-               um_per_px: float | None = None):
+               um_per_px: float | None = None, depth: int | None = None, z_step_um: float | None = None):
     """Synthetic cells as model inputs: ``(inputs, ratings, cell_ids)``."""
-    settings = _settings(arch, input_px, um_per_px)
+    settings = _settings(arch, input_px, um_per_px, depth, z_step_um)
     inputs = np.empty((n_cells, *settings.input_shape, 1), np.float32)
     ratings = {t: [None] * n_cells for t in TASKS}
     t0 = time.time()
-    jobs = [(i, seed, arch, input_px, um_per_px) for i in range(n_cells)]
+    jobs = [(i, seed, arch, input_px, um_per_px, depth, z_step_um) for i in range(n_cells)]
     if workers > 1:
         import multiprocessing as mp
 
@@ -155,6 +159,8 @@ def main(argv=None) -> int:
                    help="stop training after this many minutes (best weights kept)")
     p.add_argument("--source-loss-weight", type=float, default=0.1,
                    help="weight of the (easy, outline-based) source loss in the shared trunk")
+    p.add_argument("--depth", type=int, default=8, help="3D: slices per input")
+    p.add_argument("--z-step-um", type=float, default=1.0, help="3D: µm between input slices")
     p.add_argument("--synth-only", action="store_true", help="only make the cell cache, do not train")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=REPO / "ames_batch" / "models" / "default")
@@ -171,9 +177,11 @@ def main(argv=None) -> int:
     from ames_batch.synth import DEMO_SCALE_UM
 
     args.work.mkdir(parents=True, exist_ok=True)
-    input_px = None if args.arch == "3d" else args.input_px
-    um_per_px = None if args.arch == "3d" else args.um_per_px
-    cache = args.cache or args.work / f"cells-{args.arch}-n{args.n_cells}-px{input_px}-um{um_per_px}-seed{args.seed}.npz"
+    input_px, um_per_px = args.input_px, args.um_per_px
+    depth, z_step_um = (args.depth, args.z_step_um) if args.arch == "3d" else (None, None)
+    shape = f"px{input_px}-um{um_per_px}" + (f"-z{depth}x{z_step_um}" if depth else "")
+    kind = "3d" if args.arch == "3d" else "2d"
+    cache = args.cache or args.work / f"cells-{kind}-n{args.n_cells}-{shape}-seed{args.seed}.npz"
     if cache.is_file():
         data = np.load(cache)
         inputs = data["inputs"]
@@ -185,12 +193,13 @@ def main(argv=None) -> int:
         log.info("loaded %d cached cells from %s", len(ids), cache)
     else:
         inputs, ratings, ids = make_cells(args.n_cells, seed=args.seed, arch=args.arch, workers=args.workers,
-                                          input_px=input_px, um_per_px=um_per_px)
+                                          input_px=input_px, um_per_px=um_per_px, depth=depth,
+                                          z_step_um=z_step_um)
         np.savez(cache, inputs=inputs, ids=np.asarray(ids), **ratings)
     if args.synth_only:
         return 0
 
-    pre = _settings(args.arch, input_px, um_per_px)
+    pre = _settings(args.arch, input_px, um_per_px, depth, z_step_um)
     settings = TrainSettings(
         arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         patience=args.patience, seed=args.seed,

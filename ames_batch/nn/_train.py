@@ -259,6 +259,148 @@ def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint
     return model, state
 
 
+def _member_state(settings, split) -> dict:
+    return {"epoch": 0, "best_epoch": 0, "best_val_loss": float("inf"), "wait": 0, "history": {},
+            "split": {k: split.indices(k).tolist() for k in ("train", "val", "test")},
+            "settings": settings.to_dict()}
+
+
+def _member_tail(keras, member):
+    """The member from the output of its fixed striation front on (its own layers), or None."""
+    if "striation_pool" not in {layer.name for layer in member.layers}:
+        return None
+    return keras.Model(member.get_layer("striation_pool").output, member.outputs[0], name=f"{member.name}_tail")
+
+
+def _side_by_side(keras, members: dict, input_shape):
+    """One Keras model whose output ``name`` is member ``name``'s probability (its own layers).
+
+    `members` maps member name -> (task, model). When every member starts with the fixed
+    striation front (no trainable weights, the same bank in each), it is computed once.
+    """
+    cell = keras.Input(shape=tuple(input_shape), name="cell")
+    tails = {name: _member_tail(keras, m) for name, (_, m) in members.items()}
+    if all(t is not None for t in tails.values()):
+        first = next(iter(members.values()))[1]
+        shared = keras.Model(first.input, first.get_layer("striation_pool").output, name="shared_front")(cell)
+        outputs = {name: tail(shared) for name, tail in tails.items()}
+    else:
+        outputs = {name: m(cell)[task] for name, (task, m) in members.items()}
+    return keras.Model(cell, outputs, name="ensemble_members")
+
+
+def _binary_loss(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p.astype(np.float64).ravel(), 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _load_member(keras, folder, state, name):
+    """(state, model or None, best weights or None) from a member's checkpoint folder."""
+    if folder is None or not (folder / "last.keras").is_file() or not (folder / "state.json").is_file():
+        return state, None, None
+    stored = json.loads((folder / "state.json").read_text())
+    if stored["split"] != state["split"]:
+        raise ValueError(f"cannot resume from {folder}: the stored split differs (other data, ratings or seed)")
+    best = keras.models.load_model(folder / "best.keras").get_weights() if (folder / "best.keras").is_file() else None
+    log.info("%s: resuming after epoch %d", name, stored["epoch"])
+    return stored, keras.models.load_model(folder / "last.keras"), best
+
+
+def _fit_ensemble(ensemble, inputs, y, split, settings, *, classes, checkpoint_dir, resume, spatial_axes):
+    """Fit every one-vs-all member with its own early stopping, side by side on the same batches.
+
+    Members stay separate models (own weights, own loss, own best epoch); one joint Keras graph
+    only runs them together, and when they start with the fixed striation front (no trainable
+    weights, identical in every member) it is computed once per batch for all of them. Each
+    member checkpoints to ``checkpoint_dir/<member>/`` (``last.keras``, ``best.keras``,
+    ``state.json``); a resumed run reloads them (the optimiser state starts afresh). Training
+    stops when every member has run out of patience, at ``settings.epochs`` or after
+    ``settings.max_seconds``.
+
+    Returns
+    -------
+    Ensemble, dict of str to dict
+        The members with their best validation weights, and each member's training state.
+    """
+    keras = _keras()
+    from ._architectures import Ensemble
+
+    members = {m.name: (task, cls, m) for task, cls, m in ensemble}
+    targets = {name: (y[task] == classes[task].index(cls)).astype(np.int64)
+               for name, (task, cls, _) in members.items()}
+    states, best, folders = {}, {}, {}
+    for name, (task, cls, member) in members.items():
+        folders[name] = None if checkpoint_dir is None else Path(checkpoint_dir) / name
+        if folders[name] is not None:
+            folders[name].mkdir(parents=True, exist_ok=True)
+        states[name] = _member_state(settings, split)
+        if resume:
+            states[name], loaded, weights = _load_member(keras, folders[name], states[name], name)
+            members[name] = (task, cls, loaded or member)
+            if weights is not None:
+                best[name] = weights
+
+    joint = _side_by_side(keras, {name: (task, m) for name, (task, _, m) in members.items()}, inputs.shape[1:])
+    joint.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
+                  loss={name: "binary_crossentropy" for name in members})
+
+    weights = ({name: class_weights(t[split.train], 2) for name, t in targets.items()}
+               if settings.balance else None)
+    train_seq = CellSequence(inputs, targets, split.train, batch_size=settings.batch_size,
+                             augment=settings.augment, weights=weights, shuffle=True, seed=settings.seed,
+                             spatial_axes=spatial_axes)
+    start = min(int(st["epoch"]) for st in states.values())
+    train_seq.epoch = start
+    train_seq._order = train_seq._make_order()
+    started = time.monotonic()
+
+    def end_epoch(epoch, logs):
+        probs = joint.predict(inputs[split.val], batch_size=settings.batch_size, verbose=0)
+        for name, (_, _, member) in members.items():
+            st = states[name]
+            if st["wait"] >= settings.patience:
+                continue  # this member has stopped: its best weights are kept, later epochs ignored
+            p, t = np.asarray(probs[name]).ravel(), targets[name][split.val]
+            val = _binary_loss(p, t)
+            for key, value in (("loss", logs.get(f"{name}_loss", np.nan)), ("val_loss", val),
+                               ("val_accuracy", np.mean((p > 0.5) == t))):
+                st["history"].setdefault(key, []).append(float(value))
+            st["epoch"] = epoch + 1
+            if val < st["best_val_loss"]:
+                st.update(best_val_loss=val, best_epoch=epoch + 1, wait=0)
+                best[name] = member.get_weights()
+                if folders[name] is not None:
+                    member.save(folders[name] / "best.keras")
+            else:
+                st["wait"] += 1
+            if folders[name] is not None:
+                member.save(folders[name] / "last.keras")
+                tmp = folders[name] / "state.json.tmp"
+                tmp.write_text(json.dumps(st, indent=1))
+                tmp.replace(folders[name] / "state.json")
+        active = sum(st["wait"] < settings.patience for st in states.values())
+        log.info("epoch %d: loss %.4f; %d of %d members still improving", epoch + 1,
+                 logs.get("loss", np.nan), active, len(members))
+        if active == 0:
+            joint.stop_training = True
+        elif settings.max_seconds is not None and time.monotonic() - started > settings.max_seconds:
+            log.info("time budget of %.0f s used up after epoch %d", settings.max_seconds, epoch + 1)
+            for st in states.values():
+                st["stopped_by_time"] = True
+            joint.stop_training = True
+
+    if start < settings.epochs and any(st["wait"] < settings.patience for st in states.values()):
+        steps = None if settings.steps_per_epoch is None else min(settings.steps_per_epoch, len(train_seq))
+        joint.fit(train_seq, epochs=settings.epochs, initial_epoch=start, steps_per_epoch=steps, verbose=0,
+                  callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=end_epoch)])
+    grouped = {}
+    for name, (task, cls, member) in members.items():
+        if name in best:
+            member.set_weights(best[name])
+        grouped.setdefault(task, {})[cls] = member
+    return Ensemble(grouped), states
+
+
 def train_model(
     inputs: np.ndarray,
     ratings: dict[str, np.ndarray],
@@ -311,8 +453,9 @@ def train_model(
     -----
     Seeds ``keras.utils.set_random_seed(settings.seed)`` (Python, NumPy and TensorFlow). On a
     multi-core CPU TensorFlow may still reorder float sums, so two runs agree closely but not
-    bit for bit. Ensemble members are trained one after the other, each on "its class or not"
-    with balanced weights, each with its own early stopping.
+    bit for bit. Ensemble members are separate models, each trained on "its class or not" with
+    balanced weights and its own early stopping, side by side on the same batches
+    (``_fit_ensemble``).
     """
     keras = _keras()
     settings = TrainSettings() if settings is None else settings
@@ -346,19 +489,10 @@ def train_model(
     from ._architectures import Ensemble
 
     if isinstance(model, Ensemble):
-        members, states = {}, {}
-        for task, cls, member in model:
-            k = task_classes[task].index(cls)
-            y_bin = {task: (y[task] == k).astype(np.int64)}
-            sub = None if ckpt is None else ckpt / member.name
-            log.info("training one-vs-all member %s", member.name)
-            trained, states[member.name] = _fit_one(
-                member, inputs, y_bin, split, settings, losses={task: "binary_crossentropy"},
-                n_classes={task: 2}, checkpoint_dir=sub, resume=resume, spatial_axes=spatial_axes)
-            members.setdefault(task, {})[cls] = trained
-        model = Ensemble(members)
+        model, states = _fit_ensemble(model, inputs, y, split, settings, classes=task_classes,
+                                      checkpoint_dir=ckpt, resume=resume, spatial_axes=spatial_axes)
         history = {name: st["history"] for name, st in states.items()}
-        epochs_run = sum(int(st["epoch"]) for st in states.values())
+        epochs_run = max(int(st["epoch"]) for st in states.values())
         best_epoch = max(int(st["best_epoch"]) for st in states.values())
     else:
         model, state = _fit_one(model, inputs, y, split, settings,
