@@ -146,8 +146,11 @@ def localisation(bundle: Path, n_cells: int, seed: int) -> dict:
     rating = load_bundle(bundle)
     if rating.arch == "3d":
         raise SystemExit("localisation: only 2D default models are handled here")
-    untrained = RatingModel(build_model(rating.arch, input_shape=rating.settings.input_shape,
-                                        tasks=rating.tasks, seed=seed), tasks=rating.tasks, settings=rating.settings)
+    first = rating.keras_model or next(iter(next(iter(rating.members.values())).values()))
+    tuned = "striation_filters" in {layer.name for layer in first.layers}
+    untrained = RatingModel(build_model(rating.arch, input_shape=rating.settings.input_shape, tasks=rating.tasks,
+                                        seed=seed, um_per_px=rating.settings.target_um_per_px if tuned else None),
+                            tasks=rating.tasks, settings=rating.settings)
     cells, share = [], []
     rng = np.random.default_rng(seed)  # far from any training seed
     while len(cells) < n_cells:

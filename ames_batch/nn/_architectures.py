@@ -38,6 +38,8 @@ STRIATION_ORIENTATIONS = 8
 _STRIATION_FILTERS = {"2d": (32, 64, 64), "2d-ensemble": (16, 32, 32), "3d": (32, 64, 64)}
 _STRIATION_DROPOUT = (0.1, 0.1, 0.1)
 _ENERGY_GRID_UM = 1.6
+#: Input values above 1/gain count as cell (preprocessing sets the surround to exactly 0)
+_SUPPORT_GAIN = 1000.0
 #: BatchNorm moving-average momentum. Keras' 0.99 needs ~1000 updates before the moving variance
 #: (initialised at 1) nears the ~1e-5-1e-4 activation variance of [0, 1] inputs; until then
 #: inference-mode outputs are near constant, so with a few hundred rated cells the validation
@@ -150,6 +152,8 @@ def striation_bank(um_per_px: float) -> np.ndarray:
 def _striation_energy(keras, inputs, arch: str, um_per_px: float):
     """Fixed filter bank -> rectified response -> mean over ~1.6 µm cells (per z-slice in 3D).
 
+    Returns the normalised amplitude maps and the cell's support on the same grid (0..1).
+
     The bank is applied with both signs and a ReLU, so each even/odd pair yields the four
     half-wave amplitudes: a local striation amplitude that grows linearly with contrast (a
     squared energy spans orders of magnitude and made BatchNorm's statistics unstable).
@@ -171,29 +175,41 @@ def _striation_energy(keras, inputs, arch: str, um_per_px: float):
     positive = layers.ReLU(name="striation_pos")(response)
     negative = layers.ReLU(name="striation_neg")(layers.Rescaling(-1.0, name="striation_flip")(response))
     amplitude = layers.Concatenate(name="striation_amplitude")([positive, negative])
-    return layers.BatchNormalization(momentum=_BN_MOMENTUM, name="striation_bn")(pooling(amplitude))
+    features = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="striation_bn")(pooling(amplitude))
+    # share of each grid cell that the cell covers: preprocessing leaves exactly 0 outside it
+    inside = layers.ReLU(max_value=1.0, name="support_clip")(layers.Rescaling(_SUPPORT_GAIN, name="support_gain")(inputs))
+    pooled = layers.AveragePooling3D((1, pool, pool), name="support_pool") if arch == "3d" else \
+        layers.AveragePooling2D(pool, name="support_pool")
+    return features, pooled(inside)
 
 
 def _trunk(keras, inputs, arch: str, filters, seeds: _Seeds, um_per_px: float | None = None):
     layers = keras.layers
     if um_per_px is not None:
-        inputs = _striation_energy(keras, inputs, arch, um_per_px)
         filters, rates, strides, padding = _STRIATION_FILTERS[arch], _STRIATION_DROPOUT, 1, "same"
     else:
         rates, strides, padding = _DROPOUT, 2, "valid"
     if arch == "3d":
-        conv, pool, drop = layers.Conv3D, layers.MaxPooling3D, layers.SpatialDropout3D
+        conv, pool, drop, avg_pool = layers.Conv3D, layers.MaxPooling3D, layers.SpatialDropout3D, layers.AveragePooling3D
         kernel, pool_size = (2, 3, 3), (1, 2, 2)
     else:
-        conv, pool, drop = layers.Conv2D, layers.MaxPooling2D, layers.SpatialDropout2D
+        conv, pool, drop, avg_pool = layers.Conv2D, layers.MaxPooling2D, layers.SpatialDropout2D, layers.AveragePooling2D
         kernel, pool_size = (3, 3), (2, 2)
-    x = inputs
+    x, support = inputs, None
+    if um_per_px is not None:
+        x, support = _striation_energy(keras, inputs, arch, um_per_px)
     for i, (n_filters, rate) in enumerate(zip(filters, rates), start=1):
-        name = LAST_CONV if i == len(filters) else f"conv{i}"
+        last = i == len(filters)
         x = conv(
-            n_filters, kernel, strides=strides, padding=padding, activation="relu", name=name,
+            n_filters, kernel, strides=strides, padding=padding, activation="relu",
+            name=LAST_CONV if last and support is None else f"conv{i}",
             kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()),
         )(x)
+        if support is not None:
+            # features count only where the cell is, so the empty surround carries no evidence
+            x = layers.Multiply(name=LAST_CONV if last else f"gate{i}")([x, support])
+            if not last:
+                support = avg_pool(pool_size, name=f"support_pool{i}")(support)
         x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"bn{i}")(x)
         x = pool(pool_size, name=f"pool{i}")(x)
         x = drop(rate, seed=seeds(), name=f"spatial_dropout{i}")(x)

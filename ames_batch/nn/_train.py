@@ -265,11 +265,17 @@ def _member_state(settings, split) -> dict:
             "settings": settings.to_dict()}
 
 
+#: Layers that end the fixed, weight-free front of a tuned member (see ``_architectures``)
+_FRONT_OUTPUTS = ("striation_pool", "support_pool")
+
+
 def _member_tail(keras, member):
-    """The member from the output of its fixed striation front on (its own layers), or None."""
-    if "striation_pool" not in {layer.name for layer in member.layers}:
+    """The member from the outputs of its fixed striation front on (its own layers), or None."""
+    names = {layer.name for layer in member.layers}
+    if not set(_FRONT_OUTPUTS) <= names:
         return None
-    return keras.Model(member.get_layer("striation_pool").output, member.outputs[0], name=f"{member.name}_tail")
+    front = [member.get_layer(name).output for name in _FRONT_OUTPUTS]
+    return keras.Model(front, member.outputs[0], name=f"{member.name}_tail")
 
 
 def _side_by_side(keras, members: dict, input_shape):
@@ -282,7 +288,8 @@ def _side_by_side(keras, members: dict, input_shape):
     tails = {name: _member_tail(keras, m) for name, (_, m) in members.items()}
     if all(t is not None for t in tails.values()):
         first = next(iter(members.values()))[1]
-        shared = keras.Model(first.input, first.get_layer("striation_pool").output, name="shared_front")(cell)
+        front = keras.Model(first.input, [first.get_layer(n).output for n in _FRONT_OUTPUTS], name="shared_front")
+        shared = front(cell)
         outputs = {name: tail(shared) for name, tail in tails.items()}
     else:
         outputs = {name: m(cell)[task] for name, (task, m) in members.items()}

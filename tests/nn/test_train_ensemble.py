@@ -70,10 +70,10 @@ def test_fitting_side_by_side_trains_every_tuned_member(tmp_path):
     settings = TrainSettings(arch="2d-ensemble", epochs=1, batch_size=4, steps_per_epoch=2,
                              augment=AugmentSettings(rot90=False), um_per_px=0.4)
     ensemble = build_model("2d-ensemble", input_shape=SHAPE, tasks=CLASSES, seed=0, um_per_px=0.4)
-    start = {m.name: m.get_layer("last_conv").get_weights()[0].copy() for _, _, m in ensemble}
+    start = {m.name: m.get_layer("conv3").get_weights()[0].copy() for _, _, m in ensemble}
     fitted, states = _fit_ensemble(ensemble, x, y, split, settings, classes=CLASSES, checkpoint_dir=tmp_path,
                                    resume=False, spatial_axes=(0, 1))
     for _, _, m in fitted:
-        assert not np.array_equal(m.get_layer("last_conv").get_weights()[0], start[m.name]), m.name
+        assert not np.array_equal(m.get_layer("conv3").get_weights()[0], start[m.name]), m.name
         assert {p.name for p in (tmp_path / m.name).iterdir()} >= {"last.keras", "best.keras", "state.json"}
     assert all(st["epoch"] == 1 for st in states.values())
