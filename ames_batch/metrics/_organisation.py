@@ -18,6 +18,9 @@ NEIGHBOURHOOD_UM = 1.0
 MIN_SCORE = 0.2
 #: Gaussian sigma of the majority vote that smooths the organised decision, µm.
 VOTE_UM = 0.75
+#: Gaussian sigma of the small neighbourhood that must itself be periodic within half a
+#: sarcomere of an organised pixel, µm.
+FOOTPRINT_NEIGHBOURHOOD_UM = 0.5
 
 
 def organised_map(mip, mask, pixel_size_um: float, *, length_um: float | None = None,
@@ -68,13 +71,16 @@ def organised_map(mip, mask, pixel_size_um: float, *, length_um: float | None = 
     noise and diffuse stain score near 0. Compared with a windowed-spectrum test it resolves
     organised patches of a few µm and is not fooled by strings of z-bodies, whose local
     direction runs along the string. Neighbourhoods with under 2 % of the z-disc energy
-    ``G * R^2`` of the cell's 90th percentile (no stain) score 0. Pixels scoring >= `min_score`
-    are then put to a vote: a cell pixel is organised when the organised share of its 0.75 µm
-    Gaussian neighbourhood inside the cell is >= 1/2 (fills gaps between fibrils, drops
-    specks of z-body texture). The default spacing is the comb's own best over the band, not
-    the global spectrum's peak: in cells rich in z-bodies that peak often sits at the band's
-    edge, and the comb then missed whole organised regions. Noise correlated over >= 0.3 µm
-    (smoothed or upsampled images) raises the score of empty areas: judge such images with care.
+    ``G * R^2`` of the cell's 90th percentile (no stain) score 0. A pixel scoring >= `min_score`
+    must also lie within half a sarcomere of a place whose own 0.5 µm neighbourhood scores
+    >= `min_score` (the wide neighbourhood would otherwise lend a fibril's score to empty
+    surroundings up to ~3 µm away). These pixels are then put to a vote: a cell pixel is
+    organised when the organised share of its 0.75 µm Gaussian neighbourhood inside the cell
+    is >= 1/2 (fills gaps between fibrils, drops specks of z-body texture). The default
+    spacing is the comb's own best over the band, not the global spectrum's peak: in cells
+    rich in z-bodies that peak often sits at the band's edge, and the comb then missed whole
+    organised regions. Noise correlated over >= 0.3 µm (smoothed or upsampled images) raises
+    the score of empty areas: judge such images with care.
 
     Examples
     --------
@@ -166,6 +172,18 @@ def _majority(decision, mask, sigma_px):
     return (votes >= 0.5 * weight) & mask
 
 
+def _ratio(products, energy, mask, sigma_px):
+    """``G * products / G * energy`` in the cell; 0 where the neighbourhood has no stain."""
+    num = ndi.gaussian_filter(products, sigma_px, mode="constant")
+    den = ndi.gaussian_filter(energy, sigma_px, mode="constant")
+    # no stain: a neighbourhood with under 2 % of the z-disc energy of the cell's bright parts
+    floor = 0.02 * float(np.percentile(den[mask], 90))
+    ok = mask & (den > max(floor, 1e-30))
+    score = np.zeros(products.shape, np.float32)
+    score[ok] = np.clip(num[ok] / den[ok], -1.0, 1.0)
+    return score
+
+
 def _organised_map(mip, mask, pixel_size_um, *, length_um=None,
                    neighbourhood_um=NEIGHBOURHOOD_UM, min_score=MIN_SCORE, tensor=None):
     px = pixel_size_um
@@ -177,18 +195,19 @@ def _organised_map(mip, mask, pixel_size_um, *, length_um=None,
     normal = np.angle(tensor) / 2.0 + np.pi / 2.0  # across the z-disc lines, x towards y
     comb = _Comb(resp, mask, normal, px)
     ny, nx = mip.shape
-    score = np.zeros((ny, nx), np.float32)
     if comb.r.size == 0:
-        return np.zeros((ny, nx), bool), score
+        return np.zeros((ny, nx), bool), np.zeros((ny, nx), np.float32)
     if length_um is None:
         length_um = _best_length(comb)
-    num = np.zeros((ny, nx), np.float32)
-    num[comb.at] = comb.comb(length_um)
-    sigma_px = neighbourhood_um / px
-    num = ndi.gaussian_filter(num, sigma_px, mode="constant")
-    den = ndi.gaussian_filter(resp * resp, sigma_px, mode="constant")
-    # no stain: a neighbourhood with under 2 % of the z-disc energy of the cell's bright parts
-    floor = 0.02 * float(np.percentile(den[mask], 90))
-    ok = mask & (den > max(floor, 1e-30))
-    score[ok] = np.clip(num[ok] / den[ok], -1.0, 1.0)
-    return _majority(score >= min_score, mask, VOTE_UM / px), score
+    products = np.zeros((ny, nx), np.float32)
+    products[comb.at] = comb.comb(length_um)
+    energy = resp * resp
+    score = _ratio(products, energy, mask, neighbourhood_um / px)
+    # footprint: the wide neighbourhood lends a periodic fibril's score to empty stain-free
+    # surroundings up to ~3 sigma away; count only pixels within half a sarcomere of a
+    # place that is periodic on its own (a small neighbourhood)
+    local = _ratio(products, energy, mask, FOOTPRINT_NEIGHBOURHOOD_UM / px) >= min_score
+    if not local.any():
+        return np.zeros((ny, nx), bool), score
+    near = ndi.distance_transform_edt(~local) * px <= 0.5 * length_um
+    return _majority((score >= min_score) & near, mask, VOTE_UM / px), score
