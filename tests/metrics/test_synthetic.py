@@ -90,26 +90,52 @@ def test_synthetic_truth_across_parameter_range():
     assert np.median(ang) < 2.0 and max(ang) < 5.0, sorted(ang)[-3:]
 
 
+def _bins(field_cell, optics):
+    """Bins of the held-out check: source, sarcomerisation class, photons, haze, speckle.
+
+    Photons, haze and speckle are split at the middle of the generator's prior
+    (150-3000 photo-electrons log-uniform, haze 0-12 %, speckle 0-25 %).
+    """
+    return (field_cell.source, f"class {field_cell.sarcomerisation}",
+            "photons low" if optics.photons_per_unit < 670 else "photons high",
+            "haze low" if optics.haze_level < 0.06 else "haze high",
+            "speckle low" if optics.sim_speckle < 0.125 else "speckle high")
+
+
 @pytest.mark.slow
 def test_synthetic_organised_fraction_held_out():
     """80 cells from the generator's priors on seeds never used to tune the estimator.
 
-    Spacing search, edge handling and vote were tuned on seeds 1000-1079 (there: mean error
-    0.050, 90 % within 0.1, 99 % within 0.15, worst 0.18). On these seeds (2026-11): mean
-    error 0.055, 89 % within 0.1, 95 % within 0.15, worst 0.24 - short of the brief's 0.1 for
-    every cell. Misses are iPSC and neonatal cells: sparse lanes, fibril edges that outshine
-    faint z-discs, and fibrils in the generator's soft region edge (see docs/metrics.md).
+    Spacing search, edge handling, vote and footprint were tuned on seeds 1000-1079 (there:
+    mean error 0.047, 91 % within 0.1, worst 0.17). Measured on these seeds (2026-11, per-bin
+    table in docs/metrics.md): mean error 0.054, 90 % within 0.1 (72 of 80), 95 % within 0.15,
+    worst 0.22, every bin's mean error <= 0.073 (iPSC). Short of the brief's 0.1 for every
+    cell: misses are iPSC and neonatal cells with sparse lanes or wide gaps.
     """
-    rows = [_render(5000 + seed) for seed in range(80)]
-    truth = np.array([p.organised_fraction for p, _ in rows])
-    d = np.array([m["organised_fraction"] for _, m in rows]) - truth
-    assert abs(d.mean()) < 0.03
-    assert np.abs(d).mean() < 0.065
-    assert np.mean(np.abs(d) <= 0.1) >= 0.85
-    assert np.mean(np.abs(d) <= 0.15) >= 0.92
-    assert np.abs(d).max() < 0.3
-    # adult rods (dense, regular fibrils): every one within the brief's 0.1
-    adult = np.array([p.source == "adult" for p, _ in rows])
+    truth, est, bins = [], [], []
+    for seed in range(5000, 5080):
+        rng = np.random.default_rng(seed)
+        params = synth.sample_cell_params(rng)
+        field = synth.synthesize_field(rng, cell_params=[params], scale_um=synth.DEMO_SCALE_UM)
+        mask = field.cell_labels == field.cells[0].label
+        m = cell_metrics(field.stack.max(axis=0), mask, field.scale_um["x"])
+        truth.append(params.organised_fraction)
+        est.append(m["organised_fraction"])
+        bins.append(_bins(field.cells[0], field.optics))
+    truth = np.array(truth)
+    d = np.array(est) - truth
+    # the bar, as measured (shares rounded down, worst rounded up)
+    assert np.mean(np.abs(d) <= 0.1) >= 0.90
+    assert np.mean(np.abs(d) <= 0.15) >= 0.95
+    assert np.abs(d).max() < 0.25
+    assert np.abs(d).mean() < 0.06 and abs(d.mean()) < 0.03
+    # every bin (source, class 1-4, photons, haze, speckle low/high) has mean error < 0.1
+    for b in sorted({b for row in bins for b in row}):
+        sel = np.array([b in row for row in bins])
+        assert sel.sum() >= 10, b
+        assert np.abs(d[sel]).mean() < 0.1, (b, np.abs(d[sel]).mean())
+    # adult rods (dense, regular fibrils): every one within the brief's 0.1 (worst 0.0995)
+    adult = np.array([row[0] == "adult" for row in bins])
     assert adult.sum() >= 20 and np.abs(d[adult]).max() <= 0.1
-    # the metric orders cells like the truth does
-    assert np.corrcoef(truth, truth + d)[0, 1] > 0.93
+    # the metric orders cells like the truth does (measured 0.96)
+    assert np.corrcoef(truth, truth + d)[0, 1] > 0.95
