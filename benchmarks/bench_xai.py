@@ -119,19 +119,60 @@ def speed(arch: str, input_shape: tuple[int, ...], batch: int, steps: int, seed:
     return out
 
 
-def _mass_in_cell(rating, cells) -> np.ndarray:
-    """(cells, tasks) share of Grad-CAM mass inside the crop-frame cell mask (NaN: empty map)."""
+def _heatmaps(rating, cells) -> list[dict]:
+    """Per cell, {task: crop-frame Grad-CAM of the predicted class} (ensemble: the winning member),
+    and {"<task>_class": predicted class index}."""
     out = []
-    for x, mask in cells:
-        row = []
+    for x, _ in cells:
+        maps = {}
         for task in rating.tasks:
             target = rating.explain_target(task)
             probs = rating.predict(x[None])[task][0]
-            model, unit = target.for_class(int(probs.argmax()))  # ensemble: the winning member
-            heat = grad_cam(model, x[None], output=target.logits_layer, class_index=unit)[0]
-            row.append(heat[mask].sum() / heat.sum() if heat.sum() > 0 else np.nan)
-        out.append(row)
-    return np.array(out)
+            model, unit = target.for_class(int(probs.argmax()))
+            maps[task] = grad_cam(model, x[None], output=target.logits_layer, class_index=unit)[0]
+            maps[f"{task}_class"] = int(probs.argmax())
+        out.append(maps)
+    return out
+
+
+def _share(heat: np.ndarray, part: np.ndarray, whole: np.ndarray | None = None) -> float:
+    """Share of the map's mass (within `whole`, default everywhere) that lies in `part`; NaN if empty."""
+    total = heat.sum() if whole is None else heat[whole].sum()
+    return float(heat[part].sum() / total) if total > 0 else np.nan
+
+
+def _organised_region(maps: dict, cells, um_per_px: float) -> dict:
+    """Within the cell: does sarcomerisation Grad-CAM sit where the predicted class says?
+
+    A cell rated 3-4 should be explained by its organised part, one rated 1-2 by its disorganised
+    part. The organised part is `ames_batch.metrics.organised_map` of the model input (a comb
+    test, independent of the network). Per cell: the map's mass on the class's part divided by
+    that part's share of the cell (1 = no preference). Cells whose organised share is < 0.1 or
+    > 0.9 are left out (nothing to tell apart).
+    """
+    from ames_batch.metrics import organised_map
+
+    regions = [organised_map(x[..., 0], mask, um_per_px)[0] for x, mask in cells]
+    usable = [i for i, (r, (_, mask)) in enumerate(zip(regions, cells)) if 0.1 <= r[mask].mean() <= 0.9]
+    area = np.array([regions[i][cells[i][1]].mean() for i in usable])
+    out = {"n_cells": len(usable), "organised_share_of_cell_mean": float(area.mean()) if usable else None}
+    for name, per_cell in maps.items():
+        ratios = []
+        for k, i in enumerate(usable):
+            mask, high = cells[i][1], per_cell[i]["sarcomerisation_class"] >= 2  # classes "3" and "4"
+            part = regions[i] if high else ~regions[i] & mask
+            ratios.append(_share(per_cell[i]["sarcomerisation"], part, mask) / (area[k] if high else 1 - area[k]))
+        ratios = np.array(ratios)
+        ok = np.isfinite(ratios)
+        out[name] = {"ratio_per_cell_mean": float(ratios[ok].mean()) if ok.any() else None,
+                     "ratio_above_1": float((ratios[ok] > 1).mean()) if ok.any() else None,
+                     "empty_maps": int((~ok).sum())}
+    if usable:
+        t, u = out["trained"], out["untrained"]
+        print(f"within the cell ({len(usable)} cells): sarcomerisation Grad-CAM on the part its class names "
+              f"(organised for 3-4, disorganised for 1-2) / that part's share: {t['ratio_per_cell_mean']:.2f} "
+              f"(> 1 in {t['ratio_above_1']:.0%} of cells; untrained {u['ratio_per_cell_mean']:.2f})")
+    return out
 
 
 def localisation(bundle: Path, n_cells: int, seed: int) -> dict:
@@ -161,11 +202,13 @@ def localisation(bundle: Path, n_cells: int, seed: int) -> dict:
             cells.append((x, geo.extra["crop_mask"]))
             share.append(geo.extra["crop_mask"].mean())
     share = np.array(share)
-    trained, reference = _mass_in_cell(rating, cells), _mass_in_cell(untrained, cells)
+    maps = {"trained": _heatmaps(rating, cells), "untrained": _heatmaps(untrained, cells)}
     out = {"bundle": str(bundle), "n_cells": len(cells), "seed": seed, "cell_share_of_crop_mean": float(share.mean())}
-    for i, task in enumerate(rating.tasks):
+    out["organised_region"] = _organised_region(maps, cells, rating.settings.target_um_per_px)
+    for task in rating.tasks:
         fig = {}
-        for name, inside in (("trained", trained[:, i]), ("untrained", reference[:, i])):
+        for name in ("trained", "untrained"):
+            inside = np.array([_share(m[task], mask) for m, (_, mask) in zip(maps[name], cells)])
             ok = np.isfinite(inside)
             fig[name] = {
                 "empty_maps": int((~ok).sum()),

@@ -19,11 +19,13 @@ What it does:
 4. scores the held-out test cells and writes the bundle (card with split, data fingerprint,
    metrics) to ``--out``, plus ``metrics.json``, ``summary.md`` and PNGs next to it.
 
-Other architectures for the comparison in ``docs/models.md`` (smaller runs)::
+The other two architectures of the comparison in ``docs/models.md`` (same cells, same split;
+the 3D cells are the same synthetic cells, preprocessed as stacks)::
 
-    .venv/bin/python examples/train_default_model.py --arch 2d-ensemble --n-cells 1200 \\
-        --out build/models/ensemble
-    .venv/bin/python examples/train_default_model.py --arch 3d --n-cells 900 --out build/models/3d
+    .venv/bin/python examples/train_default_model.py --arch 2d-ensemble --max-minutes 30 \\
+        --out build/models/ensemble --work build/ensemble
+    .venv/bin/python examples/train_default_model.py --arch 3d --input-px 120 --um-per-px 0.4 \\
+        --depth 8 --z-step-um 1.0 --max-minutes 30 --out build/models/3d --work build/3d
 
 Synthetic cells are not real cells: the numbers say the pipeline learns what the synthetic
 rules encode, nothing more. Facilities should train on their own rated cells
@@ -223,7 +225,7 @@ def main(argv=None) -> int:
     card_metrics = {t: {"accuracy": m["accuracy"], "f1_weighted": m["weighted_f1"],
                         "n_cells": m["n_cells"]} for t, m in result.test_metrics.items()}
     card = make_card(
-        name=f"ames-{args.arch}-default", version="1.0", tasks=TASKS, settings=pre,
+        name=f"ames-{args.arch}-default", version="1.1", tasks=TASKS, settings=pre,
         training={
             "data_fingerprint": fingerprint(ids, y_all, generator),
             "data": generator,
