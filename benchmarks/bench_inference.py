@@ -1,16 +1,17 @@
-"""Inference speed on CPU at the default input shapes, against reading the same inputs from zarr.
+"""Inference speed on CPU at the shipped models' input shapes, against reading the same inputs from zarr.
 
 Figures (printed and written to ``benchmarks/results/inference.json``):
 
-- 2D singular model, shared trunk with three heads: images/s;
-- 2D, one model per task (three models): images/s for all three tasks;
-- 2D one-vs-all ensemble (4 + 4 + 3 = 11 members): images/s for all three tasks;
-- 3D singular model, shared trunk: volumes/s;
+- 2D singular model, shared trunk with three heads (the bundled default): images/s;
+- 2D, one model per task (three models, same tuned trunk): images/s for all three tasks;
+- 2D one-vs-all ensemble (4 + 4 + 3 = 11 members, same tuned trunk): images/s for all three tasks;
+- 3D singular model, shared trunk (the bundled default-3d): volumes/s;
 - preprocessing (``cell_input_2d`` / ``cell_input_3d``) from SIM-scale fields: cells/s;
 - the raw baseline: reading the same preprocessed inputs back from a zarr v3 array (one chunk per
   cell) on local disk; each model figure is also given as a ratio to that read time.
 
-Untrained models (weights do not change the cost). Run: ``python benchmarks/bench_inference.py``.
+The bundled models as shipped; the per-task and ensemble variants untrained (weights do not
+change the cost). Run: ``python benchmarks/bench_inference.py``.
 """
 
 import json
@@ -27,7 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import zarr  # noqa: E402
 
-from ames_batch.nn import PreprocessSettings, build_model, cell_input_2d, cell_input_3d  # noqa: E402
+from ames_batch.nn import build_model, cell_input_2d, cell_input_3d, load_bundle  # noqa: E402
+from ames_batch.pipeline import default_model_path  # noqa: E402
 
 TASKS = {
     "sarcomerisation": ["1", "2", "3", "4"],
@@ -74,7 +76,9 @@ def synthetic_field_2d(rng, pixel_size_um=0.04, field_um=80.0, length_um=60.0, w
 
 def main() -> dict:
     rng = np.random.default_rng(0)
-    s2, s3 = PreprocessSettings.default_2d(), PreprocessSettings.default_3d()
+    default2, default3 = load_bundle(default_model_path("2d")), load_bundle(default_model_path("3d"))
+    s2, s3 = default2.settings, default3.settings
+    tuned = {"um_per_px": s2.target_um_per_px}
     n2, n3, batch2, batch3 = 64, 16, 32, 4
     x2 = rng.random((n2, *s2.input_shape, 1), dtype=np.float32)
     x3 = rng.random((n3, *s3.input_shape, 1), dtype=np.float32)
@@ -92,23 +96,23 @@ def main() -> dict:
     results["zarr_read_2d_per_s"] = n2 / read2
     results["zarr_read_3d_per_s"] = n3 / read3
 
-    shared = build_model("2d", input_shape=s2.input_shape, tasks=TASKS)
+    shared = default2.keras_model
     t = best_of(lambda: shared.predict(x2, batch_size=batch2, verbose=0))
     results["2d_shared_images_per_s"] = n2 / t
     results["2d_shared_time_over_zarr_read"] = t / read2
 
-    per_task = [build_model("2d", input_shape=s2.input_shape, tasks={k: v}) for k, v in TASKS.items()]
+    per_task = [build_model("2d", input_shape=s2.input_shape, tasks={k: v}, **tuned) for k, v in TASKS.items()]
     t = best_of(lambda: [m.predict(x2, batch_size=batch2, verbose=0) for m in per_task])
     results["2d_per_task_images_per_s"] = n2 / t
     results["2d_per_task_time_over_zarr_read"] = t / read2
 
-    ensemble = build_model("2d-ensemble", input_shape=s2.input_shape, tasks=TASKS)
+    ensemble = build_model("2d-ensemble", input_shape=s2.input_shape, tasks=TASKS, **tuned)
     t = best_of(lambda: ensemble.predict(x2, batch_size=batch2), repeats=2)
     results["2d_ensemble_members"] = len(ensemble)
     results["2d_ensemble_images_per_s"] = n2 / t
     results["2d_ensemble_time_over_zarr_read"] = t / read2
 
-    model3 = build_model("3d", input_shape=s3.input_shape, tasks=TASKS)
+    model3 = default3.keras_model
     t = best_of(lambda: model3.predict(x3, batch_size=batch3, verbose=0))
     results["3d_shared_volumes_per_s"] = n3 / t
     results["3d_shared_time_over_zarr_read"] = t / read3
