@@ -85,12 +85,12 @@ def tf_keras_vis_grad_cam(model, task):
     return run
 
 
-def speed(arch: str, input_shape: tuple[int, ...], batch: int, steps: int, seed: int = 0) -> dict:
+def speed(arch: str, input_shape: tuple[int, ...], batch: int, steps: int, um_per_px: float, seed: int = 0) -> dict:
     import tensorflow as tf
 
     from ames_batch.nn import build_model
 
-    model = build_model(arch, input_shape=input_shape, tasks=TASKS, seed=seed)
+    model = build_model(arch, input_shape=input_shape, tasks=TASKS, seed=seed, um_per_px=um_per_px)
     rng = np.random.default_rng(seed)
     x = rng.random((batch, *input_shape, 1), dtype=np.float32)
     forward = tf.function(lambda t: model(t, training=False))
@@ -104,7 +104,7 @@ def speed(arch: str, input_shape: tuple[int, ...], batch: int, steps: int, seed:
     attr = integrated_gradients(model, x, output="sarcomerisation", steps=steps)
     err = ig_completeness_error(model, x, attr, output="sarcomerisation")
     out = {
-        "arch": arch, "input_shape": list(input_shape), "batch": batch, "ig_steps": steps,
+        "arch": arch, "input_shape": list(input_shape), "um_per_px": um_per_px, "batch": batch, "ig_steps": steps,
         "forward_s": t_fwd, "grad_cam_s": t_gc, "grad_cam_eager_s": t_gc_eager, "ig_s": t_ig,
         "forward_per_s": batch / t_fwd, "grad_cam_per_s": batch / t_gc, "ig_per_s": batch / t_ig,
         "grad_cam_over_forward": t_gc / t_fwd, "grad_cam_eager_over_compiled": t_gc_eager / t_gc,
@@ -243,7 +243,9 @@ def main() -> None:
     results["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                           "tensorflow": tf.__version__}
     if not args.skip_speed:
-        results["speed"] = [speed("2d", (256, 256), 16, args.steps), speed("3d", (16, 160, 160), 4, args.steps)]
+        # the shipped models' architectures and input shapes (docs/models.md)
+        results["speed"] = [speed("2d", (160, 160), 16, args.steps, um_per_px=0.3),
+                            speed("3d", (8, 120, 120), 4, args.steps, um_per_px=0.4)]
     if (args.bundle / "model.json").exists():
         results["localisation"] = localisation(args.bundle, args.cells, seed=90_210)
     else:
