@@ -252,8 +252,10 @@ def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint
     train_seq._order = train_seq._make_order()
     if state["epoch"] < settings.epochs and state["wait"] < settings.patience:
         steps = None if settings.steps_per_epoch is None else min(settings.steps_per_epoch, len(train_seq))
+        # shuffle=False: CellSequence shuffles itself, seeded; Keras would reorder its batches
+        # with Python's global `random`, so two runs with one seed would differ
         model.fit(train_seq, validation_data=val_seq, epochs=settings.epochs, initial_epoch=state["epoch"],
-                  steps_per_epoch=steps, callbacks=[callback], verbose=0)
+                  steps_per_epoch=steps, callbacks=[callback], verbose=0, shuffle=False)
     if callback.best_weights is not None:
         model.set_weights(callback.best_weights)
     return model, state
@@ -399,7 +401,7 @@ def _fit_ensemble(ensemble, inputs, y, split, settings, *, classes, checkpoint_d
     if start < settings.epochs and any(st["wait"] < settings.patience for st in states.values()):
         steps = None if settings.steps_per_epoch is None else min(settings.steps_per_epoch, len(train_seq))
         joint.fit(train_seq, epochs=settings.epochs, initial_epoch=start, steps_per_epoch=steps, verbose=0,
-                  callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=end_epoch)])
+                  shuffle=False, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=end_epoch)])
     grouped = {}
     for name, (task, cls, member) in members.items():
         if name in best:

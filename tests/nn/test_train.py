@@ -132,3 +132,11 @@ def test_training_augments_training_cells_only(rng, monkeypatch):
     assert len(seen) >= 2 * res.split.train.size
     assert set(rows) == set(res.split.train.tolist())
     assert not set(rows) & (set(res.split.val.tolist()) | set(res.split.test.tolist()))
+
+
+def test_same_seed_same_training(rng):
+    """Batches come from the seeded CellSequence alone (Keras must not reorder them)."""
+    x, ratings, ids = _cells(rng)
+    weights = [train_model(x, ratings, ids, classes=CLASSES, settings=_tiny(epochs=2, steps_per_epoch=None))
+               .model.get_weights() for _ in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))

@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from ames_batch.nn import build_model  # noqa: E402
+from ames_batch.nn._architectures import Ensemble, member_name  # noqa: E402
 from ames_batch.nn._augment import AugmentSettings  # noqa: E402
 from ames_batch.nn._split import split_cells  # noqa: E402
 from ames_batch.nn._train import TrainSettings, _fit_ensemble, _side_by_side, encode_ratings  # noqa: E402
@@ -77,3 +78,36 @@ def test_fitting_side_by_side_trains_every_tuned_member(tmp_path):
         assert not np.array_equal(m.get_layer("conv3").get_weights()[0], start[m.name]), m.name
         assert {p.name for p in (tmp_path / m.name).iterdir()} >= {"last.keras", "best.keras", "state.json"}
     assert all(st["epoch"] == 1 for st in states.values())
+
+
+def _logistic_members():
+    """One-layer members: small enough that a fit on a multi-core CPU is bit-reproducible."""
+    members = {}
+    for i, (task, classes) in enumerate(CLASSES.items()):
+        for j, cls in enumerate(classes):
+            cell = keras.Input((*SHAPE, 1), name="cell")
+            x = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(cell))
+            init = keras.initializers.GlorotUniform(seed=10 * i + j)
+            out = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=init, name=f"{task}_logits")(x)
+            members.setdefault(task, {})[cls] = keras.Model(cell, {task: out}, name=member_name(task, cls))
+    return Ensemble(members)
+
+
+def test_fitting_side_by_side_a_member_ignores_the_other_members_targets(tmp_path):
+    """Same members and source ratings, shuffled directionality ratings: source members bit-identical."""
+    x, y, split, rng = _data()
+    settings = TrainSettings(arch="2d-ensemble", epochs=3, batch_size=4, patience=5, learning_rate=1e-2,
+                             augment=AugmentSettings(rot90=False))
+    y_other = dict(y, directionality=rng.permutation(y["directionality"]))
+    start = {m.name: m.get_weights() for _, _, m in _logistic_members()}
+    runs = []
+    for targets, folder in ((y, tmp_path / "a"), (y_other, tmp_path / "b")):
+        fitted, states = _fit_ensemble(_logistic_members(), x, targets, split, settings, classes=CLASSES,
+                                       checkpoint_dir=folder, resume=False, spatial_axes=(0, 1))
+        runs.append({m.name: m.get_weights() for _, _, m in fitted})
+    for name in runs[0]:
+        assert any(not np.array_equal(a, b) for a, b in zip(start[name], runs[0][name])), f"{name} did not train"
+        same = all(np.array_equal(a, b) for a, b in zip(runs[0][name], runs[1][name]))
+        assert same == name.startswith("source"), name
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(runs[0])
+    assert all(len(st["history"]["val_loss"]) == st["epoch"] == 3 for st in states.values())
