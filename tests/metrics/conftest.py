@@ -1,11 +1,7 @@
-"""Fixtures of the metrics tests: seeded rng, planted striated cells, the shared real data."""
-
-from pathlib import Path
+"""Fixtures of the metrics tests: seeded rng, planted striated cells."""
 
 import numpy as np
 import pytest
-
-DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 """Metrics on real (and SarcGraph's reference synthetic) images from ../shared/data/sarcgraph."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from ames_batch.metrics import cell_metrics, organised_fraction, sarcomere_length, zdisc_orientation
 
-from conftest import DATA_DIR
-
-SARCGRAPH = DATA_DIR / "sarcgraph"
+# not `from conftest import ...`: with several test folders that name finds another conftest
+SARCGRAPH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sarcgraph"
 pytestmark = pytest.mark.skipif(not SARCGRAPH.is_dir(),
                                 reason=f"shared real data not found at {SARCGRAPH}")
 
