@@ -12,9 +12,9 @@ repeats say little about accuracy, a separate plate of 32 distinct fields is rat
 default and scored the same way. The
 plates use a seed the default model was not trained on, two cells per field (they may touch).
 
-No 3D default model ships yet, so unless ``--model-3d`` is given the 3D rows use a 3D bundle with
-the default 3D preprocessing and random weights: their speed and memory are real, their ratings
-are not scored.
+The 3D rows use ``--model-3d`` or the bundled 3D default; an installation without one gets a 3D
+bundle with the default 3D preprocessing and random weights instead (speed and memory only, its
+ratings not scored).
 
 Run: ``.venv/bin/python benchmarks/bench_run.py [--sizes 4 32]``; writes ``benchmarks/results/run.json``.
 """
@@ -87,7 +87,7 @@ def _repeat_plate(source: Path, truth_csv: Path, plate: Path, n_fields: int) -> 
 
 
 def _untrained_3d_bundle(path: Path) -> str:
-    """A 3D bundle with the default 3D preprocessing and random weights (no 3D default ships yet)."""
+    """A 3D bundle with the default 3D preprocessing and random weights (when no 3D default is installed)."""
     from ames_batch.nn import PreprocessSettings, build_model, make_card, save_bundle
 
     settings = PreprocessSettings.default_3d()
