@@ -165,6 +165,47 @@ def _keras():
     return keras
 
 
+def _new_state(settings, split) -> dict:
+    """Training state of one model before its first epoch (saved as ``state.json``)."""
+    return {"epoch": 0, "best_epoch": 0, "best_val_loss": float("inf"), "wait": 0, "history": {},
+            "split": {k: split.indices(k).tolist() for k in ("train", "val", "test")},
+            "settings": settings.to_dict()}
+
+
+def _load_checkpoint(keras, folder, state):
+    """(state, model or None, best weights or None) from a checkpoint folder, if it holds one.
+
+    Raises ValueError when the stored split is not `state`'s (other data, ratings or seed).
+    """
+    if folder is None or not (folder / "last.keras").is_file() or not (folder / "state.json").is_file():
+        return state, None, None
+    stored = json.loads((folder / "state.json").read_text())
+    if stored["split"] != state["split"]:
+        raise ValueError(f"cannot resume from {folder}: the stored split differs (other data, ratings or seed)")
+    best = keras.models.load_model(folder / "best.keras").get_weights() if (folder / "best.keras").is_file() else None
+    model = keras.models.load_model(folder / "last.keras")
+    log.info("%s: resuming after epoch %d", model.name, stored["epoch"])
+    return stored, model, best
+
+
+def _record_epoch(model, state: dict, val_loss: float, epoch: int, folder) -> bool:
+    """Update best / patience after `epoch` (0-based) and checkpoint; True if the model improved."""
+    state["epoch"] = epoch + 1
+    improved = val_loss < state["best_val_loss"]
+    if improved:
+        state.update(best_val_loss=val_loss, best_epoch=epoch + 1, wait=0)
+    else:
+        state["wait"] += 1
+    if folder is not None:
+        if improved:
+            model.save(folder / "best.keras")
+        model.save(folder / "last.keras")
+        tmp = folder / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(folder / "state.json")
+    return improved
+
+
 def _make_callback(keras, checkpoint_dir, patience, state, max_seconds=None):
     """Early stopping on val_loss with best-weight restore, checkpointing and resumable state."""
 
@@ -180,19 +221,8 @@ def _make_callback(keras, checkpoint_dir, patience, state, max_seconds=None):
             for k, v in logs.items():
                 self.state["history"].setdefault(k, []).append(float(v))
             val = float(logs.get("val_loss", np.inf))
-            self.state["epoch"] = epoch + 1
-            if val < self.state["best_val_loss"]:
-                self.state.update(best_val_loss=val, best_epoch=epoch + 1, wait=0)
+            if _record_epoch(self.model, self.state, val, epoch, checkpoint_dir):
                 self.best_weights = self.model.get_weights()
-                if checkpoint_dir is not None:
-                    self.model.save(checkpoint_dir / "best.keras")
-            else:
-                self.state["wait"] += 1
-            if checkpoint_dir is not None:
-                self.model.save(checkpoint_dir / "last.keras")
-                tmp = checkpoint_dir / "state.json.tmp"
-                tmp.write_text(json.dumps(self.state, indent=1))
-                tmp.replace(checkpoint_dir / "state.json")
             log.info("epoch %d: loss %.4f val_loss %.4f (best %.4f at epoch %d)", epoch + 1,
                      logs.get("loss", np.nan), val, self.state["best_val_loss"], self.state["best_epoch"])
             if self.state["wait"] >= patience:
@@ -226,23 +256,14 @@ def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint
     train_seq = CellSequence(inputs, y, split.train, batch_size=settings.batch_size, augment=settings.augment,
                              weights=weights, shuffle=True, seed=settings.seed, spatial_axes=spatial_axes)
     val_seq = CellSequence(inputs, y, split.val, batch_size=settings.batch_size, augment=None)
-    state = {"epoch": 0, "best_epoch": 0, "best_val_loss": float("inf"), "wait": 0, "history": {},
-             "split": {k: split.indices(k).tolist() for k in ("train", "val", "test")},
-             "settings": settings.to_dict()}
+    state, loaded, best_weights = _new_state(settings, split), None, None
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    best_weights = None
-    if resume and (checkpoint_dir / "state.json").is_file() and (checkpoint_dir / "last.keras").is_file():
-        stored = json.loads((checkpoint_dir / "state.json").read_text())
-        if stored["split"] != state["split"]:
-            raise ValueError(f"cannot resume from {checkpoint_dir}: the stored split differs "
-                             "(other data, ratings or seed)")
-        state = stored
-        model = keras.models.load_model(checkpoint_dir / "last.keras")
-        if (checkpoint_dir / "best.keras").is_file():
-            best_weights = keras.models.load_model(checkpoint_dir / "best.keras").get_weights()
-        log.info("%s: resuming after epoch %d", model.name, state["epoch"])
+    if resume:
+        state, loaded, best_weights = _load_checkpoint(keras, checkpoint_dir, state)
+    if loaded is not None:
+        model = loaded  # compiled, with its optimiser state
     else:
         _compile(model, losses, settings.learning_rate, settings.loss_weights)
 
@@ -259,12 +280,6 @@ def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint
     if callback.best_weights is not None:
         model.set_weights(callback.best_weights)
     return model, state
-
-
-def _member_state(settings, split) -> dict:
-    return {"epoch": 0, "best_epoch": 0, "best_val_loss": float("inf"), "wait": 0, "history": {},
-            "split": {k: split.indices(k).tolist() for k in ("train", "val", "test")},
-            "settings": settings.to_dict()}
 
 
 #: Layers that end the fixed, weight-free front of a tuned member (see ``_architectures``)
@@ -303,18 +318,6 @@ def _binary_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def _load_member(keras, folder, state, name):
-    """(state, model or None, best weights or None) from a member's checkpoint folder."""
-    if folder is None or not (folder / "last.keras").is_file() or not (folder / "state.json").is_file():
-        return state, None, None
-    stored = json.loads((folder / "state.json").read_text())
-    if stored["split"] != state["split"]:
-        raise ValueError(f"cannot resume from {folder}: the stored split differs (other data, ratings or seed)")
-    best = keras.models.load_model(folder / "best.keras").get_weights() if (folder / "best.keras").is_file() else None
-    log.info("%s: resuming after epoch %d", name, stored["epoch"])
-    return stored, keras.models.load_model(folder / "last.keras"), best
-
-
 def _fit_ensemble(ensemble, inputs, y, split, settings, *, classes, checkpoint_dir, resume, spatial_axes):
     """Fit every one-vs-all member with its own early stopping, side by side on the same batches.
 
@@ -342,9 +345,9 @@ def _fit_ensemble(ensemble, inputs, y, split, settings, *, classes, checkpoint_d
         folders[name] = None if checkpoint_dir is None else Path(checkpoint_dir) / name
         if folders[name] is not None:
             folders[name].mkdir(parents=True, exist_ok=True)
-        states[name] = _member_state(settings, split)
+        states[name] = _new_state(settings, split)
         if resume:
-            states[name], loaded, weights = _load_member(keras, folders[name], states[name], name)
+            states[name], loaded, weights = _load_checkpoint(keras, folders[name], states[name])
             members[name] = (task, cls, loaded or member)
             if weights is not None:
                 best[name] = weights
@@ -374,19 +377,8 @@ def _fit_ensemble(ensemble, inputs, y, split, settings, *, classes, checkpoint_d
             for key, value in (("loss", logs.get(f"{name}_loss", np.nan)), ("val_loss", val),
                                ("val_accuracy", np.mean((p > 0.5) == t))):
                 st["history"].setdefault(key, []).append(float(value))
-            st["epoch"] = epoch + 1
-            if val < st["best_val_loss"]:
-                st.update(best_val_loss=val, best_epoch=epoch + 1, wait=0)
+            if _record_epoch(member, st, val, epoch, folders[name]):
                 best[name] = member.get_weights()
-                if folders[name] is not None:
-                    member.save(folders[name] / "best.keras")
-            else:
-                st["wait"] += 1
-            if folders[name] is not None:
-                member.save(folders[name] / "last.keras")
-                tmp = folders[name] / "state.json.tmp"
-                tmp.write_text(json.dumps(st, indent=1))
-                tmp.replace(folders[name] / "state.json")
         active = sum(st["wait"] < settings.patience for st in states.values())
         log.info("epoch %d: loss %.4f; %d of %d members still improving", epoch + 1,
                  logs.get("loss", np.nan), active, len(members))
