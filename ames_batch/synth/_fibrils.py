@@ -200,7 +200,9 @@ def render_cell_maps(params: CellParams, outline: Outline, owned: np.ndarray,
         ``emission`` (z-disc peak of a unit cell = 1, times ``params.brightness``),
         ``depth`` (µm above the cell base where the emission sits), ``depth_spread``
         (standard deviation in µm of the emitter's own extent in z), ``diffuse`` (stain
-        density) and ``thickness`` (body thickness in µm; 0 outside `owned`).
+        density) and ``thickness`` (body thickness in µm; 0 outside `owned`), and
+        ``organised`` (bool: the organised region, where myofibrils may lie, the gaps
+        between and along them included; its share of `owned` is ``params.organised_fraction``).
     """
     shape = owned.shape
     rng = np.random.default_rng([params.detail_seed, 2])
@@ -216,11 +218,13 @@ def render_cell_maps(params: CellParams, outline: Outline, owned: np.ndarray,
     corr = max(2.0, 0.5 * params.domain_size_um)
     field = _SmoothNoise(rng, half_extent, corr)(u, v)
     out = {k: np.zeros(shape, np.float32) for k in ("emission", "depth", "depth_spread", "diffuse", "thickness")}
+    out["organised"] = np.zeros(shape, bool)
     if iy.size == 0:
         return out
     q = np.quantile(field, 1.0 - params.organised_fraction)
     ramp = np.clip((field - q) * corr / 1.0 + 0.5, 0.0, 1.0)
     org = ramp > 0
+    out["organised"][iy, ix] = field > q  # the truth: ramp > 1/2, fibrils fade out beyond it
     edge = np.clip((1.0 - rho) * outline.half_width_um / 0.8, 0.0, 1.0)
 
     emission = np.zeros(iy.size, np.float32)

@@ -62,6 +62,11 @@ class SyntheticField:
         ``{"z", "y", "x"}``: µm per slice / pixel.
     optics : OpticsParams
         Acquisition settings used.
+    organised : (Y, X) ndarray of bool
+        The cells' organised regions, the truth behind ``organised_fraction``: where the
+        generator lays myofibrils, gaps between lanes and missing stretches of a lane
+        included (the stain shows fibrils on part of it only). A cell's share of it is its
+        ``params.organised_fraction`` up to pixel rounding.
     """
 
     stack: np.ndarray
@@ -69,6 +74,7 @@ class SyntheticField:
     cells: list[CellTruth]
     scale_um: dict
     optics: OpticsParams | None = None
+    organised: np.ndarray | None = None
 
 
 def _clearance(a: Outline, ca: np.ndarray, b: Outline, cb: np.ndarray) -> float:
@@ -246,10 +252,12 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
         windows.append((win, y_um, x_um))
 
     maps = {k: np.zeros(shape, np.float32) for k in ("emission", "depth", "depth_spread", "diffuse", "thickness")}
+    organised = np.zeros(shape, bool)
     for k, (p, o, c, (win, y_um, x_um)) in enumerate(zip(params, outlines, centres, windows), start=1):
         cell_maps = render_cell_maps(p, o, labels[win] == k, y_um, x_um, tuple(c), pixel)
         owned = labels[win] == k
         maps["emission"][win] += cell_maps["emission"]
+        organised[win] |= cell_maps["organised"]
         for name in ("depth", "depth_spread", "diffuse", "thickness"):
             maps[name][win][owned] = cell_maps[name][owned]
 
@@ -266,4 +274,5 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
         cells.append(CellTruth(label=k, source=r["source"], sarcomerisation=r["sarcomerisation"],
                                directionality=r["directionality"], params=p,
                                centre_yx_um=(float(c[0]), float(c[1]))))
-    return SyntheticField(stack=stack, cell_labels=labels, cells=cells, scale_um=scale, optics=optics)
+    return SyntheticField(stack=stack, cell_labels=labels, cells=cells, scale_um=scale, optics=optics,
+                          organised=organised)

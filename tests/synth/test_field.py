@@ -77,6 +77,21 @@ def test_several_cells_labels_match_cells(touching):
             assert others.size == 0  # at least 2 µm of background around every cell
 
 
+def test_organised_truth_map_matches_each_cells_fraction():
+    """The organised map is the truth behind `organised_fraction`, cell by cell, and only in cells."""
+    params = [dataclasses.replace(p, organised_fraction=f)
+              for p, f in zip(_small_cells(7, 3), (0.15, 0.5, 0.85))]
+    field = synthesize_field(7, scale_um=SMALL, cell_params=params, n_z=4, touching=True)
+    assert field.organised.dtype == bool and field.organised.shape == field.cell_labels.shape
+    assert not field.organised[field.cell_labels == 0].any()
+    for cell in field.cells:
+        inside = field.cell_labels == cell.label
+        share = field.organised[inside].mean()
+        assert share == pytest.approx(cell.params.organised_fraction, abs=2.0 / inside.sum())  # quantile: exact to a pixel
+        # one smooth region per domain scale, not salt and pepper
+        assert ndi.label(field.organised & inside)[1] <= 6
+
+
 def test_field_size_is_respected_and_overfull_field_fails():
     field = synthesize_field(4, scale_um=SMALL, cell_params=_small_cells(4, 2), field_size_um=(60.0, 80.0), n_z=3)
     assert field.cell_labels.shape == (150, 200)
