@@ -11,7 +11,7 @@ import pytest
 
 synth = pytest.importorskip("ames_batch.synth")
 
-from ames_batch.metrics import cell_metrics  # noqa: E402
+from ames_batch.metrics import cell_metrics, organised_map  # noqa: E402
 
 
 def _render(seed, **request):
@@ -113,17 +113,25 @@ def test_synthetic_organised_fraction_held_out():
     cell: misses are iPSC and neonatal cells with sparse lanes or wide gaps.
     """
     truth, est, bins = [], [], []
+    hits = np.zeros(3)  # pixels: organised in both, only in the estimate, only in the truth
     for seed in range(5000, 5080):
         rng = np.random.default_rng(seed)
         params = synth.sample_cell_params(rng)
         field = synth.synthesize_field(rng, cell_params=[params], scale_um=synth.DEMO_SCALE_UM)
         mask = field.cell_labels == field.cells[0].label
-        m = cell_metrics(field.stack.max(axis=0), mask, field.scale_um["x"])
+        mip = field.stack.max(axis=0)
+        m = cell_metrics(mip, mask, field.scale_um["x"])
         truth.append(params.organised_fraction)
         est.append(m["organised_fraction"])
         bins.append(_bins(field.cells[0], field.optics))
+        found = organised_map(mip, mask, field.scale_um["x"])[0]
+        true = field.organised & mask
+        hits += [np.sum(found & true), np.sum(found & ~true), np.sum(~found & true)]
     truth = np.array(truth)
     d = np.array(est) - truth
+    # where, not only how much: pooled pixel precision 0.89 and recall 0.89 (measured), so
+    # the area shares are not right by cancelling errors
+    assert hits[0] / (hits[0] + hits[1]) >= 0.88 and hits[0] / (hits[0] + hits[2]) >= 0.88, hits
     # the bar, as measured (shares rounded down, worst rounded up)
     assert np.mean(np.abs(d) <= 0.1) >= 0.90
     assert np.mean(np.abs(d) <= 0.15) >= 0.95
