@@ -127,6 +127,7 @@ def train(plate: Path, ratings_csv: Path, out: Path, arch: str, tasks: str | Non
 
     Prints the bundle path and the held-out test accuracy per task.
     """
+    import_tensorflow_quietly()
     from .pipeline import train_plate
 
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
@@ -157,6 +158,7 @@ def evaluate(model: Path, plate: Path, ratings_csv: Path, out: Path | None, labe
     Cells the model was trained or validated on are not scored. Prints the report folder and
     accuracy / weighted F1 per task.
     """
+    import_tensorflow_quietly()
     from .pipeline import evaluate_plate
 
     try:

@@ -128,3 +128,21 @@ def test_metrics_arch_trains_and_evaluates_like_the_cnn(demo, tmp_path):
     split = json.loads((model / "split.json").read_text())
     assert metrics["n_cells"] == len(split["test"])
     assert set(metrics["metrics"]) == {"source"}
+
+
+def test_evaluate_from_cron_prints_no_tensorflow_start_up_lines(demo, tmp_path):
+    """A cron job mails whatever reaches stderr: TensorFlow's C++ start-up notes must not."""
+    import subprocess
+    import sys
+
+    plate, truth = demo
+    model = tmp_path / "metrics"
+    res = CliRunner().invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
+                                    "--labels", "truth", "--arch", "metrics", "--tasks", "source"])
+    assert res.exit_code == 0, res.output
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "ames_batch.cli", "-q", "evaluate", str(model), str(plate),
+                           "--ratings", str(truth), "--labels", "truth", "-o", str(tmp_path / "rep")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "oneDNN" not in done.stderr and "cuda" not in done.stderr.lower(), done.stderr
