@@ -25,6 +25,8 @@ SpatialDropout), so the network sees "how much striation, in which direction, wh
 
 import numpy as np
 
+from ._combiner import check_combiner, combine
+
 __all__ = ["ARCHS", "Ensemble", "build_model", "min_input_size", "striation_bank"]
 
 ARCHS = ("2d", "2d-ensemble", "3d")
@@ -263,17 +265,21 @@ class Ensemble:
         ``{task: (N, 1) sigmoid}``, logits layer ``<task>_logits``, conv layer ``last_conv``.
     input_shape : tuple of int
         Input shape without batch axis, channel included.
+    combiner : dict[str, dict]
+        Per task (possibly none), the calibrated vote of its members fitted on held-out
+        cells (:func:`ames_batch.nn._combiner.fit_combiner`).
 
     Notes
     -----
-    Prediction for a task stacks the members' sigmoid outputs in class order, ``(N, K)``;
-    the predicted class is the argmax. Rows do not sum to 1 (each member answers "this class
-    or not" on its own); divide by the row sum if a distribution is needed.
+    Prediction for a task with a combiner is its distribution over the classes (rows sum to 1):
+    a multinomial logistic regression on the members' logits. Without one, the members' sigmoid
+    outputs stacked in class order, ``(N, K)``; the predicted class is the argmax and rows do
+    not sum to 1 (each member answers "this class or not" on its own).
     """
 
     arch = "2d-ensemble"
 
-    def __init__(self, members: dict[str, dict[str, object]]):
+    def __init__(self, members: dict[str, dict[str, object]], combiner: dict[str, dict] | None = None):
         keras = _keras()
         if not isinstance(members, dict) or not members:
             raise TypeError("`members` must be a non-empty dict task -> {class name: keras.Model}")
@@ -295,6 +301,11 @@ class Ensemble:
         self.members = {t: dict(m) for t, m in members.items()}
         self.tasks = {t: list(m) for t, m in members.items()}
         self.input_shape = shapes.pop()
+        combiner = {} if combiner is None else combiner
+        unknown = set(combiner) - set(self.tasks)
+        if unknown:
+            raise ValueError(f"combiner for unknown tasks {sorted(unknown)}; tasks are {list(self.tasks)}")
+        self.combiner = {t: check_combiner(c, len(self.tasks[t]), t) for t, c in combiner.items()}
 
     def __iter__(self):
         """Yield ``(task, class_name, model)`` for every member."""
@@ -310,12 +321,14 @@ class Ensemble:
         return sum(model.count_params() for _, _, model in self)
 
     def predict(self, x: np.ndarray, *, batch_size: int = 32, verbose: int = 0) -> dict[str, np.ndarray]:
-        """Stacked member probabilities per task: ``{task: (N, K) float32}``."""
+        """Class probabilities per task, ``{task: (N, K) float32}`` (see Notes of the class)."""
         out = {}
         for task, by_class in self.members.items():
             cols = [np.asarray(m.predict(x, batch_size=batch_size, verbose=verbose)[task]).reshape(-1)
                     for m in by_class.values()]
             out[task] = np.stack(cols, axis=1).astype(np.float32)
+            if task in self.combiner:
+                out[task] = combine(out[task], self.combiner[task])
         return out
 
 

@@ -5,7 +5,8 @@ Layout::
     bundle/
       model.json                        card, valid against schemas/model-card.schema.json
       model.keras                       singular models ("2d", "3d")
-      members/<task>__<class>.keras     one file per one-vs-all member ("2d-ensemble")
+      members/<task>__<class>.keras     one file per one-vs-all member ("2d-ensemble"); the
+                                        card's ``combiner`` holds their calibrated vote
 
 Loading validates the card first, refuses unknown format versions, edited cards (``card_sha256``)
 and files whose sha256 differs, then loads with ``keras.saving.load_model(safe_mode=True)``: no
@@ -178,7 +179,7 @@ def save_bundle(model, card: dict, path: str | os.PathLike, *, overwrite: bool =
     if path.exists() and not (overwrite and (path / CARD).is_file()):
         raise ModelBundleError(f"{path}: already exists; choose a new folder or pass overwrite=True for a bundle")
 
-    card = {k: v for k, v in card.items() if k not in ("files", "members", "card_sha256")}
+    card = {k: v for k, v in card.items() if k not in ("files", "members", "combiner", "card_sha256")}
     card["format_version"] = FORMAT_VERSION
     card["arch"] = _check_model(model, card["tasks"])
     card["input_shape"] = [*settings.input_shape, 1]
@@ -192,6 +193,8 @@ def save_bundle(model, card: dict, path: str | os.PathLike, *, overwrite: bool =
     try:
         files = {}
         if isinstance(model, Ensemble):
+            if model.combiner:
+                card["combiner"] = model.combiner
             card["members"] = {}
             (tmp / "members").mkdir()
             for task, cls, member in model:
@@ -284,7 +287,11 @@ def load_bundle(path: str | os.PathLike) -> RatingModel:
             list(card["members"][t]) != card["tasks"][t] for t in card["tasks"]
         ):
             fail("ensemble members do not match the card's tasks and classes", "re-save the model with save_bundle")
-        model = Ensemble({t: {c: load(rel) for c, rel in by_class.items()} for t, by_class in card["members"].items()})
+        members = {t: {c: load(rel) for c, rel in by_class.items()} for t, by_class in card["members"].items()}
+        try:
+            model = Ensemble(members, combiner=card.get("combiner"))
+        except ValueError as exc:
+            fail(f"invalid ensemble combiner ({exc})", "re-save the model with save_bundle")
     else:
         if set(card["files"]) != {"model.keras"}:
             fail(f"a {card['arch']!r} bundle holds exactly model.keras; got {sorted(card['files'])}",

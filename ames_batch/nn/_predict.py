@@ -142,7 +142,8 @@ class RatingModel:
         Returns
         -------
         probabilities : dict[str, (N, K) ndarray of float32]
-            Singular: softmax rows. Ensemble: stacked member sigmoids (argmax = prediction,
+            Singular: softmax rows. Ensemble: its members' calibrated vote (rows sum to 1)
+            for tasks with a combiner, else the stacked member sigmoids (argmax = prediction,
             rows do not sum to 1). Columns follow ``tasks[task]``.
 
         Raises

@@ -5,7 +5,8 @@ Order of work (the reference code did it the other way round and leaked):
 2. serve the training cells through ``CellSequence`` with fresh random augmentations each
    epoch and per-task class-balancing sample weights; validation cells are served unchanged;
 3. stop early on the validation loss, keep the best weights, checkpoint every epoch
-   (``checkpoint_dir/last.keras`` + ``state.json``), resume from there;
+   (``checkpoint_dir/last.keras`` + ``state.json``), resume from there; an ensemble's
+   members then get their calibrated vote, fitted on the validation cells (``_combiner``);
 4. score the held-out test cells once, at the end.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from ._augment import AugmentSettings
 from ._dataset import CellSequence, class_weights
+from ._combiner import fit_combiner
 from ._evaluate import evaluate_ratings
 from ._split import CellSplit, split_cells
 
@@ -492,6 +494,13 @@ def train_model(
     if isinstance(model, Ensemble):
         model, states = _fit_ensemble(model, inputs, y, split, settings, classes=task_classes,
                                       checkpoint_dir=ckpt, resume=resume, spatial_axes=spatial_axes)
+        # the members' vote is calibrated on the validation split (never on test cells), so
+        # the validation scores below are optimistic for the ensemble; the test scores are not
+        member_probs = model.predict(inputs[split.val])
+        combiner = {t: fit_combiner(member_probs[t], y[t][split.val]) for t in tasks}
+        model = Ensemble(model.members, combiner={t: c for t, c in combiner.items() if c is not None})
+        for task in sorted(t for t, c in combiner.items() if c is None):
+            log.warning("ensemble %s: a class has no validation cell; its members vote by argmax", task)
         history = {name: st["history"] for name, st in states.items()}
         epochs_run = max(int(st["epoch"]) for st in states.values())
         best_epoch = max(int(st["best_epoch"]) for st in states.values())

@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 from ames_batch.errors import ModelBundleError  # noqa: E402
 from ames_batch.nn import (  # noqa: E402
+    Ensemble,
     PreprocessSettings,
     RatingModel,
     build_model,
@@ -204,6 +205,37 @@ def test_ensemble_bundle_round_trip(tmp_path, inputs_2d):
     shutil.copy(path / "members/source__adult.keras", path / "members/source__ipsc.keras")
     with pytest.raises(ModelBundleError, match="source__ipsc.keras does not match"):
         load_bundle(path)
+
+
+def test_ensemble_combiner_round_trip(tmp_path, inputs_2d):
+    """The members' calibrated vote travels in the card and is checked on load."""
+    tasks = {"source": ["adult", "neonatal", "ipsc"]}
+    members = build_model("2d-ensemble", input_shape=(96, 96), tasks=tasks, seed=9).members
+    combiner = {"source": {"coef": [[2.0, -1.0, 0.0], [0.0, 1.0, -1.0], [-1.0, 0.0, 3.0]],
+                           "intercept": [0.1, 0.0, -0.1]}}
+    ensemble = Ensemble(members, combiner=combiner)
+    sigmoids = Ensemble(members).predict(inputs_2d)["source"]
+    expected = ensemble.predict(inputs_2d)["source"]
+    assert np.allclose(expected.sum(axis=1), 1.0, atol=1e-6) and not np.allclose(expected, sigmoids)
+    path = save_bundle(ensemble, card_for(tasks, SETTINGS_2D), tmp_path / "ens")
+    card = json.loads((path / "model.json").read_text())
+    assert card["combiner"] == combiner
+    np.testing.assert_array_equal(load_bundle(path).predict(inputs_2d)["source"], expected)
+    # a combiner of the wrong size (card re-digested, so only the combiner is wrong) is refused
+    card["combiner"]["source"]["intercept"] = [0.0, 0.0]
+    card["card_sha256"] = _card_digest(card)
+    (path / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ModelBundleError, match="invalid ensemble combiner.*intercept 3"):
+        load_bundle(path)
+    # singular models have no combiner
+    card = card_for(tasks, SETTINGS_2D)
+    model = build_model("2d", input_shape=(96, 96), tasks=tasks, seed=1)
+    card = json.loads((save_bundle(model, card, tmp_path / "one") / "model.json").read_text())
+    card["combiner"] = combiner
+    card["card_sha256"] = _card_digest(card)
+    (tmp_path / "one" / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ModelBundleError, match="invalid model card"):
+        load_bundle(tmp_path / "one")
 
 
 def test_3d_bundle_round_trip(tmp_path):

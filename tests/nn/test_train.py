@@ -82,6 +82,14 @@ def test_ensemble_trains_separate_members(rng, tmp_path):
     assert not np.allclose(weights[0], weights[1])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(m.name for _, _, m in res.model)
     assert res.test_metrics["source"]["n_cells"] == res.split.test.size
+    # the members' vote is calibrated on the validation cells: a distribution per cell
+    assert set(res.model.combiner) == {"source"}
+    probs = res.model.predict(x[res.split.test])["source"]
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # the members' vote is calibrated on the validation cells: a distribution per cell
+    assert set(res.model.combiner) == {"source"}
+    probs = res.model.predict(x[res.split.test])["source"]
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_shapes_and_classes_are_checked(rng):
