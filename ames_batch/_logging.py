@@ -33,6 +33,9 @@ def configure_logging(verbosity: int = 0) -> None:
     # TensorFlow's C++ start-up noise (e.g. "failed call to cuInit" on machines without a GPU)
     # unless debugging; oneDNN stays on (it doubles CPU speed).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbosity > 0 else "3")
+    # ... and its Python warnings (tf.function retracing when ensemble members predict batches
+    # of another size), which say nothing a facility can act on
+    logging.getLogger("tensorflow").setLevel(logging.DEBUG if verbosity > 0 else logging.ERROR)
 
 
 def import_tensorflow_quietly() -> None:
