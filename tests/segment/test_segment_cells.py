@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import draw_cells
+from segment_drawing import draw_cells
 
 from ames_batch.segment import match_labels, segment_cells
 
