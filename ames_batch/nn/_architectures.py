@@ -371,8 +371,8 @@ def build_model(arch: str, *, input_shape: tuple[int, ...], tasks: dict[str, lis
     Examples
     --------
     >>> model = build_model("2d", input_shape=(96, 96), tasks={"source": ["adult", "ipsc"]})
-    >>> model.output_shape
-    {'source': (None, 2)}
+    >>> model.output_shape  # one task: Keras reports the single output's shape
+    (None, 2)
     """
     shape, tasks = _check(arch, input_shape, tasks, seed)
     keras = _keras()

@@ -197,9 +197,10 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
 
     Examples
     --------
+    >>> from ames_batch.synth import DEMO_SCALE_UM, sample_cell_params
     >>> f = synthesize_field(0, scale_um=DEMO_SCALE_UM, cell_params=[
     ...     sample_cell_params(1, source="ipsc")])
-    >>> f.stack.dtype, f.cell_labels.max(), f.cells[0].source
+    >>> f.stack.dtype, int(f.cell_labels.max()), f.cells[0].source
     (dtype('uint16'), 1, 'ipsc')
     """
     rng = _as_generator(rng)

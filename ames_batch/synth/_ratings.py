@@ -89,6 +89,7 @@ def rate_cell(params: CellParams, *, rater_noise: float = 0.0,
     Examples
     --------
     >>> import numpy as np
+    >>> from ames_batch.synth import sample_cell_params
     >>> p = sample_cell_params(np.random.default_rng(0), source="adult",
     ...                        sarcomerisation=4, directionality=4)
     >>> rate_cell(p)
