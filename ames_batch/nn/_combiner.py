@@ -8,10 +8,16 @@ member's logit says about every class, and returns a distribution over the class
 
 import numpy as np
 
-__all__ = ["combine", "fit_combiner"]
+__all__ = ["combine", "fit_combiner", "softmax"]
 
 #: Member sigmoids are clipped to this logit before the regression (float32 saturates near 17).
 _MAX_LOGIT = 15.0
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(N, K)`` linear scores: a fitted logistic regression's predict_proba."""
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _logits(probs: np.ndarray) -> np.ndarray:
@@ -77,9 +83,7 @@ def combine(probs: np.ndarray, combiner: dict) -> np.ndarray:
     """
     coef = np.asarray(combiner["coef"], dtype=np.float64)
     scores = _logits(probs) @ coef.T + np.asarray(combiner["intercept"], dtype=np.float64)
-    scores -= scores.max(axis=1, keepdims=True)
-    e = np.exp(scores)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(scores).astype(np.float32)
 
 
 def check_combiner(combiner, n_classes: int, task: str) -> dict:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ModelBundleError
 from ..metrics import METRIC_NAMES
+from ._combiner import softmax
 
 __all__ = ["METRICS_MODEL_FILE", "METRICS_MODEL_FEATURES", "MetricsRatingModel"]
 
@@ -98,12 +99,6 @@ def _ratings_to_lists(ratings, tasks: Sequence[str], n: int) -> dict[str, list[s
             raise ValueError(f"{task} ratings {bad} are not among its classes {TASK_CLASSES[task]}")
         out[task] = names
     return out
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class MetricsRatingModel:
@@ -270,7 +265,7 @@ class MetricsRatingModel:
         for task, head in self._heads.items():
             coef = np.asarray(head["coef"], dtype=np.float64)
             intercept = np.asarray(head["intercept"], dtype=np.float64)
-            p = _softmax(xs @ coef.T + intercept)
+            p = softmax(xs @ coef.T + intercept)
             full = np.zeros((x.shape[0], len(self.classes[task])), np.float64)
             for j, name in enumerate(head["fitted_classes"]):
                 full[:, self.classes[task].index(name)] = p[:, j]
