@@ -102,15 +102,12 @@ def _bins(field_cell, optics):
             "speckle low" if optics.sim_speckle < 0.125 else "speckle high")
 
 
-@pytest.mark.slow
-def test_synthetic_organised_fraction_held_out():
+@pytest.fixture(scope="module")
+def held_out():
     """80 cells from the generator's priors on seeds never used to tune the estimator.
 
-    Spacing search, edge handling, vote and footprint were tuned on seeds 1000-1079 (there:
-    mean error 0.047, 91 % within 0.1, worst 0.17). Measured on these seeds (2026-11, per-bin
-    table in docs/metrics.md): mean error 0.054, 90 % within 0.1 (72 of 80), 95 % within 0.15,
-    worst 0.22, every bin's mean error <= 0.073 (iPSC). Short of the brief's 0.1 for every
-    cell: misses are iPSC and neonatal cells with sparse lanes or wide gaps.
+    Returns truth and estimated organised fractions, each cell's bins, and the pooled pixel
+    counts (organised in both, only in the estimate, only in the truth).
     """
     truth, est, bins = [], [], []
     hits = np.zeros(3)  # pixels: organised in both, only in the estimate, only in the truth
@@ -127,8 +124,20 @@ def test_synthetic_organised_fraction_held_out():
         found = organised_map(mip, mask, field.scale_um["x"])[0]
         true = field.organised & mask
         hits += [np.sum(found & true), np.sum(found & ~true), np.sum(~found & true)]
-    truth = np.array(truth)
-    d = np.array(est) - truth
+    return np.array(truth), np.array(est), bins, hits
+
+
+@pytest.mark.slow
+def test_synthetic_organised_fraction_held_out(held_out):
+    """The measured bar on the held-out seeds 5000-5079.
+
+    Spacing search, edge handling, vote and footprint were tuned on seeds 1000-1079 (there:
+    mean error 0.047, 91 % within 0.1, worst 0.17). Measured on these seeds (2026-11, per-bin
+    table in docs/metrics.md): mean error 0.054, 90 % within 0.1 (72 of 80), 95 % within 0.15,
+    worst 0.22, every bin's mean error <= 0.073 (iPSC).
+    """
+    truth, est, bins, hits = held_out
+    d = est - truth
     # where, not only how much: pooled pixel precision 0.89 and recall 0.89 (measured), so
     # the area shares are not right by cancelling errors
     assert hits[0] / (hits[0] + hits[1]) >= 0.88 and hits[0] / (hits[0] + hits[2]) >= 0.88, hits
@@ -147,3 +156,12 @@ def test_synthetic_organised_fraction_held_out():
     assert adult.sum() >= 20 and np.abs(d[adult]).max() <= 0.1
     # the metric orders cells like the truth does (measured 0.96)
     assert np.corrcoef(truth, truth + d)[0, 1] > 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue #8's bar, not met: 90 % of held-out cells are within 0.1; "
+                   "the truth counts unstained lane stretches as organised (docs/metrics.md, "
+                   "'What the truth allows'). Passing here fails the suite: then tighten the bar above")
+def test_synthetic_organised_fraction_every_cell_within_brief(held_out):
+    truth, est, _, _ = held_out
+    assert np.abs(est - truth).max() <= 0.1
