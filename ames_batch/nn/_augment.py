@@ -1,8 +1,9 @@
 """On-the-fly augmentation of preprocessed cell inputs (training split only).
 
 Flips, 90° turns and small rotations act in the y/x plane only and keep the canvas size, so the
-physical pixel size (µm/px) the ratings depend on is never changed; intensity jitter is a small
-random gain and offset. Used by ``_dataset.CellSequence`` for the training split; validation and
+physical pixel size (µm/px) the ratings depend on is never changed. Intensity changes stand in
+for other microscopes, stains and cameras (domain randomisation): a random gamma, a saturated
+top, added noise, then a small gain and offset. Used by ``_dataset.CellSequence`` for the training split; validation and
 test data never pass through here.
 """
 
@@ -31,6 +32,15 @@ class AugmentSettings:
         Intensity multiplied by ``1 + U(-gain, gain)``.
     offset : float
         ``U(-offset, offset)`` added inside the cell (where the input is non-zero).
+    max_gamma : float
+        Inside the cell ``x -> x ** g`` with ``log g ~ U(-log max_gamma, log max_gamma)``, >= 1
+        (1 = off): another detector response or stain contrast. Inputs are in [0, 1].
+    min_saturation : float
+        Inside the cell ``x -> min(x, s) / s`` with ``s ~ U(min_saturation, 1)``, in (0, 1]
+        (1 = off): a detector that saturated on the brightest structures.
+    max_noise : float
+        Gaussian noise of standard deviation ``U(0, max_noise)`` added inside the cell, then
+        clipped to [0, 1], >= 0 (in units of the [0, 1] input range).
     """
 
     flip: bool = True
@@ -38,12 +48,19 @@ class AugmentSettings:
     max_rotation_deg: float = 10.0
     gain: float = 0.1
     offset: float = 0.05
+    max_gamma: float = 1.0
+    min_saturation: float = 1.0
+    max_noise: float = 0.0
 
     def __post_init__(self):
-        for name in ("max_rotation_deg", "gain", "offset"):
+        for name in ("max_rotation_deg", "gain", "offset", "max_noise"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"`{name}` must be a finite number >= 0; got {value}")
+        if not (np.isfinite(self.max_gamma) and self.max_gamma >= 1):
+            raise ValueError(f"`max_gamma` must be a finite number >= 1; got {self.max_gamma}")
+        if not 0 < self.min_saturation <= 1:
+            raise ValueError(f"`min_saturation` must be in (0, 1]; got {self.min_saturation}")
 
     def to_dict(self) -> dict:
         """JSON-ready copy of the settings (for the model card)."""
@@ -104,10 +121,20 @@ def augment_cell(image: np.ndarray, rng: np.random.Generator, settings: AugmentS
         angle = float(rng.uniform(-settings.max_rotation_deg, settings.max_rotation_deg))
         out = ndi.rotate(out, angle, axes=(ay, ax), reshape=False, order=1, mode="constant", cval=0.0)
     out = np.array(out, dtype=np.float32, copy=True)
+    inside = out != 0  # the masked background stays 0: the model reads the cell's support from it
+    if settings.max_gamma > 1:
+        gamma = float(np.exp(rng.uniform(-1.0, 1.0) * np.log(settings.max_gamma)))
+        out[inside] = np.maximum(out[inside], 0.0) ** gamma
+    if settings.min_saturation < 1:
+        top = float(rng.uniform(settings.min_saturation, 1.0))
+        out[inside] = np.minimum(out[inside], top) / top
+    if settings.max_noise > 0:
+        sigma = float(rng.uniform(0.0, settings.max_noise))
+        noisy = out[inside] + rng.normal(0.0, sigma, int(inside.sum())).astype(np.float32)
+        out[inside] = np.clip(noisy, 0.0, 1.0)  # as the preprocessing's clip would have left it
     if settings.gain > 0 or settings.offset > 0:
         gain = 1.0 + float(rng.uniform(-settings.gain, settings.gain))
         offset = float(rng.uniform(-settings.offset, settings.offset))
-        inside = out != 0
         out *= gain
         out[inside] += offset
     return out

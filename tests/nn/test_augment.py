@@ -66,32 +66,47 @@ def test_bad_arguments():
         augment_cell(np.zeros((4, 4, 1), np.float32), np.random.default_rng(0), spatial_axes=(0, 0))
     with pytest.raises(ValueError, match="gain"):
         AugmentSettings(gain=-1)
+    with pytest.raises(ValueError, match="max_gamma"):
+        AugmentSettings(max_gamma=0.5)
+    with pytest.raises(ValueError, match="min_saturation"):
+        AugmentSettings(min_saturation=0)
+    with pytest.raises(ValueError, match="max_noise"):
+        AugmentSettings(max_noise=float("nan"))
 
 
-def test_class_weights_balance_totals():
-    y = np.array([0] * 10 + [1] * 30 + [3] * 20)
-    w = class_weights(y, 4)
-    totals = np.bincount(y, weights=w[y], minlength=4)
-    np.testing.assert_allclose(totals[[0, 1, 3]], 20.0, rtol=1e-6)
-    assert w[2] == 0
+INTENSITY_ONLY = dict(flip=False, rot90=False, max_rotation_deg=0.0, gain=0.0, offset=0.0)
 
 
-def test_augmentation_touches_train_only(rng):
-    """Validation and test batches are the stored inputs bit for bit; training batches differ."""
-    n = 40
-    inputs = rng.random((n, 16, 16, 1)).astype(np.float32)
-    stored = inputs.copy()
-    y = {"source": np.arange(n) % 2}
-    split = split_cells([f"c{i}" for i in range(n)], y, seed=0)
-    train = CellSequence(inputs, y, split.train, batch_size=8, augment=AugmentSettings(), shuffle=True, seed=0)
-    for name in ("val", "test"):
-        seq = CellSequence(inputs, y, split.indices(name), batch_size=8, augment=None)
-        got = np.concatenate([seq[i][0] for i in range(len(seq))])
-        np.testing.assert_array_equal(got, inputs[split.indices(name)])
-    served = [train.batch_indices(i) for i in range(len(train))]
-    assert set(np.concatenate(served)) == set(split.train)  # only training rows are served
-    x0 = train[0][0]
-    assert not np.allclose(x0, inputs[train.batch_indices(0)])
-    train.on_epoch_end()
-    train[0]
-    np.testing.assert_array_equal(inputs, stored)  # augmenting never writes into the stored inputs
+def test_gamma_bends_intensities_both_ways_and_keeps_their_order(rng):
+    ramp = np.zeros((1, 12, 1), np.float32)
+    ramp[0, 1:11, 0] = np.linspace(0.1, 1.0, 10)  # pixel 0 and 11: masked background
+    settings = AugmentSettings(max_gamma=2.0, **INTENSITY_ONLY)
+    mids = []
+    for _ in range(40):
+        out = augment_cell(ramp, rng, settings)[0, :, 0]
+        assert out[0] == out[11] == 0 and out[10] == pytest.approx(1.0)
+        assert np.all(np.diff(out[1:11]) > 0)
+        mids.append(out[5] / ramp[0, 5, 0])
+    # log-uniform in [1/2, 2]: 0.5 ** 2 = 0.25 ... 0.5 ** 0.5 = 0.71 around the original 0.5
+    assert min(mids) < 0.8 and max(mids) > 1.2 and min(mids) >= 0.5 - 1e-6 and max(mids) <= 1.42
+
+
+def test_saturation_flattens_the_top_and_rescales(rng):
+    cell = _stripes()
+    out = augment_cell(cell, rng, AugmentSettings(min_saturation=0.5, **INTENSITY_ONLY))
+    inside = cell > 0
+    assert out[~inside].max() == 0 and out.max() == pytest.approx(1.0)
+    top = cell[inside] >= cell[inside].max() * 0.999
+    assert np.all(out[inside][top] == pytest.approx(1.0))
+    assert np.mean(out[inside] >= 0.999) > np.mean(cell[inside] >= 0.999)  # more pixels at the top
+
+
+def test_noise_stays_inside_the_cell_and_in_range(rng):
+    cell = _stripes()
+    outs = [augment_cell(cell, rng, AugmentSettings(max_noise=0.2, **INTENSITY_ONLY)) for _ in range(10)]
+    inside = cell > 0
+    for out in outs:
+        assert out[~inside].max() == 0 and out.min() >= 0 and out.max() <= 1
+    spread = [np.std(out[inside] - cell[inside]) for out in outs]
+    assert max(spread) > 0.05 and min(spread) < max(spread)  # sigma drawn per call
+
