@@ -157,6 +157,11 @@ def main(argv=None) -> int:
     p.add_argument("--max-rotation-deg", type=float, default=3.0,
                    help="small-rotation augmentation; directionality classes are 22.5° wide, drawn with "
                         "2.5-5° margins, so large turns would blur the labels")
+    p.add_argument("--max-gamma", type=float, default=2.0,
+                   help="intensity gamma drawn in [1/g, g] per training input (other detectors, stains)")
+    p.add_argument("--min-saturation", type=float, default=0.3,
+                   help="inputs saturated at a level drawn in [s, 1] of their range")
+    p.add_argument("--max-noise", type=float, default=0.1, help="added noise, sd drawn in [0, n] of the range")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop training after this many minutes (best weights kept)")
     p.add_argument("--source-loss-weight", type=float, default=0.1,
@@ -209,7 +214,8 @@ def main(argv=None) -> int:
         loss_weights={"source": args.source_loss_weight},
         # the input is aligned to the long axis: flips and small turns keep that, 90° turns would not
         augment=AugmentSettings(flip=True, rot90=not pre.align_long_axis, max_rotation_deg=args.max_rotation_deg,
-                                gain=0.05, offset=0.0),
+                                gain=0.05, offset=0.0, max_gamma=args.max_gamma,
+                                min_saturation=args.min_saturation, max_noise=args.max_noise),
         um_per_px=pre.target_um_per_px,
     )
     t0 = time.time()
@@ -225,7 +231,7 @@ def main(argv=None) -> int:
     card_metrics = {t: {"accuracy": m["accuracy"], "f1_weighted": m["weighted_f1"],
                         "n_cells": m["n_cells"]} for t, m in result.test_metrics.items()}
     card = make_card(
-        name=f"ames-{args.arch}-default", version="1.1", tasks=TASKS, settings=pre,
+        name=f"ames-{args.arch}-default", version="1.2", tasks=TASKS, settings=pre,
         training={
             "data_fingerprint": fingerprint(ids, y_all, generator),
             "data": generator,
