@@ -178,11 +178,12 @@ def _wells(value: str | None) -> list[str] | None:
 @main.command()
 @click.argument("plate", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Model bundle from `ames-batch train`; default: the bundled default model.")
+              help="Model from `ames-batch train` (any --arch, metrics included); default: the bundled default model.")
 @click.option("--mode", type=click.Choice(["2d", "3d"]), default=None,
               help="2D (MIP) or 3D (stack) model; default 2d, or the model's own.")
-@click.option("--explain", default="gradcam",
-              help="Heatmaps to write: comma-separated from gradcam, ig; or 'none'.")
+@click.option("--explain", default=None,
+              help="Heatmaps to write: comma-separated from gradcam, ig; or 'none'. Default gradcam "
+                   "(none for a metrics model, which has no heatmaps).")
 @click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Ratings CSV; default PLATE without .zarr + '-ratings.csv'.")
 @click.option("--wells", default=None, help="Only these wells, e.g. 'A/1,B/3'.")
@@ -190,7 +191,7 @@ def _wells(value: str | None) -> list[str] | None:
 @click.option("--force", is_flag=True, help="Redo fields already rated with the same model and settings.")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://host:8786).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Start a local cluster with N workers.")
-def run(plate: Path, model: Path | None, mode: str | None, explain: str, out_csv: Path | None, wells: str | None,
+def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, out_csv: Path | None, wells: str | None,
         channel: str | None, force: bool, scheduler: str | None, workers: int | None) -> None:
     """Rate every cell of PLATE: labels/cells, heatmaps and a CSV of ratings.
 
@@ -202,7 +203,12 @@ def run(plate: Path, model: Path | None, mode: str | None, explain: str, out_csv
 
     if scheduler and workers:
         _fail("--scheduler and --workers exclude each other")
-    methods = () if explain.strip().lower() == "none" else tuple(m.strip() for m in explain.split(",") if m.strip())
+    if explain is None:
+        methods = None  # the model's default
+    elif explain.strip().lower() == "none":
+        methods = ()
+    else:
+        methods = tuple(m.strip() for m in explain.split(",") if m.strip())
     try:
         report = run_plate(plate, model=model, mode=mode, explain=methods, out_csv=out_csv, wells=_wells(wells),
                            channel=int(channel) if channel and channel.isdigit() else channel, force=force,

@@ -1,7 +1,7 @@
 """Edges of the pipeline: the NGFF 0.5 HCS plate (fields, labels, heatmaps), its lock, CSV tables."""
 
 from ._fields import field_attributes, read_field, set_field_attributes, write_field
-from ._heatmaps import list_heatmaps, read_heatmap, write_heatmap
+from ._heatmaps import list_heatmaps, read_heatmap, remove_heatmap, write_heatmap
 from ._labels import list_labels, read_labels, write_labels
 from ._lock import plate_lock
 from ._plate import FieldKey, list_fields, validate_plate
@@ -12,6 +12,7 @@ __all__ = [
     "field_attributes",
     "list_fields",
     "list_heatmaps",
+    "remove_heatmap",
     "list_labels",
     "plate_lock",
     "read_field",

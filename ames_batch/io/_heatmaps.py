@@ -96,6 +96,30 @@ def write_heatmap(
         _move_into_place(tmp, final)
 
 
+def remove_heatmap(plate: Path, key: FieldKey, name: str) -> bool:
+    """Delete a field's heatmap `name` (e.g. one an earlier run wrote and this one did not).
+
+    Returns
+    -------
+    removed : bool
+        False if the field had no such heatmap.
+
+    Notes
+    -----
+    The group is first renamed to a hidden temporary name (readers skip those), then deleted,
+    so no reader sees half a heatmap.
+    """
+    _check_name(name)
+    final = _field_dir(plate, key) / "heatmaps" / name
+    if not final.is_dir():
+        return False
+    trash = ms.temp_dir_for(final)
+    with _metadata_lock(Path(plate)):
+        final.rename(trash)
+    ms.discard(trash)
+    return True
+
+
 def list_heatmaps(plate: Path, key: FieldKey) -> list[str]:
     """Names of the complete heatmaps of a field, sorted ([] if none)."""
     heatmaps_dir = _field_dir(plate, key) / "heatmaps"

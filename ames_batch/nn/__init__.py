@@ -7,7 +7,7 @@ from ._predict import ExplainTarget, RatingModel
 from ._preprocess import CellGeometry, PreprocessSettings, cell_input_2d, cell_input_3d
 from ._dataset import CellSequence, class_weights
 from ._evaluate import evaluate_ratings
-from ._metrics_model import METRICS_MODEL_FEATURES, METRICS_MODEL_FILE, MetricsRatingModel
+from ._metrics_model import METRICS_MODEL_FEATURES, METRICS_MODEL_FILE, MetricsRatingModel, is_metrics_bundle
 from ._report import PAPER_TABLE1, plot_confusion, plot_history, summary_markdown
 from ._split import CellSplit, split_cells
 from ._train import TrainResult, TrainSettings, encode_ratings, predict_probs, train_model
@@ -34,6 +34,7 @@ __all__ = [
     "METRICS_MODEL_FEATURES",
     "METRICS_MODEL_FILE",
     "MetricsRatingModel",
+    "is_metrics_bundle",
     # models and bundles (nn-core)
     "ARCHS",
     "FORMAT_VERSION",

@@ -19,7 +19,7 @@ from ..errors import ModelBundleError
 from ..metrics import METRIC_NAMES
 from ._combiner import softmax
 
-__all__ = ["METRICS_MODEL_FILE", "METRICS_MODEL_FEATURES", "MetricsRatingModel"]
+__all__ = ["METRICS_MODEL_FILE", "METRICS_MODEL_FEATURES", "MetricsRatingModel", "is_metrics_bundle"]
 
 #: Class names per task, in output-column order (as the ratings CSV and the CNNs).
 TASK_CLASSES: dict[str, list[str]] = {
@@ -35,6 +35,12 @@ METRICS_MODEL_FEATURES: tuple[str, ...] = tuple(
 METRICS_MODEL_FILE = "metrics_model.json"
 _FORMAT = "ames-batch-metrics-model"
 _VERSION = 1
+
+
+def is_metrics_bundle(directory: str | os.PathLike) -> bool:
+    """True for a folder made by ``ames-batch train --arch metrics`` (not a CNN bundle)."""
+    folder = Path(directory)
+    return (folder / METRICS_MODEL_FILE).is_file() and not (folder / "model.json").is_file()
 
 
 def _table_to_array(metrics_table, features: Sequence[str], *, allow_empty: bool = False

@@ -72,13 +72,13 @@ def evaluate_plate(
     ValueError
         If no rated cell is left to score.
     """
-    from ..nn import (METRICS_MODEL_FILE, MetricsRatingModel, evaluate_ratings, load_bundle, plot_confusion,
+    from ..nn import (MetricsRatingModel, evaluate_ratings, is_metrics_bundle, load_bundle, plot_confusion,
                       plot_history, summary_markdown)
 
     model, plate = Path(model), Path(plate)
     out = Path(out) if out is not None else plate.with_name(plate.name.removesuffix(".zarr") + "-evaluation")
     ratings = read_ratings(ratings_csv)
-    is_metrics = (model / METRICS_MODEL_FILE).is_file() and not (model / "model.json").is_file()
+    is_metrics = is_metrics_bundle(model)
     if is_metrics:
         rating_model = MetricsRatingModel.load(model)
         tasks_model, settings, name = dict(rating_model.classes), None, f"{model.name} (metrics)"

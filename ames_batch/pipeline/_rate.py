@@ -1,4 +1,7 @@
-"""Rate a group of fields: segment, preprocess, predict in one batch, explain, write outputs.
+"""Rate a group of fields: segment, measure, preprocess, predict in one batch, explain, write outputs.
+
+The rating model is a CNN bundle (``RatingModel``: cell images in, heatmaps possible) or an
+interpretable metrics model (``MetricsRatingModel``: the cells' sarcomere metrics in, no heatmaps).
 
 A group of a few fields is the unit of work: its cells share model batches (keeping the model
 busy), and its memory is freed before the next group, so a plate streams in bounded memory.
@@ -13,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..io import FieldKey, read_labels, set_field_attributes, write_heatmap, write_labels
+from ..io import (FieldKey, list_heatmaps, read_labels, remove_heatmap, set_field_attributes, write_heatmap,
+                  write_labels)
 from ..metrics import cell_metrics
-from ..nn import RatingModel, cell_input_2d, cell_input_3d
+from ..image import cell_bbox
+from ..nn import MetricsRatingModel, RatingModel, cell_input_2d, cell_input_3d
 from ..segment import segment_cells
 from ..xai import grad_cam, integrated_gradients
 from ._field_input import FieldData, read_field_data
@@ -65,26 +70,35 @@ class FieldResult:
 class _Prepared:
     data: FieldData
     labels: np.ndarray
-    inputs: list[np.ndarray]
-    geometries: list
     cell_ids: list[int]
+    centroids: list[tuple[float, float]]  # px, field frame
+    metrics: list[dict]  # cell_metrics of each cell
+    inputs: list[np.ndarray]  # CNN inputs (none for a metrics model)
+    geometries: list  # crop <-> field mapping of each CNN input
 
 
-def _prepare(plate: Path, key: FieldKey, model: RatingModel, settings: RunSettings) -> _Prepared:
-    three_d = model.settings.ndim == 3
+def _prepare(plate: Path, key: FieldKey, model: RatingModel | MetricsRatingModel,
+             settings: RunSettings) -> _Prepared:
+    cnn = isinstance(model, RatingModel)
+    three_d = cnn and model.settings.ndim == 3
     data = read_field_data(plate, key, channel=settings.channel, with_stack=three_d)
     labels = segment_cells(data.mip, data.pixel_size_um)
-    inputs, geometries, ids = [], [], []
+    px = data.pixel_size_um
+    out = _Prepared(data, labels, [], [], [], [], [])
     for cell_id in range(1, int(labels.max()) + 1):
         mask = labels == cell_id
-        if three_d:
-            x, geometry = cell_input_3d(data.stack, mask, data.scale_um, model.settings)
-        else:
-            x, geometry = cell_input_2d(data.mip, mask, data.pixel_size_um, model.settings)
-        inputs.append(x)
-        geometries.append(geometry)
-        ids.append(cell_id)
-    return _Prepared(data, labels, inputs, geometries, ids)
+        bbox = cell_bbox(mask, pixel_size_um=(px, px))
+        out.cell_ids.append(cell_id)
+        out.centroids.append(tuple(float(c) for c in np.argwhere(mask).mean(axis=0)))
+        out.metrics.append(cell_metrics(data.mip[bbox], mask[bbox], px))
+        if cnn:
+            if three_d:
+                x, geometry = cell_input_3d(data.stack, mask, data.scale_um, model.settings)
+            else:
+                x, geometry = cell_input_2d(data.mip, mask, px, model.settings)
+            out.inputs.append(x)
+            out.geometries.append(geometry)
+    return out
 
 
 def _heatmaps(model: RatingModel, method: str, inputs: np.ndarray, predicted: dict, settings: RunSettings):
@@ -124,19 +138,18 @@ def _field_heatmap(prepared: _Prepared, crop_maps: dict, first: int, model: Rati
     return xr.DataArray(np.stack(planes), dims=dims, coords={"c": list(model.tasks)}, attrs={"scale_um": scale})
 
 
-def _cell_row(prepared: _Prepared, i: int, probs: dict, model: RatingModel, stamp: str) -> dict:
-    data, geometry = prepared.data, prepared.geometries[i]
-    cy, cx = geometry.centroid_yx
+def _cell_row(prepared: _Prepared, i: int, probs: dict, classes: dict, model_name: tuple[str, str],
+              stamp: str) -> dict:
+    data = prepared.data
+    cy, cx = prepared.centroids[i]
     row = {"label": prepared.cell_ids[i], "centroid_y_um": float(cy * data.scale_um["y"]),
            "centroid_x_um": float(cx * data.scale_um["x"])}
-    for task, classes in model.tasks.items():
+    for task, names in classes.items():
         p = probs[task][i]
-        row[task] = classes[int(np.argmax(p))]
-        row.update({f"p_{task}_{c}": float(v) for c, v in zip(classes, p)})
-    row.update(cell_metrics(data.mip[geometry.bbox], geometry.mask, data.pixel_size_um))
-    card = model.card or {}
-    row.update({"model": card.get("name", "unsaved"), "model_version": card.get("version", ""),
-                "run_timestamp": stamp, "status": "ok"})
+        row[task] = names[int(np.argmax(p))]
+        row.update({f"p_{task}_{c}": float(v) for c, v in zip(names, p)})
+    row.update(prepared.metrics[i])
+    row.update({"model": model_name[0], "model_version": model_name[1], "run_timestamp": stamp, "status": "ok"})
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
 
 
@@ -148,12 +161,16 @@ def _write(plate: Path, prepared: _Prepared, rows: list[dict], heatmaps: dict, s
                  attrs={"run": settings.signature})
     for method, heatmap in heatmaps.items():
         write_heatmap(plate, key, method, heatmap, attrs={"method": method, **settings.signature})
+    # an earlier run's heatmap of another method would no longer match these labels
+    for stale in set(list_heatmaps(plate, key)) - set(heatmaps):
+        remove_heatmap(plate, key, stale)
     # The run record goes last: a field counts as rated only once all its outputs are in place.
     set_field_attributes(plate, key, {"run": {**settings.signature, "status": "ok" if rows else "no cells",
                                               "n_cells": len(rows), "timestamp": stamp}})
 
 
-def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel, settings: RunSettings) -> list[FieldResult]:
+def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel | MetricsRatingModel,
+                settings: RunSettings) -> list[FieldResult]:
     """Rate a group of fields and write their labels, heatmaps and run records into the plate.
 
     Parameters
@@ -162,8 +179,9 @@ def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel, settings:
         The plate (already validated and locked by the caller).
     keys : list of FieldKey
         Fields of this group.
-    model : RatingModel
-        Loaded model; its preprocessing settings decide 2D or 3D.
+    model : RatingModel or MetricsRatingModel
+        Loaded model; a CNN's preprocessing settings decide 2D or 3D. A metrics model rates from
+        the cells' metrics and makes no heatmaps (`settings.explain` must be empty).
     settings : RunSettings
         Explanations, channel, batch size.
 
@@ -180,19 +198,23 @@ def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel, settings:
             prepared[key] = _prepare(plate, key, model, settings)
         except Exception as error:  # one bad field never stops the plate
             results[key] = _error(key, error)
-    ready = [p for p in prepared.values() if p.inputs]
+    ready = [p for p in prepared.values() if p.cell_ids]
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if ready:
+    classes = model.tasks if isinstance(model, RatingModel) else model.classes
+    model_name = _model_name(settings)
+    if ready and isinstance(model, RatingModel):
         inputs = np.stack([x for p in ready for x in p.inputs]).astype(np.float32)
         probs = model.predict(inputs, batch_size=settings.batch_size)
         predicted = {t: np.argmax(p, axis=1) for t, p in probs.items()}
         crop_maps = {m: _heatmaps(model, m, inputs, predicted, settings) for m in settings.explain}
+    elif ready:
+        probs = model.predict_proba([m for p in ready for m in p.metrics])
     end = 0
     for key, p in prepared.items():
-        n = len(p.inputs)
+        n = len(p.cell_ids)
         first, end = end, end + n
         try:
-            rows = [_cell_row(p, i, {t: v[first:end] for t, v in probs.items()}, model, stamp)
+            rows = [_cell_row(p, i, {t: v[first:end] for t, v in probs.items()}, classes, model_name, stamp)
                     for i in range(n)] if n else []
             heatmaps = {m: _field_heatmap(p, crop_maps[m], first, model) for m in settings.explain} if n else {}
             _write(plate, p, rows, heatmaps, settings, stamp)
@@ -200,6 +222,12 @@ def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel, settings:
         except Exception as error:
             results[key] = _error(key, error)
     return [results[k] for k in keys]
+
+
+def _model_name(settings: RunSettings) -> tuple[str, str]:
+    """(name, version) of the model, from its run identity ``name@version#digest``."""
+    name, _, rest = settings.model_id.partition("@")
+    return name, rest.partition("#")[0]
 
 
 def _error(key: FieldKey, error: Exception) -> FieldResult:

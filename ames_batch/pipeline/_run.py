@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._logging import progress
+from .._logging import import_tensorflow_quietly, progress
 from ..errors import ModelBundleError
 from ..io import (FieldKey, field_attributes, list_fields, list_labels, plate_lock, validate_plate,
                   write_csv_atomic)
-from ..nn import RatingModel, load_bundle
+from ..nn import METRICS_MODEL_FILE, MetricsRatingModel, RatingModel, is_metrics_bundle, load_bundle
 from ._rate import EXPLAIN_METHODS, FieldResult, RunSettings, rate_fields, rows_from_labels
 
 __all__ = ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"]
@@ -59,13 +59,23 @@ def ratings_csv_path(plate: Path) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def _load(model_path: str) -> RatingModel:
+def _load(model_path: str) -> RatingModel | MetricsRatingModel:
     """One loaded model per process (workers of a cluster load it once each)."""
+    import_tensorflow_quietly()  # a worker process imports TensorFlow afresh; its notes reach our stderr
+    if is_metrics_bundle(model_path):
+        return MetricsRatingModel.load(model_path)
     return load_bundle(model_path)
 
 
 def _model_id(model_path: Path) -> str:
-    """Identity of a bundle for skip decisions: digest of its card (which holds its weight hashes)."""
+    """Identity of a bundle for skip decisions: ``name@version#digest``.
+
+    A CNN bundle: its card's name and version, digest of the card (which holds its weight
+    hashes). A metrics model: its folder name, version "metrics", digest of its coefficients.
+    """
+    if is_metrics_bundle(model_path):
+        text = (model_path / METRICS_MODEL_FILE).read_text()
+        return f"{model_path.resolve().name}@metrics#" + hashlib.sha256(text.encode()).hexdigest()[:12]
     card = json.loads((model_path / "model.json").read_text())
     return f"{card.get('name')}@{card.get('version')}#" + hashlib.sha256(
         json.dumps(card, sort_keys=True).encode()).hexdigest()[:12]
@@ -92,7 +102,7 @@ def run_plate(
     *,
     model: Path | None = None,
     mode: str | None = None,
-    explain: tuple[str, ...] = ("gradcam",),
+    explain: tuple[str, ...] | None = None,
     out_csv: Path | None = None,
     wells: list[str] | None = None,
     channel: str | int | None = None,
@@ -107,12 +117,14 @@ def run_plate(
     plate : Path
         An NGFF 0.5 HCS plate (from ``ames-batch convert`` or ``demo``).
     model : Path, optional
-        Model bundle; default the bundled default model for `mode`.
+        Model bundle (from ``ames-batch train``, any ``--arch``, including ``metrics``); default
+        the bundled default model for `mode`.
     mode : {"2d", "3d"}, optional
         Which kind of model to use when `model` is None (default "2d"); with a `model`, it must
-        agree with the bundle.
-    explain : tuple of {"gradcam", "ig"}
-        Heatmaps to write (empty: none).
+        agree with the bundle (a metrics model is 2D: it measures the MIP).
+    explain : tuple of {"gradcam", "ig"}, optional
+        Heatmaps to write (empty: none). Default Grad-CAM for a CNN, none for a metrics model
+        (which has no heatmaps; asking for one is an error).
     out_csv : Path, optional
         Ratings CSV; default ``<plate>-ratings.csv`` beside the plate.
     wells : list of str, optional
@@ -139,14 +151,20 @@ def run_plate(
     """
     plate = Path(plate)
     validate_plate(plate)
-    unknown = sorted(set(explain) - set(EXPLAIN_METHODS))
+    unknown = sorted(set(explain or ()) - set(EXPLAIN_METHODS))
     if unknown:
         raise ValueError(f"unknown explanation methods {unknown}; choose from {list(EXPLAIN_METHODS)}")
     model_path = Path(model) if model is not None else default_model_path(mode or "2d")
     rating_model = _load(str(model_path.resolve()))
-    model_mode = "3d" if rating_model.settings.ndim == 3 else "2d"
+    cnn = isinstance(rating_model, RatingModel)
+    model_mode = "3d" if cnn and rating_model.settings.ndim == 3 else "2d"
     if mode is not None and mode != model_mode:
         raise ValueError(f"--mode {mode} does not match the {model_mode} model {model_path}")
+    if explain is None:
+        explain = ("gradcam",) if cnn else ()
+    if explain and not cnn:
+        raise ValueError(f"{model_path} is a metrics model: it rates from measured numbers and has no "
+                         "heatmaps; run with --explain none")
     settings = RunSettings(model_id=_model_id(model_path), explain=tuple(explain), channel=channel,
                            batch_size=BATCH_SIZE[model_mode])
     out_csv = Path(out_csv) if out_csv else ratings_csv_path(plate)

@@ -12,8 +12,10 @@ import pytest
 import xarray as xr
 
 from ames_batch.errors import LockedError, NotAPlateError
-from ames_batch.io import (FieldKey, field_attributes, list_fields, plate_lock, read_field, read_heatmap, read_labels,
-                           validate_plate, write_field)
+from ames_batch.io import (FieldKey, field_attributes, list_fields, list_heatmaps, list_labels, plate_lock, read_field,
+                           read_heatmap, read_labels, validate_plate, write_field)
+from ames_batch.metrics import METRIC_NAMES
+from ames_batch.nn import MetricsRatingModel
 from ames_batch.pipeline import run_plate
 
 VOLATILE = ["run_timestamp", "plate"]  # when it ran, and the copy's folder name
@@ -82,6 +84,50 @@ def test_force_and_changed_settings_redo(demo_plate, small_bundle, tmp_path):
     assert {r.status for r in redo.results} == {"ok"}
     forced = run_plate(demo_plate, model=small_bundle, explain=("gradcam",), force=True, out_csv=tmp_path / "r.csv")
     assert {r.status for r in forced.results} == {"ok"}
+
+
+def test_rerun_without_a_method_removes_its_stale_heatmap(demo_plate, small_bundle, tmp_path):
+    run_plate(demo_plate, model=small_bundle, out_csv=tmp_path / "r.csv")
+    key = list_fields(demo_plate)[0]
+    assert list_heatmaps(demo_plate, key) == ["gradcam"]
+    run_plate(demo_plate, model=small_bundle, explain=(), force=True, out_csv=tmp_path / "r.csv")
+    assert list_heatmaps(demo_plate, key) == []  # it no longer belongs to the field's labels
+    assert "cells" in list_labels(demo_plate, key)
+    validate_plate(demo_plate)
+
+
+def _metrics_model(folder, n=40):
+    """A real fitted MetricsRatingModel (scikit-learn) on random but plausible metric rows."""
+    rng = np.random.default_rng(2)
+    rows = [{name: float(rng.uniform(0.1, 2.0)) for name in METRIC_NAMES} for _ in range(n)]
+    ratings = {"sarcomerisation": [str(i % 4 + 1) for i in range(n)],
+               "directionality": [str((i // 4) % 4 + 1) for i in range(n)],
+               "source": [("adult", "neonatal", "ipsc")[i % 3] for i in range(n)]}
+    model = MetricsRatingModel().fit(rows, ratings)
+    model.save(folder)
+    return model
+
+
+def test_run_with_a_metrics_model(demo_plate, tmp_path):
+    """`train --arch metrics` makes a model that `run` deploys: ratings from the CSV's own metrics."""
+    model = _metrics_model(tmp_path / "metrics-v1")
+    report = run_plate(demo_plate, model=tmp_path / "metrics-v1", out_csv=tmp_path / "r.csv")
+    assert not report.failed and report.n_cells >= 2
+    table = pd.read_csv(tmp_path / "r.csv", dtype={"sarcomerisation": str, "directionality": str})
+    assert set(table.model) == {"metrics-v1"} and set(table.model_version) == {"metrics"}
+    expected = model.predict(table[list(METRIC_NAMES)])  # the CSV's metrics are what it rated from
+    for task in ("sarcomerisation", "directionality", "source"):
+        assert list(table[task]) == list(expected[task])
+        assert np.allclose(table.filter(like=f"p_{task}_").sum(axis=1), 1.0)
+    for key in list_fields(demo_plate):
+        assert list_heatmaps(demo_plate, key) == []
+        _, properties = read_labels(demo_plate, key, "cells")
+        assert {p["label-value"] for p in properties} == set(table[table.well == key.well].label)
+    validate_plate(demo_plate)
+    with pytest.raises(ValueError, match="metrics model.*--explain none"):
+        run_plate(demo_plate, model=tmp_path / "metrics-v1", explain=("gradcam",), out_csv=tmp_path / "r.csv")
+    with pytest.raises(ValueError, match="--mode 3d does not match the 2d model"):
+        run_plate(demo_plate, model=tmp_path / "metrics-v1", mode="3d", out_csv=tmp_path / "r.csv")
 
 
 @pytest.mark.parametrize("bad", ["nan", "constant", "saturated"])
