@@ -40,4 +40,6 @@ if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
   touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# 3: TensorFlow C++ notes off, errors included ("failed call to cuInit" on GPU-less machines);
+# Python exceptions still surface. Set TF_CPP_MIN_LOG_LEVEL=0 before the script to see them.
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
