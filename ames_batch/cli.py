@@ -178,7 +178,8 @@ def _wells(value: str | None) -> list[str] | None:
 @main.command()
 @click.argument("plate", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Model from `ames-batch train` (any --arch, metrics included); default: the bundled default model.")
+              help="Model from `ames-batch train` (any --arch, metrics included); default: the bundled "
+                   "default model.")
 @click.option("--mode", type=click.Choice(["2d", "3d"]), default=None,
               help="2D (MIP) or 3D (stack) model; default 2d, or the model's own.")
 @click.option("--explain", default=None,
@@ -191,8 +192,8 @@ def _wells(value: str | None) -> list[str] | None:
 @click.option("--force", is_flag=True, help="Redo fields already rated with the same model and settings.")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://host:8786).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Start a local cluster with N workers.")
-def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, out_csv: Path | None, wells: str | None,
-        channel: str | None, force: bool, scheduler: str | None, workers: int | None) -> None:
+def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, out_csv: Path | None,
+        wells: str | None, channel: str | None, force: bool, scheduler: str | None, workers: int | None) -> None:
     """Rate every cell of PLATE: labels/cells, heatmaps and a CSV of ratings.
 
     Exit status 0 when every field was rated, 1 when some failed (listed on stderr), 2 on a
