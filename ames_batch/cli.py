@@ -183,8 +183,8 @@ def _wells(value: str | None) -> list[str] | None:
 @click.option("--mode", type=click.Choice(["2d", "3d"]), default=None,
               help="2D (MIP) or 3D (stack) model; default 2d, or the model's own.")
 @click.option("--explain", default=None,
-              help="Heatmaps to write: comma-separated from gradcam, ig; or 'none'. Default gradcam "
-                   "(none for a metrics model, which has no heatmaps).")
+              help="Heatmaps to write: comma-separated from gradcam, ig, organised (the metrics' "
+                   "organised map); or 'none'. Default gradcam (organised for a metrics model).")
 @click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Ratings CSV; default PLATE without .zarr + '-ratings.csv'.")
 @click.option("--wells", default=None, help="Only these wells, e.g. 'A/1,B/3'.")

@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..io import (FieldKey, list_heatmaps, read_labels, remove_heatmap, set_field_attributes, write_heatmap,
                   write_labels)
-from ..metrics import cell_metrics
+from ..metrics import cell_metrics, organised_map
 from ..image import cell_bbox
 from ..nn import MetricsRatingModel, RatingModel, cell_input_2d, cell_input_3d
 from ..segment import segment_cells
@@ -30,7 +30,9 @@ __all__ = ["CELL_LABELS", "FieldResult", "RunSettings", "rate_fields", "rows_fro
 log = logging.getLogger("ames_batch")
 
 CELL_LABELS = "cells"
-EXPLAIN_METHODS = ("gradcam", "ig")
+#: Heatmaps of a CNN's decision (need a CNN) and the metrics' organised map (any model).
+MODEL_METHODS = ("gradcam", "ig")
+EXPLAIN_METHODS = (*MODEL_METHODS, "organised")
 #: Label colours by sarcomerisation rating 1..4: red, orange, yellow-green, green (RGBA).
 RATING_COLOURS = {"1": (215, 48, 39, 255), "2": (252, 141, 89, 255), "3": (166, 217, 106, 255),
                   "4": (26, 152, 80, 255)}
@@ -72,6 +74,7 @@ class _Prepared:
     labels: np.ndarray
     cell_ids: list[int]
     centroids: list[tuple[float, float]]  # px, field frame
+    bboxes: list[tuple[slice, slice]]  # field frame
     metrics: list[dict]  # cell_metrics of each cell
     inputs: list[np.ndarray]  # CNN inputs (none for a metrics model)
     geometries: list  # crop <-> field mapping of each CNN input
@@ -84,12 +87,13 @@ def _prepare(plate: Path, key: FieldKey, model: RatingModel | MetricsRatingModel
     data = read_field_data(plate, key, channel=settings.channel, with_stack=three_d)
     labels = segment_cells(data.mip, data.pixel_size_um)
     px = data.pixel_size_um
-    out = _Prepared(data, labels, [], [], [], [], [])
+    out = _Prepared(data, labels, [], [], [], [], [], [])
     for cell_id in range(1, int(labels.max()) + 1):
         mask = labels == cell_id
         bbox = cell_bbox(mask, pixel_size_um=(px, px))
         out.cell_ids.append(cell_id)
         out.centroids.append(tuple(float(c) for c in np.argwhere(mask).mean(axis=0)))
+        out.bboxes.append(bbox)
         out.metrics.append(cell_metrics(data.mip[bbox], mask[bbox], px))
         if cnn:
             if three_d:
@@ -138,6 +142,18 @@ def _field_heatmap(prepared: _Prepared, crop_maps: dict, first: int, model: Rati
     return xr.DataArray(np.stack(planes), dims=dims, coords={"c": list(model.tasks)}, attrs={"scale_um": scale})
 
 
+def _organised_heatmap(prepared: _Prepared) -> xr.DataArray:
+    """The metrics' organised map of every cell in the field frame (1 = organised), one channel."""
+    data = prepared.data
+    plane = np.zeros(data.mip.shape, np.float32)
+    for cell_id, bbox in zip(prepared.cell_ids, prepared.bboxes):
+        inside = prepared.labels[bbox] == cell_id
+        organised = organised_map(data.mip[bbox], inside, data.pixel_size_um)[0]
+        plane[bbox][organised] = 1.0
+    scale = {d: data.scale_um[d] for d in ("y", "x")}
+    return xr.DataArray(plane[None], dims=("c", "y", "x"), coords={"c": ["organised"]}, attrs={"scale_um": scale})
+
+
 def _cell_row(prepared: _Prepared, i: int, probs: dict, classes: dict, model_name: tuple[str, str],
               stamp: str) -> dict:
     data = prepared.data
@@ -181,7 +197,7 @@ def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel | MetricsR
         Fields of this group.
     model : RatingModel or MetricsRatingModel
         Loaded model; a CNN's preprocessing settings decide 2D or 3D. A metrics model rates from
-        the cells' metrics and makes no heatmaps (`settings.explain` must be empty).
+        the cells' metrics; of the heatmaps it makes only "organised" (no CNN to explain).
     settings : RunSettings
         Explanations, channel, batch size.
 
@@ -206,7 +222,8 @@ def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel | MetricsR
         inputs = np.stack([x for p in ready for x in p.inputs]).astype(np.float32)
         probs = model.predict(inputs, batch_size=settings.batch_size)
         predicted = {t: np.argmax(p, axis=1) for t, p in probs.items()}
-        crop_maps = {m: _heatmaps(model, m, inputs, predicted, settings) for m in settings.explain}
+        crop_maps = {m: _heatmaps(model, m, inputs, predicted, settings)
+                     for m in settings.explain if m in MODEL_METHODS}
     elif ready:
         probs = model.predict_proba([m for p in ready for m in p.metrics])
     end = 0
@@ -216,7 +233,8 @@ def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel | MetricsR
         try:
             rows = [_cell_row(p, i, {t: v[first:end] for t, v in probs.items()}, classes, model_name, stamp)
                     for i in range(n)] if n else []
-            heatmaps = {m: _field_heatmap(p, crop_maps[m], first, model) for m in settings.explain} if n else {}
+            heatmaps = {m: _organised_heatmap(p) if m == "organised" else _field_heatmap(p, crop_maps[m], first, model)
+                        for m in settings.explain} if n else {}
             _write(plate, p, rows, heatmaps, settings, stamp)
             results[key] = FieldResult(key, "ok" if rows else "no cells", rows)
         except Exception as error:

@@ -14,7 +14,7 @@ from ..errors import ModelBundleError
 from ..io import (FieldKey, field_attributes, list_fields, list_labels, plate_lock, validate_plate,
                   write_csv_atomic)
 from ..nn import METRICS_MODEL_FILE, MetricsRatingModel, RatingModel, is_metrics_bundle, load_bundle
-from ._rate import EXPLAIN_METHODS, FieldResult, RunSettings, rate_fields, rows_from_labels
+from ._rate import EXPLAIN_METHODS, MODEL_METHODS, FieldResult, RunSettings, rate_fields, rows_from_labels
 
 __all__ = ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"]
 
@@ -122,9 +122,10 @@ def run_plate(
     mode : {"2d", "3d"}, optional
         Which kind of model to use when `model` is None (default "2d"); with a `model`, it must
         agree with the bundle (a metrics model is 2D: it measures the MIP).
-    explain : tuple of {"gradcam", "ig"}, optional
-        Heatmaps to write (empty: none). Default Grad-CAM for a CNN, none for a metrics model
-        (which has no heatmaps; asking for one is an error).
+    explain : tuple of {"gradcam", "ig", "organised"}, optional
+        Heatmaps to write (empty: none): Grad-CAM and Integrated Gradients of a CNN's ratings,
+        and the metrics' organised map (1 where a cell's z-discs repeat at a sarcomeric
+        spacing; any model). Default Grad-CAM for a CNN, the organised map for a metrics model.
     out_csv : Path, optional
         Ratings CSV; default ``<plate>-ratings.csv`` beside the plate.
     wells : list of str, optional
@@ -161,10 +162,10 @@ def run_plate(
     if mode is not None and mode != model_mode:
         raise ValueError(f"--mode {mode} does not match the {model_mode} model {model_path}")
     if explain is None:
-        explain = ("gradcam",) if cnn else ()
-    if explain and not cnn:
+        explain = ("gradcam",) if cnn else ("organised",)
+    if not cnn and set(explain) & set(MODEL_METHODS):
         raise ValueError(f"{model_path} is a metrics model: it rates from measured numbers and has no "
-                         "heatmaps; run with --explain none")
+                         "network to explain; run with --explain organised or none")
     settings = RunSettings(model_id=_model_id(model_path), explain=tuple(explain), channel=channel,
                            batch_size=BATCH_SIZE[model_mode])
     out_csv = Path(out_csv) if out_csv else ratings_csv_path(plate)

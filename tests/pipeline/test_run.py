@@ -87,9 +87,9 @@ def test_force_and_changed_settings_redo(demo_plate, small_bundle, tmp_path):
 
 
 def test_rerun_without_a_method_removes_its_stale_heatmap(demo_plate, small_bundle, tmp_path):
-    run_plate(demo_plate, model=small_bundle, out_csv=tmp_path / "r.csv")
+    run_plate(demo_plate, model=small_bundle, explain=("gradcam", "organised"), out_csv=tmp_path / "r.csv")
     key = list_fields(demo_plate)[0]
-    assert list_heatmaps(demo_plate, key) == ["gradcam"]
+    assert list_heatmaps(demo_plate, key) == ["gradcam", "organised"]
     run_plate(demo_plate, model=small_bundle, explain=(), force=True, out_csv=tmp_path / "r.csv")
     assert list_heatmaps(demo_plate, key) == []  # it no longer belongs to the field's labels
     assert "cells" in list_labels(demo_plate, key)
@@ -120,11 +120,16 @@ def test_run_with_a_metrics_model(demo_plate, tmp_path):
         assert list(table[task]) == list(expected[task])
         assert np.allclose(table.filter(like=f"p_{task}_").sum(axis=1), 1.0)
     for key in list_fields(demo_plate):
-        assert list_heatmaps(demo_plate, key) == []
-        _, properties = read_labels(demo_plate, key, "cells")
+        assert list_heatmaps(demo_plate, key) == ["organised"]  # its default: no network to explain
+        labels, properties = read_labels(demo_plate, key, "cells")
         assert {p["label-value"] for p in properties} == set(table[table.well == key.well].label)
+        organised = read_heatmap(demo_plate, key, "organised").values[0]
+        assert set(np.unique(organised)) <= {0.0, 1.0} and not organised[labels.values.max(axis=0) == 0].any()
+        for p in properties:  # the map is what the CSV's organised fraction counted
+            inside = labels.values.max(axis=0) == p["label-value"]
+            assert organised[inside].mean() == pytest.approx(p["organised_fraction"], abs=1e-6)
     validate_plate(demo_plate)
-    with pytest.raises(ValueError, match="metrics model.*--explain none"):
+    with pytest.raises(ValueError, match="metrics model.*--explain organised or none"):
         run_plate(demo_plate, model=tmp_path / "metrics-v1", explain=("gradcam",), out_csv=tmp_path / "r.csv")
     with pytest.raises(ValueError, match="--mode 3d does not match the 2d model"):
         run_plate(demo_plate, model=tmp_path / "metrics-v1", mode="3d", out_csv=tmp_path / "r.csv")
