@@ -26,7 +26,8 @@ METRIC_NAMES: tuple[str, ...] = (
 )
 
 
-def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
+def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray | None = None
+                 ) -> dict[str, float]:
     """Quantitative sarcomere and shape metrics of one cell crop.
 
     Parameters
@@ -37,6 +38,9 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
         True inside the cell; same shape as `mip` (0/1 integers accepted).
     pixel_size_um : float
         Isotropic pixel size in µm, > 0.
+    organised_out : (Y, X) ndarray of bool, optional
+        Receives the organised map behind ``organised_fraction`` (see `organised_map`), so a
+        caller that shows it need not compute it again.
 
     Returns
     -------
@@ -82,6 +86,9 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
     (True, 1.8, 90)
     """
     arr, m, px = _check_inputs(mip, mask, pixel_size_um)
+    if organised_out is not None and (not isinstance(organised_out, np.ndarray) or organised_out.dtype != bool
+                                      or organised_out.shape != m.shape):
+        raise ValueError(f"`organised_out` must be a bool array of the mask's shape {m.shape}")
     out = dict.fromkeys(METRIC_NAMES, float("nan"))
     out.update(_cell_shape(m, px))
     hp = _highpass(arr, px)
@@ -97,5 +104,7 @@ def cell_metrics(mip, mask, pixel_size_um: float) -> dict[str, float]:
         z, m, angle, out["long_axis_deg"])
     organised, _ = _organised_map(arr, m, px, tensor=z)
     out["organised_fraction"] = float(organised.sum() / m.sum())
+    if organised_out is not None:
+        organised_out[...] = organised
     out["zdisc_density_per_um"] = _zdisc_density(arr, m, px, highpassed=hp)
     return {k: float(out[k]) for k in METRIC_NAMES}

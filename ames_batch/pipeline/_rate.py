@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..io import (FieldKey, list_heatmaps, read_labels, remove_heatmap, set_field_attributes, write_heatmap,
                   write_labels)
-from ..metrics import cell_metrics, organised_map
+from ..metrics import cell_metrics
 from ..image import cell_bbox
 from ..nn import MetricsRatingModel, RatingModel, cell_input_2d, cell_input_3d
 from ..segment import segment_cells
@@ -76,6 +76,7 @@ class _Prepared:
     centroids: list[tuple[float, float]]  # px, field frame
     bboxes: list[tuple[slice, slice]]  # field frame
     metrics: list[dict]  # cell_metrics of each cell
+    organised: list[np.ndarray]  # each cell's organised map in its bbox (if that heatmap is asked for)
     inputs: list[np.ndarray]  # CNN inputs (none for a metrics model)
     geometries: list  # crop <-> field mapping of each CNN input
 
@@ -87,14 +88,18 @@ def _prepare(plate: Path, key: FieldKey, model: RatingModel | MetricsRatingModel
     data = read_field_data(plate, key, channel=settings.channel, with_stack=three_d)
     labels = segment_cells(data.mip, data.pixel_size_um)
     px = data.pixel_size_um
-    out = _Prepared(data, labels, [], [], [], [], [], [])
+    out = _Prepared(data, labels, [], [], [], [], [], [], [])
+    keep_organised = "organised" in settings.explain
     for cell_id in range(1, int(labels.max()) + 1):
         mask = labels == cell_id
         bbox = cell_bbox(mask, pixel_size_um=(px, px))
         out.cell_ids.append(cell_id)
         out.centroids.append(tuple(float(c) for c in np.argwhere(mask).mean(axis=0)))
         out.bboxes.append(bbox)
-        out.metrics.append(cell_metrics(data.mip[bbox], mask[bbox], px))
+        organised = np.zeros(mask[bbox].shape, bool) if keep_organised else None
+        out.metrics.append(cell_metrics(data.mip[bbox], mask[bbox], px, organised_out=organised))
+        if keep_organised:
+            out.organised.append(organised)
         if cnn:
             if three_d:
                 x, geometry = cell_input_3d(data.stack, mask, data.scale_um, model.settings)
@@ -146,9 +151,7 @@ def _organised_heatmap(prepared: _Prepared) -> xr.DataArray:
     """The metrics' organised map of every cell in the field frame (1 = organised), one channel."""
     data = prepared.data
     plane = np.zeros(data.mip.shape, np.float32)
-    for cell_id, bbox in zip(prepared.cell_ids, prepared.bboxes):
-        inside = prepared.labels[bbox] == cell_id
-        organised = organised_map(data.mip[bbox], inside, data.pixel_size_um)[0]
+    for bbox, organised in zip(prepared.bboxes, prepared.organised):
         plane[bbox][organised] = 1.0
     scale = {d: data.scale_um[d] for d in ("y", "x")}
     return xr.DataArray(plane[None], dims=("c", "y", "x"), coords={"c": ["organised"]}, attrs={"scale_um": scale})

@@ -95,3 +95,18 @@ def test_other_options_are_checked(good):
         organised_map(*good, 0.1, length_um=0.0)
     with pytest.raises(ValueError, match="min_score"):
         organised_map(*good, 0.1, min_score=0.0)
+
+
+def test_organised_out_receives_the_map_behind_the_fraction():
+    from ames_batch.metrics import cell_metrics, organised_map
+
+    y, x = np.mgrid[:120, :160]
+    mip = np.where(x < 80, np.exp(-((y % 12) - 6.0) ** 2 / 2.0), 0).astype(np.float32)
+    mip += np.random.default_rng(0).normal(0, 0.1, mip.shape).astype(np.float32)
+    mask = np.ones(mip.shape, bool)
+    out = np.zeros(mip.shape, bool)
+    m = cell_metrics(mip, mask, 0.15, organised_out=out)
+    np.testing.assert_array_equal(out, organised_map(mip, mask, 0.15)[0])
+    assert out.mean() == pytest.approx(m["organised_fraction"]) and 0.3 < out.mean() < 0.7
+    with pytest.raises(ValueError, match="organised_out"):
+        cell_metrics(mip, mask, 0.15, organised_out=np.zeros((3, 3), bool))
