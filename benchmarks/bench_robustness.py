@@ -4,7 +4,7 @@ Cells unlike the training data are the rule in a facility: another microscope, d
 or segmentation. This applies one change at a time to the maximum projection (or the mask) of
 freshly drawn synthetic cells (seeds never used in training; balanced sarcomerisation x
 directionality, sources drawn by the sampler) before the model's own preprocessing, and scores
-each bundle on the same cells:
+each model (a CNN bundle, or a metrics model from ``train --arch metrics``) on the same cells:
 
 - ``gamma 0.5`` / ``gamma 2``: another detector response or stain contrast (between the cell's 1st
   and 99th percentile);
@@ -76,16 +76,27 @@ def make_cells(n: int, first_seed: int = 90000):
     return cells, DEMO_SCALE_UM["x"]
 
 
-def score(model, cells, px) -> dict:
-    """Accuracy (%) per change and task of one bundle on `cells`."""
-    from ames_batch.nn import cell_input_2d, evaluate_ratings
+def _predict(model, changed: list) -> dict:
+    """Class probabilities of a CNN bundle (from its inputs) or a metrics model (from cell_metrics)."""
+    from ames_batch.metrics import cell_metrics
+    from ames_batch.nn import RatingModel, cell_input_2d
 
-    truth = {t: np.array([str(getattr(c, t)) for _, _, c in cells]) for t in model.tasks}
+    if isinstance(model, RatingModel):
+        return model.predict(np.stack([cell_input_2d(*c, model.settings)[0] for c in changed]))
+    return model.predict_proba([cell_metrics(*c) for c in changed])
+
+
+def score(model, cells, px) -> dict:
+    """Accuracy (%) per change and task of one model on `cells`."""
+    from ames_batch.nn import RatingModel, evaluate_ratings
+
+    classes = model.tasks if isinstance(model, RatingModel) else model.classes
+    truth = {t: np.array([str(getattr(c, t)) for _, _, c in cells]) for t in classes}
     out = {}
     for name, change in CHANGES.items():
-        x = np.stack([cell_input_2d(*change(mip, mask, px), model.settings)[0] for mip, mask, _ in cells])
-        metrics = evaluate_ratings(truth, model.predict(x), model.tasks)
-        out[name] = {t: round(100 * metrics[t]["accuracy"], 1) for t in model.tasks}
+        probs = _predict(model, [change(mip, mask, px) for mip, mask, _ in cells])
+        metrics = evaluate_ratings(truth, probs, classes)
+        out[name] = {t: round(100 * metrics[t]["accuracy"], 1) for t in classes}
         print(f"  {name:18s} " + "  ".join(f"{t} {v:5.1f}" for t, v in out[name].items()), flush=True)
     return out
 
@@ -95,14 +106,17 @@ def main(argv=None) -> int:
     p.add_argument("models", nargs="*", type=Path, default=[REPO / "ames_batch" / "models" / "default"])
     p.add_argument("--cells", type=int, default=160)
     args = p.parse_args(argv)
-    from ames_batch.nn import load_bundle
+    from ames_batch.nn import MetricsRatingModel, is_metrics_bundle, load_bundle
 
     cells, px = make_cells(args.cells)
     results = {"n_cells": len(cells), "cells": "ames_batch.synth, seeds 90000+, demo scale 0.16 um/px",
                "models": {}}
     for path in args.models:
-        model = load_bundle(path)
-        name = f"{model.card['name']}@{model.card['version']}"
+        if is_metrics_bundle(path):
+            model, name = MetricsRatingModel.load(path), f"{path.resolve().name} (metrics)"
+        else:
+            model = load_bundle(path)
+            name = f"{model.card['name']}@{model.card['version']}"
         print(f"{name} ({path}), accuracy %:")
         results["models"][name] = score(model, cells, px)
     RESULTS.parent.mkdir(exist_ok=True)
