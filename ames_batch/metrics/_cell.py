@@ -4,7 +4,7 @@ import numpy as np
 
 from ._orientation import INTEGRATION_SIGMA_UM, _axis_relation, _tensor_complex, _zdisc_orientation
 from ._organisation import _organised_map
-from ._sarcomere import MIN_CONFIDENCE, _highpass, _sarcomere_length, _zdisc_density, zdisc_normal
+from ._sarcomere import MIN_CONFIDENCE, _highpass, _sarcomere_length, _zdisc_density, _zdisc_normal
 from ._shape import _cell_shape
 from ._validate import _check_inputs
 
@@ -95,7 +95,7 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
     z = _tensor_complex(arr, px, INTEGRATION_SIGMA_UM)
     angle, oop = _zdisc_orientation(z, m)
     any_length, conf = _sarcomere_length(arr, m, px, min_confidence=0.0, highpassed=hp,
-                                         zdisc_normal_deg=zdisc_normal(angle, oop))
+                                         zdisc_normal_deg=_zdisc_normal(angle, oop))
     out["sarcomere_length_um"] = any_length if conf >= MIN_CONFIDENCE else float("nan")
     out["sarcomere_length_confidence"] = conf
     out["zdisc_orientation_deg"] = angle

@@ -279,10 +279,10 @@ def sarcomere_length(mip, mask, pixel_size_um: float, *,
         raise ValueError(f"`min_confidence` must be in [0, 1); got {min_confidence}")
     angle, oop = _zdisc_orientation(_tensor_complex(arr, px, INTEGRATION_SIGMA_UM), m)
     return _sarcomere_length(arr, m, px, min_confidence=float(min_confidence),
-                             zdisc_normal_deg=zdisc_normal(angle, oop))
+                             zdisc_normal_deg=_zdisc_normal(angle, oop))
 
 
-def zdisc_normal(angle_deg: float, oop: float) -> float | None:
+def _zdisc_normal(angle_deg: float, oop: float) -> float | None:
     """Direction (°) the sarcomeres repeat along, given the z-discs' mean line angle and order.
 
     None when the z-discs share no direction (order parameter under 0.4): then every

@@ -56,5 +56,8 @@ def test_a_class_without_validation_cells_gives_no_combiner():
 def test_bad_combiners_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
         check_combiner(bad, 2, "source")
+
+
+def test_fit_needs_two_or_more_members():
     with pytest.raises(ValueError, match=r"\(N, K >= 2\)"):
         fit_combiner(np.zeros((4, 1)), np.zeros(4, int))
