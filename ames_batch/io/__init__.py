@@ -1,5 +1,6 @@
 """Edges of the pipeline: the NGFF 0.5 HCS plate (fields, labels, heatmaps), its lock, CSV tables."""
 
+from ._channels import resolve_channel
 from ._fields import field_attributes, read_field, set_field_attributes, write_field
 from ._heatmaps import list_heatmaps, read_heatmap, remove_heatmap, write_heatmap
 from ._labels import list_labels, read_labels, write_labels
@@ -19,6 +20,7 @@ __all__ = [
     "read_heatmap",
     "read_labels",
     "read_ratings",
+    "resolve_channel",
     "set_field_attributes",
     "validate_plate",
     "write_csv_atomic",
