@@ -3,10 +3,11 @@
 from ._channels import resolve_channel
 from ._fields import field_attributes, read_field, set_field_attributes, write_field
 from ._heatmaps import list_heatmaps, read_heatmap, remove_heatmap, write_heatmap
-from ._labels import list_labels, read_labels, write_labels
+from ._labels import list_labels, read_labels, write_cell_labels, write_labels
 from ._lock import plate_lock
 from ._plate import FieldKey, list_fields, validate_plate
 from ._table import read_ratings, write_csv_atomic
+from ._tables import list_tables, read_cell_table, read_plate_table, write_cell_table, write_plate_table
 
 __all__ = [
     "FieldKey",
@@ -15,18 +16,24 @@ __all__ = [
     "list_heatmaps",
     "remove_heatmap",
     "list_labels",
+    "list_tables",
     "plate_lock",
     "read_field",
     "read_heatmap",
+    "read_cell_table",
     "read_labels",
+    "read_plate_table",
     "read_ratings",
     "resolve_channel",
     "set_field_attributes",
     "validate_plate",
+    "write_cell_labels",
+    "write_cell_table",
     "write_csv_atomic",
     "write_field",
     "write_heatmap",
     "write_labels",
+    "write_plate_table",
 ]
 
 # ---- vendor files (convert) ----

@@ -1,8 +1,10 @@
-"""Label images of a field: ``A/1/0/labels/<name>`` (NGFF 0.5 image-label, axes z, y, x)."""
+"""Label images of a field: ``A/1/0/labels/<name>`` (NGFF 0.5 image-label, axes z, y, x), one colouring per task."""
 
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import dask.array as da
@@ -13,8 +15,12 @@ from . import _multiscale as ms
 from ._fields import _check_json_dict, _field_dir
 from ._plate import FieldKey, _metadata_lock, _move_into_place, _read_attrs, _write_group_attrs
 from ._plate import NGFF_VERSION
+from ..vocabulary import RATING_COLOURS
 
-__all__ = ["write_labels", "read_labels", "list_labels"]
+__all__ = ["write_labels", "write_cell_labels", "read_labels", "list_labels"]
+
+#: Colour of a cell a task did not rate (no class, or a class without a colour).
+UNRATED_COLOUR = (128, 128, 128, 255)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -31,6 +37,38 @@ def _field_geometry(field_dir: Path) -> tuple[tuple[int, ...], dict, int, int]:
     data, _, scale_um, attrs = ms.read_multiscale(field_dir, 0)
     levels = len(attrs["ome"]["multiscales"][0]["datasets"])
     return data.shape, scale_um, levels, int(data.chunksize[-1])
+
+
+def _image_label_meta(properties: list[dict] | None, colors: dict | None) -> dict:
+    """The NGFF ``image-label`` dict, after checking `properties` and `colors` (see `write_labels`)."""
+    if properties is not None:
+        if not isinstance(properties, list) or not all(isinstance(p, dict) for p in properties):
+            raise TypeError("`properties` must be a list of dicts")
+        for p in properties:
+            v = p.get("label-value")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"each of `properties` needs an int 'label-value'; got {p!r}")
+        values = [int(p["label-value"]) for p in properties]
+        if len(set(values)) != len(values):
+            raise ValueError("`properties` repeat a 'label-value'")
+    if colors is not None:
+        if not isinstance(colors, dict):
+            raise TypeError("`colors` must be a dict {label value: (r, g, b, a)}")
+        for v, rgba in colors.items():
+            if len(tuple(rgba)) != 4 or not all(0 <= int(c) <= 255 for c in rgba):
+                raise ValueError(f"`colors[{v}]` must be 4 ints in 0..255; got {rgba!r}")
+        if properties is not None and {int(v) for v in colors} != {int(p["label-value"]) for p in properties}:
+            raise ValueError("`colors` and `properties` must name the same label values")
+    if properties is not None:
+        _check_json_dict({"properties": properties}, "properties")
+    label_meta: dict = {"version": NGFF_VERSION, "source": {"image": "../../"}}
+    if colors is not None:
+        label_meta["colors"] = [
+            {"label-value": int(v), "rgba": [int(c) for c in rgba]} for v, rgba in sorted(colors.items())
+        ]
+    if properties is not None:
+        label_meta["properties"] = [dict(p, **{"label-value": int(p["label-value"])}) for p in properties]
+    return label_meta
 
 
 def write_labels(
@@ -77,8 +115,20 @@ def write_labels(
     -----
     Same scale and number of pyramid levels as the field (nearest downsampling), chunks
     ``(Z, chunk_yx, chunk_yx)``. Written to ``labels/.<name>.tmp-<uuid>`` and renamed into
-    place when complete; an old label image of that name is removed only then. The
-    ``labels`` group lists the names and carries ``"version": "0.5"``.
+    place when complete; an old label image of that name is removed only then, together with
+    the tables annotating it (``region.path`` = ``../labels/<name>``) and the plate tables of
+    the same names. The ``labels`` group lists the names and carries ``"version": "0.5"``.
+    """
+    label_meta = _image_label_meta(properties, colors)
+    field_dir, tmp = _stage_labels(plate, key, name, labels, label_meta, attrs)
+    _place(Path(plate), field_dir, tmp, name)
+
+
+def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dict,
+                  attrs: dict | None) -> tuple[Path, Path]:
+    """Check `labels` against the field and write them complete into a hidden temporary group.
+
+    Returns the field directory and the temporary group, for `_place`.
     """
     _check_name(name)
     if not isinstance(labels, (np.ndarray, da.Array)):
@@ -87,27 +137,7 @@ def write_labels(
         raise ValueError(f"`labels` dtype must be uint32 (0 = background); got {labels.dtype}")
     if labels.ndim not in (2, 3):
         raise ValueError(f"`labels` must be (Y, X) or (Z, Y, X); got shape {labels.shape}")
-    if properties is not None:
-        if not isinstance(properties, list) or not all(isinstance(p, dict) for p in properties):
-            raise TypeError("`properties` must be a list of dicts")
-        for p in properties:
-            v = p.get("label-value")
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise ValueError(f"each of `properties` needs an int 'label-value'; got {p!r}")
-        values = [int(p["label-value"]) for p in properties]
-        if len(set(values)) != len(values):
-            raise ValueError("`properties` repeat a 'label-value'")
-    if colors is not None:
-        if not isinstance(colors, dict):
-            raise TypeError("`colors` must be a dict {label value: (r, g, b, a)}")
-        for v, rgba in colors.items():
-            if len(tuple(rgba)) != 4 or not all(0 <= int(c) <= 255 for c in rgba):
-                raise ValueError(f"`colors[{v}]` must be 4 ints in 0..255; got {rgba!r}")
-        if properties is not None and {int(v) for v in colors} != {int(p["label-value"]) for p in properties}:
-            raise ValueError("`colors` and `properties` must name the same label values")
     _check_json_dict(attrs, "attrs")
-    if properties is not None:
-        _check_json_dict({"properties": properties}, "properties")
 
     field_dir = _field_dir(plate, key)
     (_, nz, ny, nx), scale_um, levels, chunk_yx = _field_geometry(field_dir)
@@ -117,14 +147,6 @@ def write_labels(
     data = labels if isinstance(labels, da.Array) else da.from_array(labels)
     if data.ndim == 2:
         data = da.broadcast_to(data[None], (nz, ny, nx))
-
-    label_meta: dict = {"version": NGFF_VERSION, "source": {"image": "../../"}}
-    if colors is not None:
-        label_meta["colors"] = [
-            {"label-value": int(v), "rgba": [int(c) for c in rgba]} for v, rgba in sorted(colors.items())
-        ]
-    if properties is not None:
-        label_meta["properties"] = [dict(p, **{"label-value": int(p["label-value"])}) for p in properties]
 
     labels_dir = field_dir / "labels"
     final = labels_dir / name
@@ -146,13 +168,34 @@ def write_labels(
     except BaseException:
         ms.discard(tmp)
         raise
-    with _metadata_lock(Path(plate)):
-        _move_into_place(tmp, final)
+    return field_dir, tmp
+
+
+def _place(plate: Path, field_dir: Path, tmp: Path, name: str, *, stale: tuple[str, ...] = ()) -> None:
+    """Move the complete label image `tmp` to ``labels/<name>`` and list it, in one locked step.
+
+    The tables of the old image go first (a table must not outlive its labels, not even for a
+    moment), and so do the label images named in `stale` (with their tables).
+    """
+    from ._tables import _drop_region_tables  # _tables imports this module
+
+    labels_dir = field_dir / "labels"
+    trash = []
+    with _metadata_lock(plate):
+        for old in (name, *stale):
+            _drop_region_tables(plate, field_dir, old)
+        for old in stale:
+            if (labels_dir / old).is_dir():
+                trash.append(ms.temp_dir_for(labels_dir / old))
+                (labels_dir / old).rename(trash[-1])
+        _move_into_place(tmp, labels_dir / name)
         group_attrs = _read_attrs(labels_dir) if (labels_dir / "zarr.json").exists() else {}
-        names = list(group_attrs.get("ome", {}).get("labels", []))
+        names = [n for n in group_attrs.get("ome", {}).get("labels", []) if n not in stale]
         if name not in names:
             names.append(name)
         _write_group_attrs(labels_dir, {"ome": {"version": NGFF_VERSION, "labels": names}})
+    for old in trash:
+        ms.discard(old)
 
 
 def list_labels(plate: Path, key: FieldKey) -> list[str]:
@@ -187,3 +230,99 @@ def read_labels(plate: Path, key: FieldKey, name: str) -> tuple[xr.DataArray, li
     data, axes, scale_um, attrs = ms.read_multiscale(_field_dir(plate, key) / "labels" / name, 0)
     props = list(attrs["ome"].get("image-label", {}).get("properties", []))
     return xr.DataArray(data, dims=axes, attrs={"scale_um": scale_um}), props
+
+
+def _copy_labels(plate: Path, field_dir: Path, source: str, name: str, label_meta: dict) -> None:
+    """Label image `name`: the voxels of `source` (its compressed chunks copied) with other image-label metadata."""
+    labels_dir = field_dir / "labels"
+    tmp = ms.temp_dir_for(labels_dir / name)
+    try:
+        shutil.copytree(labels_dir / source, tmp)
+        meta = _read_attrs(tmp)
+        meta["ome"]["image-label"] = label_meta
+        meta["ome"]["multiscales"][0]["name"] = name
+        _write_group_attrs(tmp, meta)
+    except BaseException:
+        ms.discard(tmp)
+        raise
+    _place(plate, field_dir, tmp, name)
+
+
+def write_cell_labels(
+    plate: Path,
+    key: FieldKey,
+    labels,
+    rows: list[dict],
+    *,
+    name: str = "cells",
+    colours_by_task: Mapping[str, Mapping[str, tuple[int, int, int, int]]] = RATING_COLOURS,
+    attrs: dict | None = None,
+) -> list[str]:
+    """Write a field's cell labels with their rows, and one colouring per further rated task.
+
+    Parameters
+    ----------
+    plate : Path
+        Plate directory.
+    key : FieldKey
+        An existing field.
+    labels : (Y, X) or (Z, Y, X) ndarray or dask array of uint32
+        The cells, as in `write_labels`.
+    rows : list of dict
+        One JSON-serialisable dict per cell with an int ``"label"`` and the ratings by task
+        (class names, e.g. ``"3"``, ``"adult"``; None when not rated), e.g. the run's CSV rows.
+    name : str
+        Label image name.
+    colours_by_task : mapping of task to {class name: (r, g, b, a)}
+        Display colours; the first task colours `name`, each further one its own image.
+    attrs : dict, optional
+        Stored under ``"ames"`` of every label image written.
+
+    Returns
+    -------
+    names : list of str
+        The label images written: `name` first, then ``<name>-<task>`` per further task that
+        some row rates.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As `write_labels`, or if a row lacks an int ``"label"``.
+    NotAPlateError, KeyError
+        If the plate or field is missing.
+
+    Notes
+    -----
+    `name` holds every row as its label properties. ``<name>-<task>`` is a copy of its voxels
+    (the compressed chunks, not recomputed) whose properties are the label value and that
+    task's rating. A class without a colour (None, unrated) is grey. napari-ome-zarr shows each
+    label image as a labels layer with these colours and the properties as layer features.
+    The old ``<name>-<task>`` images of `colours_by_task` are removed in the step that moves
+    the new `name` into place, so an interrupted write leaves fewer colourings, never an old
+    one beside new labels; a failed write keeps the old ones all.
+    """
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise TypeError("`rows` must be a list of dicts, one per cell")
+    for r in rows:
+        v = r.get("label")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"each of `rows` needs an int 'label'; got {r!r}")
+    tasks = list(colours_by_task)
+    if not tasks:
+        raise ValueError("`colours_by_task` must name at least one task")
+
+    def colouring(task: str) -> dict:
+        return {int(r["label"]): tuple(colours_by_task[task].get(str(r.get(task)), UNRATED_COLOUR)) for r in rows}
+
+    properties = [{"label-value": int(r["label"]), **r} for r in rows]
+    first = _image_label_meta(properties or None, colouring(tasks[0]) or None)
+    further = {
+        f"{name}-{task}": _image_label_meta([{"label-value": int(r["label"]), task: r.get(task)} for r in rows],
+                                            colouring(task))
+        for task in tasks[1:] if any(r.get(task) is not None for r in rows)
+    }
+    field_dir, tmp = _stage_labels(plate, key, name, labels, first, attrs)
+    _place(Path(plate), field_dir, tmp, name, stale=tuple(f"{name}-{task}" for task in tasks[1:]))
+    for copy, label_meta in further.items():
+        _copy_labels(Path(plate), field_dir, name, copy, label_meta)
+    return [name, *further]
