@@ -274,3 +274,83 @@ def test_ome_zarr_reader_opens_the_plate_mosaic(tmp_path):
     assert mosaic.shape == (1, 2, 64, 80)
     assert (mosaic[..., :32, :40] == 10).all() and (mosaic[..., 32:, 40:] == 20).all()
     assert (mosaic[..., :32, 40:] == 0).all() and (mosaic[..., 32:, :40] == 0).all()
+
+
+# ---- one colouring per task (write_cell_labels) ----
+
+RUN_ROWS = [
+    {"label": 1, "sarcomerisation": "4", "directionality": "1", "source": "adult", "area_um2": 0.27},
+    {"label": 2, "sarcomerisation": "2", "directionality": None, "source": "ipsc", "area_um2": 0.36},
+    {"label": 5, "sarcomerisation": None, "directionality": "3", "source": "neonatal", "area_um2": None},
+]
+
+
+def napari_labels_layers(path):
+    """napari Labels layers as napari-ome-zarr's reader makes them (no viewer, no Qt needed)."""
+    from napari.layers import Layer
+    from napari_ome_zarr import napari_get_reader
+
+    return {layer.name: layer for layer in (Layer.create(data, meta, kind)
+                                            for data, meta, kind in napari_get_reader(str(path))()
+                                            if kind == "labels")}
+
+
+def test_napari_shows_one_colouring_per_task(tmp_path, rng):
+    from ames_batch.io import write_cell_labels
+    from ames_batch.vocabulary import RATING_COLOURS
+
+    plate = make_plate(tmp_path, rng)
+    mask = planted_mask(40, 48)
+    names = write_cell_labels(plate, KEY, mask, RUN_ROWS)
+    assert names == ["cells", "cells-directionality", "cells-source"]
+    assert list_labels(plate, KEY) == names
+    validate_plate(plate)
+
+    layers = napari_labels_layers(plate / "A/1/0")
+    assert sorted(layers) == sorted(names)
+    grey = np.array([128, 128, 128, 255]) / 255
+    for name, task in [("cells", "sarcomerisation"), ("cells-directionality", "directionality"),
+                       ("cells-source", "source")]:
+        layer = layers[name]
+        level0 = layer.data[0] if layer.multiscale else layer.data
+        np.testing.assert_array_equal(np.asarray(level0)[2], mask)  # same cells in every colouring
+        for row in RUN_ROWS:
+            rating = row[task]
+            want = np.array(RATING_COLOURS[task][rating]) / 255 if rating is not None else grey
+            np.testing.assert_allclose(layer.colormap.map(np.array([row["label"]]))[0], want, atol=1e-6)
+        assert layer.colormap.map(np.array([0]))[0][3] == 0  # background transparent
+        features = layer.features.set_index("label_value")
+        assert [features.loc[r["label"], task] for r in RUN_ROWS if r[task]] == [r[task] for r in RUN_ROWS if r[task]]
+    assert layers["cells"].features.set_index("label_value").loc[2, "area_um2"] == 0.36  # whole rows on cells
+    assert "area_um2" not in layers["cells-source"].features.columns
+
+
+def test_a_rerun_rating_fewer_tasks_removes_the_old_colourings(tmp_path, rng):
+    from ames_batch.io import write_cell_labels
+
+    plate = make_plate(tmp_path, rng)
+    write_cell_labels(plate, KEY, planted_mask(40, 48), RUN_ROWS)
+    only = [{"label": 9, "sarcomerisation": "3"}]
+    new = np.zeros((40, 48), np.uint32)
+    new[0:5, 0:5] = 9
+    assert write_cell_labels(plate, KEY, new, only) == ["cells"]
+    assert list_labels(plate, KEY) == ["cells"]
+    assert sorted(p.name for p in (plate / "A/1/0/labels").iterdir()) == ["cells", "zarr.json"]
+    out, props = read_labels(plate, KEY, "cells")
+    np.testing.assert_array_equal(out.values[0], new)
+    assert props == [{"label-value": 9, **only[0]}]
+    validate_plate(plate)
+
+
+def test_failed_cell_label_write_keeps_every_old_colouring(tmp_path, rng):
+    from ames_batch.io import write_cell_labels
+
+    plate = make_plate(tmp_path, rng)
+    write_cell_labels(plate, KEY, planted_mask(40, 48), RUN_ROWS)
+    with pytest.raises(ValueError, match="shape"):
+        write_cell_labels(plate, KEY, np.zeros((40, 47), np.uint32), RUN_ROWS)
+    with pytest.raises(ValueError, match="'label'"):
+        write_cell_labels(plate, KEY, planted_mask(40, 48), [{"sarcomerisation": "1"}])
+    assert list_labels(plate, KEY) == ["cells", "cells-directionality", "cells-source"]
+    out, _ = read_labels(plate, KEY, "cells-source")
+    np.testing.assert_array_equal(out.values[0], planted_mask(40, 48))
