@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import dask
 import dask.array as da
@@ -66,43 +68,90 @@ def _channel_names(image: xr.DataArray, name: str) -> list[str]:
     return names
 
 
-def _omero(names: list[str], dtype: np.dtype) -> dict:
-    """Display settings: a colour per channel, window min/max = the dtype's range."""
-    if np.issubdtype(dtype, np.integer):
-        lo, hi = float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
-    else:
-        lo, hi = 0.0, 1.0
-    colors = ["FFFFFF", "00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF"]
+_COLOURS = ("FFFFFF", "00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF")
+_WINDOW_PERCENTILES = (0.1, 99.9)  # display window start/end: robust to hot and dead pixels
+_BRIGHT_PERCENTILE = 99.9  # a plane's brightness for rdefs.defaultZ
+_SAMPLE_PER_CHANNEL = 1 << 20  # voxels per channel kept for the window percentiles
+
+
+def _omero(names: list[str], dtype: np.dtype, *, windows: list[dict] | None = None,
+           default_z: int = 0) -> dict:
+    """NGFF ``omero`` rendering settings: a colour and a display window per channel.
+
+    `windows` (one ``{min, max, start, end}`` per channel) default to the dtype's range
+    (integers) or [0, 1] (floats), the fallback for images written without statistics.
+    """
+    if windows is None:
+        lo, hi = (float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)) if np.issubdtype(dtype, np.integer) \
+            else (0.0, 1.0)
+        windows = [{"min": lo, "max": hi, "start": lo, "end": hi} for _ in names]
     return {
         "channels": [
-            {
-                "label": n,
-                "color": colors[i % len(colors)],
-                "active": True,
-                "window": {"min": lo, "max": hi, "start": lo, "end": hi},
-            }
-            for i, n in enumerate(names)
+            {"label": n, "color": _COLOURS[i % len(_COLOURS)], "active": True, "coefficient": 1.0,
+             "family": "linear", "inverted": False, "window": dict(w)}
+            for i, (n, w) in enumerate(zip(names, windows))
         ],
-        "rdefs": {"model": "color" if len(names) > 1 else "greyscale"},
+        "rdefs": {"defaultT": 0, "defaultZ": int(default_z), "model": "color"},
     }
 
 
-def _set_display_window(group_dir: Path) -> None:
-    """Set each omero channel window to the 0.1-99.9 percentiles of the smallest level.
+def _sample_step(shape_czyx: tuple[int, int, int, int]) -> int:
+    """Stride along y and x that keeps about ``_SAMPLE_PER_CHANNEL`` voxels of each channel."""
+    _, nz, ny, nx = shape_czyx
+    return max(1, math.ceil(math.sqrt(nz * ny * nx / _SAMPLE_PER_CHANNEL)))
 
-    The smallest pyramid level is at most ~256 px a side, so this reads little; the window
-    only guides viewers (napari contrast), it never changes voxels.
+
+class _PlaneStats(NamedTuple):
+    """What the display settings need of one (c, z) plane, taken as the plane is written."""
+
+    c: int
+    z: int
+    low: float  # smallest finite voxel (NaN: none)
+    high: float  # largest finite voxel
+    bright: float  # ``_BRIGHT_PERCENTILE`` of the sample
+    sample: np.ndarray  # every `step`-th finite voxel along y and x
+
+
+def _plane_statistics(index: tuple[slice, ...], slab: np.ndarray, *, step: int) -> list[_PlaneStats]:
+    """Statistics of every (c, z) plane of a level-0 slab (``_multiscale.store``'s `on_slab`).
+
+    The sample is a copy: the slab buffer is reused for the next slab.
     """
-    attrs = _read_attrs(group_dir)
-    datasets = attrs["ome"]["multiscales"][0]["datasets"]
-    small, _, _, _ = ms.read_multiscale(group_dir, len(datasets) - 1)
-    for c, channel in enumerate(attrs["ome"]["omero"]["channels"]):
-        values = np.asarray(small[c]).astype(np.float64)
-        finite = values[np.isfinite(values)]
-        if finite.size:
-            lo, hi = np.percentile(finite, [0.1, 99.9])
-            channel["window"].update(start=float(lo), end=float(max(hi, lo)))
-    _write_group_attrs(group_dir, attrs)
+    out = []
+    for i, j in np.ndindex(slab.shape[:2]):
+        plane = slab[i, j]
+        sample = plane[::step, ::step].ravel().copy()
+        if np.issubdtype(plane.dtype, np.floating):
+            sample = sample[np.isfinite(sample)]
+            plane = plane[np.isfinite(plane)]
+        low, high = (float(plane.min()), float(plane.max())) if plane.size else (math.nan, math.nan)
+        bright = float(np.percentile(sample, _BRIGHT_PERCENTILE)) if sample.size else math.nan
+        out.append(_PlaneStats(index[0].start + i, index[1].start + j, low, high, bright, sample))
+    return out
+
+
+def _display_settings(names: list[str], dtype: np.dtype, slabs: list[list[_PlaneStats]], stain: int) -> dict:
+    """``omero`` block from the per-plane statistics gathered while the field was written.
+
+    Window start/end: ``_WINDOW_PERCENTILES`` of each channel's sample; min/max: the dtype's
+    range for integers, the data's range for floats. ``rdefs.defaultZ``: the plane of the
+    `stain` channel with the highest ``_BRIGHT_PERCENTILE`` (ties: the lower z).
+    """
+    planes = [p for slab in slabs for p in slab]
+    integer = np.issubdtype(dtype, np.integer)
+    windows = []
+    for c in range(len(names)):
+        mine = [p for p in planes if p.c == c and math.isfinite(p.low)]
+        if integer:
+            lo, hi = float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
+        else:
+            lo, hi = (min(p.low for p in mine), max(p.high for p in mine)) if mine else (0.0, 1.0)
+        sample = np.concatenate([p.sample for p in mine]) if mine else np.empty(0)
+        start, end = np.percentile(sample.astype(np.float64), _WINDOW_PERCENTILES) if sample.size else (lo, hi)
+        windows.append({"min": lo, "max": hi, "start": float(start), "end": float(max(end, start))})
+    brightness = {p.z: p.bright for p in planes if p.c == stain and math.isfinite(p.bright)}
+    default_z = max(sorted(brightness), key=brightness.__getitem__) if brightness else 0
+    return _omero(names, dtype, windows=windows, default_z=default_z)
 
 
 def write_field(
@@ -129,11 +178,12 @@ def write_field(
         coordinate ``c`` = channel names (str); ``attrs["scale_um"] = {"z", "y", "x"}`` in µm.
     attrs : dict, optional
         JSON-serialisable provenance stored under the ``"ames"`` key of the field group's
-        attributes (e.g. source path, size, sha256, stain channel).
+        attributes (e.g. source path, size, sha256, stain channel). ``attrs["stain_channel"]``,
+        when it names a channel, is the channel whose brightest plane viewers open first.
     plate_name : str, optional
         Name written into the plate metadata.
     chunk_yx : int
-        Tile side of the zarr chunks; chunks are ``(1, Z, chunk_yx, chunk_yx)``.
+        Tile side of the zarr chunks; chunks are ``(1, min(Z, 16), chunk_yx, chunk_yx)``.
     compute : bool
         If False, the voxels are not written yet: a ``dask.delayed`` object is returned whose
         computation writes them, moves the field into place and registers it.
@@ -156,10 +206,16 @@ def write_field(
     -----
     The field is written to a hidden group ``A/1/.0.tmp-<uuid>`` and renamed to ``A/1/0``
     only when all levels are written; then well and plate metadata are updated under a
-    metadata lock. Dask input is rechunked to the zarr chunks and stored chunk by chunk,
-    never loaded whole. Pyramid: see ``_multiscale`` (2x2 mean, y/x halved while the
-    smallest side > 256 px). Units are written as ``"micrometer"``. The ``omero`` display
-    window (start/end) is set from the 0.1-99.9 percentiles of the smallest level.
+    metadata lock. Dask input is never loaded whole: it streams through one slab of at most
+    16 planes of one channel at a time, from which every pyramid level is made (see
+    ``_multiscale``: 2x2 mean, y/x halved while the smallest side > 256 px), so peak memory
+    does not grow with Z or C. Units are written as ``"micrometer"``.
+
+    The ``omero`` rendering settings come from statistics gathered as the planes pass (no
+    second read): per channel, ``window.start/end`` = 0.1 and 99.9 percentiles of a strided
+    subsample of about 2**20 voxels, ``window.min/max`` = the dtype's range (integers) or
+    the data's (floats); ``rdefs.defaultZ`` = the stain channel's plane with the highest
+    99.9th percentile; ``rdefs.model = "color"``.
     """
     key = _check_key(key)
     if not isinstance(image, xr.DataArray):
@@ -180,6 +236,7 @@ def write_field(
     _ensure_plate(plate, plate_name)
     data = image.data if isinstance(image.data, da.Array) else da.from_array(np.asarray(image.data))
     _, nz, ny, nx = data.shape
+    stain = names.index(attrs["stain_channel"]) if attrs and attrs.get("stain_channel") in names else 0
     final = plate / key.well / key.field
     tmp = ms.temp_dir_for(final)
     try:
@@ -198,10 +255,13 @@ def write_field(
     except BaseException:
         ms.discard(tmp)
         raise
+    on_slab = functools.partial(_plane_statistics, step=_sample_step(data.shape))
 
-    def finish(_stored=None) -> None:
+    def finish(statistics: list) -> None:
         try:
-            _set_display_window(tmp)
+            group_attrs = _read_attrs(tmp)
+            group_attrs["ome"]["omero"] = _display_settings(names, data.dtype, statistics, stain)
+            _write_group_attrs(tmp, group_attrs)
             _move_into_place(tmp, final)
         except BaseException:
             ms.discard(tmp)
@@ -210,13 +270,13 @@ def write_field(
 
     if compute:
         try:
-            ms.store(pending, compute=True)
+            statistics = ms.store(pending, compute=True, on_slab=on_slab)
         except BaseException:
             ms.discard(tmp)
             raise
-        finish()
+        finish(statistics)
         return None
-    stored = ms.store(pending, compute=False)
+    stored = ms.store(pending, compute=False, on_slab=on_slab)
     return dask.delayed(finish, pure=False)(stored)
 
 

@@ -10,12 +10,19 @@ last level has its smallest side <= 256 px. Odd sizes drop the last row/column. 
 2x2 mean (integers rounded back to their dtype) with a translation of ``(2**level - 1) / 2``
 pixels of level 0 so pixel centres stay in place; labels use nearest (every second pixel,
 no translation).
+
+Writing streams: the source is read one slab at a time (one zarr chunk deep along every axis
+but y and x, at most ``MAX_CHUNK_Z`` planes), every level is made from that slab in memory
+and stored, and the slab buffer is reused. Peak memory is a slab, whatever Z, C or the
+number of fields; nothing is read back from the store.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +35,8 @@ from zarr.codecs import BloscCodec
 from ._plate import NGFF_VERSION
 
 PYRAMID_MIN_SIDE_PX = 256
+# Planes per chunk along z: a write holds one chunk-deep slab of planes, so this bounds its memory.
+MAX_CHUNK_Z = 16
 _UNIT = "micrometer"
 
 
@@ -42,13 +51,22 @@ def n_levels_for(shape_yx: tuple[int, int], *, min_side_px: int = PYRAMID_MIN_SI
 
 
 def _mean2(block: np.ndarray) -> np.ndarray:
+    """2x2 mean of the last two axes, plane by plane (float32 temporaries of one plane only)."""
     y, x = block.shape[-2] // 2 * 2, block.shape[-1] // 2 * 2
-    b = block[..., :y, :x].astype(np.float32)
-    out = (b[..., 0::2, 0::2] + b[..., 1::2, 0::2] + b[..., 0::2, 1::2] + b[..., 1::2, 1::2]) / 4
-    if np.issubdtype(block.dtype, np.integer):
-        info = np.iinfo(block.dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(block.dtype)
+    out = np.empty(block.shape[:-2] + (y // 2, x // 2), block.dtype)
+    integer = np.issubdtype(block.dtype, np.integer)
+    for idx in np.ndindex(block.shape[:-2]):
+        b = block[idx]
+        mean = b[0:y:2, 0:x:2].astype(np.float32)
+        mean += b[1:y:2, 0:x:2]
+        mean += b[0:y:2, 1:x:2]
+        mean += b[1:y:2, 1:x:2]
+        mean /= 4
+        if integer:
+            info = np.iinfo(block.dtype)
+            np.clip(np.rint(mean, out=mean), info.min, info.max, out=mean)
+        out[idx] = mean
+    return out
 
 
 def _nearest2(block: np.ndarray) -> np.ndarray:
@@ -56,16 +74,7 @@ def _nearest2(block: np.ndarray) -> np.ndarray:
     return block[..., 0:y:2, 0:x:2]
 
 
-def downsample(arr: da.Array, *, method: str, chunk_yx: int) -> da.Array:
-    """Halve the last two axes of a dask array chunk by chunk ("mean" or "nearest").
-
-    Input chunks along y/x are first merged to ``2 * chunk_yx`` so each output chunk is
-    ``chunk_yx`` (the last one smaller), aligned with the zarr chunks of the next level.
-    """
-    func = {"mean": _mean2, "nearest": _nearest2}[method]
-    arr = arr.rechunk(arr.chunks[:-2] + (2 * chunk_yx, 2 * chunk_yx))
-    out_chunks = arr.chunks[:-2] + tuple(tuple(c // 2 for c in cs) for cs in arr.chunks[-2:])
-    return arr.map_blocks(func, chunks=out_chunks, dtype=arr.dtype)
+_HALVE = {"mean": _mean2, "nearest": _nearest2}
 
 
 def axes_meta(axes: tuple[str, ...]) -> list[dict]:
@@ -107,7 +116,6 @@ class PendingMultiscale:
     source: da.Array
     targets: list[zarr.Array]
     method: str
-    chunk_yx: int
 
 
 def create_multiscale(
@@ -125,10 +133,11 @@ def create_multiscale(
 ) -> PendingMultiscale:
     """Create the group and empty level arrays at `tmp`; :func:`store` fills them.
 
-    `chunks` are the zarr chunks of level 0 (the y/x entries are the tile size); `data` is
-    rechunked to them so every dask chunk writes exactly one zarr chunk.
+    `chunks` are the zarr chunks of level 0 (the y/x entries are the tile size, kept at every
+    level); along ``z`` they hold at most ``MAX_CHUNK_Z`` planes, since a write streams
+    through one chunk-deep slab at a time.
     """
-    chunk_yx = chunks[-1]
+    chunks = tuple(min(c, MAX_CHUNK_Z) if a == "z" else c for a, c in zip(axes, chunks))
     tmp.parent.mkdir(parents=True, exist_ok=True)
     group = zarr.open_group(str(tmp), mode="w-", zarr_format=3)
     compressor = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
@@ -158,28 +167,78 @@ def create_multiscale(
     attrs: dict = {"ome": ome}
     attrs.update(extra_attrs or {})
     group.attrs.update(attrs)
-    return PendingMultiscale(data.rechunk(targets[0].chunks), targets, method, chunk_yx)
+    return PendingMultiscale(data, targets, method)
 
 
-def store(pending: PendingMultiscale, *, compute: bool):
-    """Write level 0 chunk by chunk, then each next level from the level just written.
+def _slabs(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[tuple[slice, ...]]:
+    """Chunk-aligned index of every slab: one chunk deep along the leading axes, whole in y/x."""
+    lead = [range(0, n, c) for n, c in zip(shape[:-2], chunks[:-2])]
+    return [tuple(slice(i, min(i + c, n)) for i, c, n in zip(start, chunks, shape))
+            for start in itertools.product(*lead)]
 
-    Reading the written level back (instead of one graph from the source to every level)
-    keeps peak memory at a few chunks whatever the image size: dask would otherwise hold
-    source chunks for both level 0 and the coarser levels at once. Chunks are aligned with
-    the zarr chunks, so no lock is needed. With ``compute=False`` a ``dask.delayed`` that
-    does all of it is returned.
+
+def _store_tiles(target: zarr.Array, index: tuple[slice, ...], slab: np.ndarray) -> None:
+    """Store a chunk-aligned slab one zarr chunk at a time.
+
+    One write call per chunk: zarr would otherwise encode all of a slab's chunks at once and
+    hold their buffers together (measured: 80 MB for a 33 MB slab, against 15 MB chunk by
+    chunk, at about the same speed).
+    """
+    cy, cx = target.chunks[-2:]
+    for y0 in range(0, slab.shape[-2], cy):
+        for x0 in range(0, slab.shape[-1], cx):
+            tile = (slice(y0, y0 + cy), slice(x0, x0 + cx))
+            target[index + tile] = slab[(Ellipsis,) + tile]
+
+
+def store(pending: PendingMultiscale, *, compute: bool, on_slab: Callable | None = None):
+    """Stream the source into every level, one chunk-deep slab of level 0 at a time.
+
+    Each slab is read from the (dask) source into one reused buffer, stored chunk by chunk,
+    halved in memory for each next level and stored there, so peak memory is one
+    slab (at most ``MAX_CHUNK_Z`` planes of the source) plus its smaller copies, and the
+    written levels are never read back. The slab is computed here with dask's threaded
+    scheduler (the process that writes reads), so the source must be computable in this
+    process. Writes are aligned with the zarr chunks, so no lock is needed.
+
+    Parameters
+    ----------
+    pending : PendingMultiscale
+        From :func:`create_multiscale`.
+    compute : bool
+        Write now, or return a ``dask.delayed`` that does all of it.
+    on_slab : callable, optional
+        ``on_slab(index, slab) -> result`` is called on each level-0 slab as it passes
+        (`index`: tuple of slices into level 0, `slab`: its ndarray, valid only during the
+        call); the results are returned in slab order.
+
+    Returns
+    -------
+    list, or dask.delayed.Delayed of list
+        The `on_slab` results (empty without `on_slab`).
     """
 
-    def write_levels() -> None:
-        da.store(pending.source, pending.targets[0], lock=False)
-        for previous, target in zip(pending.targets, pending.targets[1:]):
-            coarser = downsample(da.from_zarr(previous), method=pending.method, chunk_yx=pending.chunk_yx)
-            da.store(coarser.rechunk(target.chunks), target, lock=False)
+    def write_levels() -> list:
+        source, targets = pending.source, pending.targets
+        chunks = targets[0].chunks
+        slab_shape = tuple(min(c, n) for c, n in zip(chunks[:-2], source.shape[:-2])) + source.shape[-2:]
+        buffer = np.empty(slab_shape, source.dtype)
+        results = []
+        for index in _slabs(source.shape, chunks):
+            slab = buffer[tuple(slice(0, s.stop - s.start) for s in index)]
+            # local threads: the slab fills this process's buffer, even inside a distributed worker
+            da.store(source[index], slab, lock=False, scheduler="threads")
+            if on_slab is not None:
+                results.append(on_slab(index, slab))
+            level_slab = slab
+            for level, target in enumerate(targets):
+                if level > 0:
+                    level_slab = _HALVE[pending.method](level_slab)
+                _store_tiles(target, index, level_slab)
+        return results
 
     if compute:
-        write_levels()
-        return None
+        return write_levels()
     return dask.delayed(write_levels, pure=False)()
 
 

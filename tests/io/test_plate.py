@@ -11,6 +11,8 @@ import pytest
 import xarray as xr
 import zarr
 
+from ome_zarr_models.common.omero import Omero
+
 from ames_batch.errors import NotAPlateError
 from ames_batch.io import (
     FieldKey,
@@ -65,6 +67,10 @@ def test_float_field_and_single_channel(tmp_path, rng):
     out = read_field(plate, FieldKey("A/1", "0"))
     np.testing.assert_array_equal(out.values, stack)
     assert field_attributes(plate, FieldKey("A/1", "0")) == {}
+    # a float field's window spans its data (no dtype range to take)
+    window = zattrs(plate / "A/1/0")["ome"]["omero"]["channels"][0]["window"]
+    assert (window["min"], window["max"]) == (pytest.approx(stack.min()), pytest.approx(stack.max()))
+    assert window["min"] < window["start"] < window["end"] < window["max"]
 
 
 def test_plate_and_well_metadata_and_sorted_listing(tmp_path, rng):
@@ -123,11 +129,10 @@ def test_axes_units_pyramid_levels_scales_and_chunks(tmp_path, rng):
     np.testing.assert_array_equal(read_field(plate, key, level=1).values, np.rint(ref).astype(np.uint16))
     with pytest.raises(KeyError, match="level 3"):
         read_field(plate, key, level=3)
-    # display window from the smallest level, inside the data range
+    # display window: 0.1 / 99.9 percentiles of the stack (under 2**20 voxels: all sampled)
     window = zattrs(plate / "C/3/0")["ome"]["omero"]["channels"][0]["window"]
     assert window["min"] == 0 and window["max"] == 65535
-    smallest = read_field(plate, key, level=2).values[0].astype(np.float64)
-    lo, hi = np.percentile(smallest, [0.1, 99.9])
+    lo, hi = np.percentile(stack.astype(np.float64), [0.1, 99.9])
     assert window["start"] == pytest.approx(lo) and window["end"] == pytest.approx(hi)
     assert 0 < window["start"] < window["end"] < 4096
 
@@ -154,6 +159,73 @@ def test_dask_input_is_written_chunk_by_chunk(tmp_path):
     assert max(np.prod(s) for s in seen) == 2 * 100 * 100
     yy, xx = np.meshgrid(np.arange(600), np.arange(520), indexing="ij")
     np.testing.assert_array_equal(read_field(plate, FieldKey("A/1", "0")).values[0, 1], (yy * 7 + xx) % 1000)
+
+
+def test_omero_window_is_the_robust_range_of_the_stain(tmp_path, rng):
+    # 2.1 M voxels (more than the 2**20 sampled): values 1000..3000, plus 0.05 % dead (0)
+    # and 0.05 % hot (65535) pixels that a min/max window would show instead
+    stack = rng.integers(1000, 3001, size=(1, 8, 512, 512), dtype=np.uint16)
+    flat = stack.reshape(-1)
+    spots = rng.choice(flat.size, size=2 * flat.size // 2000, replace=False)
+    flat[spots[: spots.size // 2]] = 0
+    flat[spots[spots.size // 2:]] = 65535
+    plate = tmp_path / "p.ome.zarr"
+    write_field(plate, FieldKey("A/1", "0"), make_image(stack, names=("actinin",), chunks=(1, 3, 200, 512)))
+
+    omero = zattrs(plate / "A/1/0")["ome"]["omero"]
+    Omero.model_validate(omero)  # the NGFF omero schema, as ome-zarr-models has it
+    (channel,) = omero["channels"]
+    assert channel["label"] == "actinin" and channel["active"] is True
+    window = channel["window"]
+    assert (window["min"], window["max"]) == (0, 65535)
+    assert 1000 <= window["start"] <= 1010 and 2990 <= window["end"] <= 3000
+    assert omero["rdefs"]["model"] == "color"
+    validate_plate(plate)
+
+
+@pytest.mark.parametrize(("stain_attrs", "default_z"), [({"stain_channel": "actinin"}, 17), (None, 2)])
+def test_default_z_is_the_brightest_plane_of_the_stain(tmp_path, rng, stain_attrs, default_z):
+    # 20 planes: two slabs of 16 + 4 planes; the stain (channel 1) is brightest at z = 17,
+    # the other channel at z = 2; without a recorded stain channel 0 decides
+    stack = rng.integers(100, 200, size=(2, 20, 64, 64), dtype=np.uint16)
+    stack[1, 17, 20:40, 20:40] += 3000
+    stack[0, 2, 10:30, 30:50] += 3000
+    stack[1, 5] += 400  # brighter on average than z = 17, but without bright structures
+    plate = tmp_path / "p.ome.zarr"
+    write_field(plate, FieldKey("A/1", "0"), make_image(stack, chunks=(1, 5, 32, 32), names=("dapi", "actinin")),
+                attrs=stain_attrs)
+    omero = zattrs(plate / "A/1/0")["ome"]["omero"]
+    assert omero["rdefs"]["defaultZ"] == default_z
+    assert [c["label"] for c in omero["channels"]] == ["dapi", "actinin"]
+    assert omero["channels"][0]["color"] != omero["channels"][1]["color"]
+    np.testing.assert_array_equal(read_field(plate, FieldKey("A/1", "0")).values, stack)
+    assert zarr.open_array(str(plate / "A/1/0/0"), mode="r").chunks == (1, 16, 64, 64)
+    validate_plate(plate)
+
+
+def test_planes_stream_through_every_level_slab_by_slab(tmp_path):
+    # 40 plane-sized source blocks: each is made once, and a plane of slab k (16 planes) is
+    # made only after slab k - 1 is stored in level 0 and level 1: the stack is never held
+    plate = tmp_path / "p.ome.zarr"
+    made = []
+    lock = threading.Lock()
+
+    def block(block_info=None):
+        z = block_info[None]["array-location"][1][0]
+        if z >= 16:
+            (tmp,) = plate.glob("A/1/.0.tmp-*")
+            for level in ("0", "1"):
+                assert (tmp / level / "c" / "0" / str(z // 16 - 1) / "0" / "0").is_file(), (z, level)
+        with lock:
+            made.append(z)
+        return np.full((1, 1, 300, 280), z, np.uint16)
+
+    src = da.map_blocks(block, chunks=((1,), (1,) * 40, (300,), (280,)), dtype=np.uint16)
+    write_field(plate, FieldKey("A/1", "0"), make_image(src, names=("a",)))
+    assert sorted(made) == list(range(40))
+    level1 = read_field(plate, FieldKey("A/1", "0"), level=1).values
+    assert level1.shape == (1, 40, 150, 140)
+    np.testing.assert_array_equal(level1[0, :, 0, 0], np.arange(40))
 
 
 def test_compute_false_returns_delayed_and_registers_on_compute(tmp_path, rng):
