@@ -20,7 +20,7 @@ import dask.array as da
 import xarray as xr
 
 from ..errors import MissingPixelSizeError, UnsupportedFileError
-from ._vendor_formats import _czi_planes, _czi_scene_count, _dv_channel_names, _dv_planes, _tiff_bands
+from ._vendor_formats import _czi_planes, _czi_scene_count, _dv_channel_names, _dv_planes, _tiff_planes
 from ._vendor_meta import _file_sizes_um, _raw_sim_reason
 
 __all__ = ["SourceImage", "file_digest", "list_images", "list_scenes", "read_image"]
@@ -231,7 +231,7 @@ def _scene_array(path: Path, scene_index: int) -> tuple[xr.DataArray, object]:
     if module == "bioio_dv":  # bioio-dv's array needs its file object open at compute time
         arr = _dv_planes(path).assign_coords({k: v for k, v in arr.coords.items() if k == "C"})
     elif module in ("bioio_tifffile", "bioio_ome_tiff"):
-        arr = _tiff_bands(path, scene_index, arr)
+        arr = _tiff_planes(path, scene_index, arr)
     return arr, reader
 
 

@@ -1,7 +1,8 @@
-"""Per-format pixel access for the vendor readers: CZI scenes, DV sections, TIFF row bands.
+"""Per-format pixel access for the vendor readers: CZI scenes, DV sections, TIFF planes.
 
 Private helpers of ``_vendor``: each builds a lazy dask array whose tasks open the file,
-read one plane or band of rows, and close it again.
+read one (y, x) plane, and close it again. One plane per task suits the plate writer,
+which streams slabs of whole planes (``_multiscale.store``), and decodes each plane once.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ import numpy as np
 import xarray as xr
 
 from ..errors import UnsupportedFileError
-
-# Rows per dask chunk where a reader can read part of a plane (= the plate's tile side).
-_BAND_ROWS = 256
-
 
 def _czi_file(path: Path):
     from aicspylibczi import CziFile
@@ -38,12 +35,11 @@ def _dv_header(path: Path):
         return dv.hdr, dv.ext_hdr
 
 
-def _tiff_bands(path: Path, scene_index: int, arr: xr.DataArray) -> xr.DataArray:
-    """Same voxels as the plugin's array, read in bands of rows through tifffile's zarr store.
+def _tiff_planes(path: Path, scene_index: int, arr: xr.DataArray) -> xr.DataArray:
+    """Same voxels as the plugin's array, one plane per task through tifffile's zarr store.
 
-    bioio's TIFF readers make one task per whole plane; the plate is chunked (1, Z, 256, 256),
-    so a band of rows per task keeps memory at Z bands instead of Z planes. Falls back to the
-    plugin's array when the axes do not map one to one.
+    Reading through the store decodes only the strips or tiles of the plane asked for; falls
+    back to the plugin's array when the axes do not map one to one.
     """
     import tifffile
     import zarr
@@ -59,28 +55,24 @@ def _tiff_bands(path: Path, scene_index: int, arr: xr.DataArray) -> xr.DataArray
     if any(arr.sizes.get(d, 1) != sizes.get(d, 1) for d in set(arr.dims) | set(axes)):
         return arr
     store = tifffile.imread(path, aszarr=True, series=scene_index)
-    data = da.from_zarr(zarr.open(store, mode="r"),
-                        chunks=tuple(_BAND_ROWS if a == "Y" else (n if a in "XS" else 1) for a, n in sizes.items()))
-    bands = xr.DataArray(data, dims=list(axes)).expand_dims([d for d in arr.dims if d not in axes])
-    return bands.transpose(*arr.dims).assign_coords({k: v for k, v in arr.coords.items() if k in ("C", "S")})
+    data = da.from_zarr(zarr.open(store, mode="r"), chunks=tuple(n if a in "YXS" else 1 for a, n in sizes.items()))
+    planes = xr.DataArray(data, dims=list(axes)).expand_dims([d for d in arr.dims if d not in axes])
+    return planes.transpose(*arr.dims).assign_coords({k: v for k, v in arr.coords.items() if k in ("C", "S")})
 
 
 def _dv_planes(path: Path) -> xr.DataArray:
-    """DV sections as a lazy array; each task opens the file, copies one band of rows, closes it."""
+    """DV sections as a lazy array; each task opens the file, copies one section, closes it."""
     from mrc import DVFile
 
     with DVFile(path) as dv:
         sizes, dtype = dict(dv.sizes), dv.dtype
     n_lead = len(sizes) - 2
-    ny, nx = list(sizes.values())[-2:]
-    rows = tuple(min(_BAND_ROWS, ny - y) for y in range(0, ny, _BAND_ROWS))
-    chunks = tuple((1,) * n for n in list(sizes.values())[:n_lead]) + (rows, (nx,))
+    chunks = tuple((1,) * n for n in list(sizes.values())[:n_lead]) + tuple((n,) for n in list(sizes.values())[-2:])
 
     def block(block_id=None):
-        y0 = block_id[n_lead] * _BAND_ROWS
-        with DVFile(path) as dv:  # a memmap: only this band of rows is read
-            band = np.array(dv.data[tuple(block_id[:n_lead])][y0:y0 + _BAND_ROWS])
-        return band[(np.newaxis,) * n_lead]
+        with DVFile(path) as dv:  # a memmap: only this section is read
+            plane = np.array(dv.data[tuple(block_id[:n_lead])])
+        return plane[(np.newaxis,) * n_lead]
 
     return xr.DataArray(da.map_blocks(block, chunks=chunks, dtype=dtype), dims=list(sizes))
 
