@@ -70,7 +70,7 @@ def _channel_names(image: xr.DataArray, name: str) -> list[str]:
 
 _COLOURS = ("FFFFFF", "00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF")
 _WINDOW_PERCENTILES = (0.1, 99.9)  # display window start/end: robust to hot and dead pixels
-_BRIGHT_PERCENTILE = 99.9  # a plane's brightness for rdefs.defaultZ
+_BRIGHT_PERCENTILE = 99.0  # a plane's brightness for rdefs.defaultZ: a few hot pixels do not decide it
 _SAMPLE_PER_CHANNEL = 1 << 20  # voxels per channel kept for the window percentiles
 
 
@@ -215,7 +215,8 @@ def write_field(
     second read): per channel, ``window.start/end`` = 0.1 and 99.9 percentiles of a strided
     subsample of about 2**20 voxels, ``window.min/max`` = the dtype's range (integers) or
     the data's (floats); ``rdefs.defaultZ`` = the stain channel's plane with the highest
-    99.9th percentile; ``rdefs.model = "color"``.
+    99th percentile (its in-focus structures; a few hot pixels do not decide it);
+    ``rdefs.model = "color"``.
     """
     key = _check_key(key)
     if not isinstance(image, xr.DataArray):

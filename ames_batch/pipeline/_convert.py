@@ -24,6 +24,7 @@ from ..io import (
     plate_lock,
     read_image,
     read_layout,
+    resolve_channel,
     well_in_order,
     write_csv_atomic,
     write_field,
@@ -91,20 +92,12 @@ def _check_args(inputs, plate, layout, pattern, channel):
 
 
 def _stain_channel(names: list[str], channel: str | int | None, path: Path) -> tuple[int, str]:
-    if channel is None:
-        if len(names) > 1:
-            log.warning("%s: %d channels %s and no --channel; taking %r as the stain",
-                        path, len(names), names, names[0])
-        return 0, names[0]
-    if isinstance(channel, int):
-        if channel >= len(names):
-            raise ValueError(f"channel index {channel} asked; the file has {len(names)} channels {names}")
-        return channel, names[channel]
-    if channel in names:
-        return names.index(channel), channel
-    if channel.isdigit():  # "--channel 1" from the CLI; a channel named "525" still wins above
-        return _stain_channel(names, int(channel), path)
-    raise ValueError(f"no channel named {channel!r}; the file has {names}")
+    """Index and name of the stain channel (``io.resolve_channel``: a name first, then an index)."""
+    if channel is None and len(names) > 1:
+        log.warning("%s: %d channels %s and no --channel; taking %r as the stain",
+                    path, len(names), names, names[0])
+    index = resolve_channel(names, channel)
+    return index, names[index]
 
 
 def _discard_stale_temps(plate: Path) -> None:

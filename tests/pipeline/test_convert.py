@@ -159,6 +159,30 @@ def test_channel_by_dv_wavelength_name_and_by_index_string(tmp_path, files):
     assert (attrs["stain_channel"], attrs["stain_channel_index"]) == ("actinin", 1)
 
 
+@pytest.mark.parametrize("fmt", ["czi", "dv", "ome.tif"])
+def test_converted_field_opens_on_the_stain_brightest_plane_with_a_robust_window(tmp_path, rng, fmt):
+    # 20 planes (two write slabs): the stain (channel 1) is brightest at z = 13, the other
+    # channel at z = 2; the stain's voxels lie in 500..1500 but for hot pixels in plane 7
+    # (0.4 % of it: neither its brightness nor the window follow them)
+    stack = rng.integers(500, 1501, size=(2, 20, 64, 64), dtype=np.uint16)
+    stack[1, 13, 16:48, 16:48] += 2000
+    stack[0, 2, :32] += 3000
+    stack[1, 7, ::16, ::16] = 65535
+    path = tmp_path / f"bright.{fmt}"
+    {"czi": lambda: write_czi(path, [stack], names=("DAPI", "actinin")), "dv": lambda: write_dv(path, stack),
+     "ome.tif": lambda: write_ome(path, stack)}[fmt]()
+    plate = tmp_path / "plate.zarr"
+    assert convert_files([path], plate, channel=1).ok
+    omero = json.loads((plate / "A/1/0/zarr.json").read_text())["attributes"]["ome"]["omero"]
+    assert omero["rdefs"] == {"defaultT": 0, "defaultZ": 13, "model": "color"}
+    names = {"czi": ["DAPI", "actinin"], "dv": ["525", "460"], "ome.tif": ["DAPI", "actinin"]}[fmt]
+    assert [c["label"] for c in omero["channels"]] == names
+    window = omero["channels"][1]["window"]
+    assert (window["min"], window["max"]) == (0, 65535)
+    assert 500 <= window["start"] <= 510 and 1500 <= window["end"] <= 3500
+    validate_plate(plate)
+
+
 def test_occupied_field_is_refused(tmp_path, files):
     inputs, _ = files
     layout = tmp_path / "layout.csv"
