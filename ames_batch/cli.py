@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 
 from . import __version__
-from ._logging import configure_logging, import_tensorflow_quietly
+from ._logging import configure_logging
 from .errors import AmesError
+from .vocabulary import TASKS
 
 log = logging.getLogger("ames_batch")
 
@@ -97,9 +98,6 @@ def convert(inputs, plate, layout, pattern, channel, pixel_size_um, z_step_um) -
 
 
 # ---- train / evaluate -----------------------------------------------------------------
-_TASKS = ("sarcomerisation", "directionality", "source")
-
-
 @main.command()
 @click.argument("plate", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--ratings", "ratings_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -108,7 +106,7 @@ _TASKS = ("sarcomerisation", "directionality", "source")
               help="Model bundle folder to write (checkpoints in OUT/checkpoints).")
 @click.option("--arch", type=click.Choice(["2d", "2d-ensemble", "3d", "metrics"]), default="2d",
               help="2D CNN, 2D one-vs-all ensemble, 3D CNN, or a classifier on sarcomere metrics.")
-@click.option("--tasks", default=None, help=f"Comma-separated subset of {', '.join(_TASKS)}; default: all rated.")
+@click.option("--tasks", default=None, help=f"Comma-separated subset of {', '.join(TASKS)}; default: all rated.")
 @click.option("--labels", default="cells", help="Label image with the cell masks (the demo plate's truth: 'truth').")
 @click.option("--channel", default=None, help="Stain channel name or index; default the one recorded at convert.")
 @click.option("--epochs", type=click.IntRange(1), default=60, help="Maximum epochs.")
@@ -119,24 +117,37 @@ _TASKS = ("sarcomerisation", "directionality", "source")
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.15)
 @click.option("--seed", type=int, default=0, help="Seed of split, weights, shuffling and augmentation.")
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Cap on batches per epoch.")
+@click.option("--max-minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="Stop training after this many minutes (best weights kept).")
+@click.option("--input-px", type=click.IntRange(8), default=None,
+              help="CNN input window in pixels (square); default 256 (2D) or 192 (3D).")
+@click.option("--um-per-px", type=click.FloatRange(0, min_open=True), default=None,
+              help="CNN input pixel size in µm; default 0.4.")
+@click.option("--max-rotation-deg", type=click.FloatRange(0, 180), default=5.0,
+              help="Largest random turn of a training cell (directionality classes are 22.5° wide).")
+@click.option("--source-loss-weight", type=click.FloatRange(0, min_open=True), default=None,
+              help="Weight of the source loss in a singular CNN (the others weigh 1).")
+@click.option("--name", default=None, help="Model name in its card; default PLATE-ARCH.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints (same plate, ratings and seed).")
 def train(plate: Path, ratings_csv: Path, out: Path, arch: str, tasks: str | None, labels: str, channel: str | None,
           epochs: int, batch_size: int, learning_rate: float, patience: int, val_fraction: float,
-          test_fraction: float, seed: int, steps_per_epoch: int | None, resume: bool) -> None:
+          test_fraction: float, seed: int, steps_per_epoch: int | None, max_minutes: float | None,
+          input_px: int | None, um_per_px: float | None, max_rotation_deg: float,
+          source_loss_weight: float | None, name: str | None, resume: bool) -> None:
     """Train a rating model on the rated cells of PLATE; split by cell (and group) before augmentation.
 
     Prints the bundle path and the held-out test accuracy per task.
     """
-    import_tensorflow_quietly()
     from .pipeline import train_plate
 
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     try:
-        report = train_plate(plate, ratings_csv, out, arch=arch, tasks=task_list, labels=labels,
-                             channel=int(channel) if channel and channel.isdigit() else channel, epochs=epochs,
-                             batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+        report = train_plate(plate, ratings_csv, out, arch=arch, tasks=task_list, labels=labels, channel=channel,
+                             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                             steps_per_epoch=steps_per_epoch, resume=resume)
+                             steps_per_epoch=steps_per_epoch, max_minutes=max_minutes, input_px=input_px,
+                             um_per_px=um_per_px, max_rotation_deg=max_rotation_deg,
+                             source_loss_weight=source_loss_weight, name=name, resume=resume)
     except (AmesError, ValueError, KeyError, FileExistsError) as error:
         _fail(str(error).strip("'\""))
     scores = "\t".join(f"{t}={m['accuracy']:.3f}" for t, m in report.test_metrics.items())
@@ -158,12 +169,10 @@ def evaluate(model: Path, plate: Path, ratings_csv: Path, out: Path | None, labe
     Cells the model was trained or validated on are not scored. Prints the report folder and
     accuracy / weighted F1 per task.
     """
-    import_tensorflow_quietly()
     from .pipeline import evaluate_plate
 
     try:
-        report = evaluate_plate(model, plate, ratings_csv, out=out, labels=labels,
-                                channel=int(channel) if channel and channel.isdigit() else channel)
+        report = evaluate_plate(model, plate, ratings_csv, out=out, labels=labels, channel=channel)
     except (AmesError, ValueError, KeyError) as error:
         _fail(str(error).strip("'\""))
     scores = "\t".join(f"{t}={m['accuracy']:.3f}/{m['weighted_f1']:.3f}" for t, m in report.metrics.items())
@@ -199,7 +208,6 @@ def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, 
     Exit status 0 when every field was rated, 1 when some failed (listed on stderr), 2 on a
     usage or setup error (not a plate, missing model, plate locked).
     """
-    import_tensorflow_quietly()
     from .pipeline import run_plate
 
     if scheduler and workers:
@@ -212,7 +220,7 @@ def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, 
         methods = tuple(m.strip() for m in explain.split(",") if m.strip())
     try:
         report = run_plate(plate, model=model, mode=mode, explain=methods, out_csv=out_csv, wells=_wells(wells),
-                           channel=int(channel) if channel and channel.isdigit() else channel, force=force,
+                           channel=channel, force=force,
                            scheduler=scheduler, workers=workers)
     except (AmesError, ValueError) as error:
         _fail(str(error))

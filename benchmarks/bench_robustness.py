@@ -4,7 +4,8 @@ Cells unlike the training data are the rule in a facility: another microscope, d
 or segmentation. This applies one change at a time to the maximum projection (or the mask) of
 freshly drawn synthetic cells (seeds never used in training; balanced sarcomerisation x
 directionality, sources drawn by the sampler) before the model's own preprocessing, and scores
-each model (a CNN bundle, or a metrics model from ``train --arch metrics``) on the same cells:
+each rater (any bundle: a CNN, or a metrics model from ``train --arch metrics``) on the same cells,
+through the pipeline's own per-cell record and the rater's ``prepare``:
 
 - ``gamma 0.5`` / ``gamma 2``: another detector response or stain contrast (between the cell's 1st
   and 99th percentile);
@@ -76,25 +77,27 @@ def make_cells(n: int, first_seed: int = 90000):
     return cells, DEMO_SCALE_UM["x"]
 
 
-def _predict(model, changed: list) -> dict:
-    """Class probabilities of a CNN bundle (from its inputs) or a metrics model (from cell_metrics)."""
-    from ames_batch.metrics import cell_metrics
-    from ames_batch.nn import RatingModel, cell_input_2d
+def _prepared(rater, changed: list) -> list:
+    """Each changed cell as the pipeline hands it to the rater: one record, prepared by the rater."""
+    from ames_batch.io import FieldKey
+    from ames_batch.pipeline import FieldData, extract_cells, prepare_cells
 
-    if isinstance(model, RatingModel):
-        return model.predict(np.stack([cell_input_2d(*c, model.settings)[0] for c in changed]))
-    return model.predict_proba([cell_metrics(*c) for c in changed])
+    out = []
+    for i, (mip, mask, px) in enumerate(changed):
+        field = FieldData(FieldKey("A/1", str(i)), np.asarray(mip, np.float32), None, {"z": 1.0, "y": px, "x": px})
+        out += prepare_cells(extract_cells(field, mask.astype(np.uint32)), field, rater)
+    return [r.prepared for r in out]
 
 
-def score(model, cells, px) -> dict:
-    """Accuracy (%) per change and task of one model on `cells`."""
-    from ames_batch.nn import RatingModel, evaluate_ratings
+def score(rater, cells, px) -> dict:
+    """Accuracy (%) per change and task of one rater on `cells`."""
+    from ames_batch.nn import evaluate_ratings
 
-    classes = model.tasks if isinstance(model, RatingModel) else model.classes
+    classes = {t: list(c) for t, c in rater.tasks.items()}
     truth = {t: np.array([str(getattr(c, t)) for _, _, c in cells]) for t in classes}
     out = {}
     for name, change in CHANGES.items():
-        probs = _predict(model, [change(mip, mask, px) for mip, mask, _ in cells])
+        probs = rater.predict_proba(_prepared(rater, [change(mip, mask, px) for mip, mask, _ in cells]))
         metrics = evaluate_ratings(truth, probs, classes)
         out[name] = {t: round(100 * metrics[t]["accuracy"], 1) for t in classes}
         print(f"  {name:18s} " + "  ".join(f"{t} {v:5.1f}" for t, v in out[name].items()), flush=True)
@@ -106,19 +109,16 @@ def main(argv=None) -> int:
     p.add_argument("models", nargs="*", type=Path, default=[REPO / "ames_batch" / "models" / "default"])
     p.add_argument("--cells", type=int, default=160)
     args = p.parse_args(argv)
-    from ames_batch.nn import MetricsRatingModel, is_metrics_bundle, load_bundle
+    from ames_batch.nn import load_rater
 
     cells, px = make_cells(args.cells)
     results = {"n_cells": len(cells), "cells": "ames_batch.synth, seeds 90000+, demo scale 0.16 um/px",
                "models": {}}
     for path in args.models:
-        if is_metrics_bundle(path):
-            model, name = MetricsRatingModel.load(path), f"{path.resolve().name} (metrics)"
-        else:
-            model = load_bundle(path)
-            name = f"{model.card['name']}@{model.card['version']}"
+        rater = load_rater(path)
+        name = f"{rater.name}@{rater.version}"
         print(f"{name} ({path}), accuracy %:")
-        results["models"][name] = score(model, cells, px)
+        results["models"][name] = score(rater, cells, px)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {RESULTS}")

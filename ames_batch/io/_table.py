@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["write_csv_atomic", "read_ratings", "RATING_TASKS", "SOURCES"]
+from ..vocabulary import ORDINAL_TASKS, SOURCES, TASK_CLASSES, TASKS
 
-RATING_TASKS = ("sarcomerisation", "directionality", "source")
-SOURCES = ("adult", "neonatal", "ipsc")
+__all__ = ["write_csv_atomic", "read_ratings"]
+
 KEY_COLUMNS = ("plate", "well", "field", "label")
 _WELL_RE = re.compile(r"^[A-Z]+/[1-9][0-9]*$")
 _FIELD_RE = re.compile(r"^[0-9]+$")
@@ -69,7 +69,7 @@ def _rating_column(raw: pd.Series, path: Path, column: str) -> pd.Series:
     not_number = present & values.isna()
     if not_number.any():
         raise _bad(path, column, "ratings must be integers 1..4 or empty", raw.index[not_number])
-    out_of_range = present & ~values.isin([1, 2, 3, 4])
+    out_of_range = present & ~values.isin([int(c) for c in TASK_CLASSES[column]])
     if out_of_range.any():
         raise _bad(path, column, "ratings must be integers 1..4 or empty", raw.index[out_of_range])
     return values.astype("Int64")
@@ -112,7 +112,7 @@ def read_ratings(path: Path) -> pd.DataFrame:
     for column in KEY_COLUMNS:
         if column not in raw.columns:
             raise ValueError(f"{path}: column '{column}' is missing; required: {', '.join(KEY_COLUMNS)}")
-    tasks = [t for t in RATING_TASKS if t in raw.columns]
+    tasks = [t for t in TASKS if t in raw.columns]
     if not tasks:
         raise ValueError(f"{path}: column 'sarcomerisation', 'directionality' or 'source' is needed; none found")
     out = raw.copy()
@@ -130,7 +130,7 @@ def read_ratings(path: Path) -> pd.DataFrame:
     if bad_label.any():
         raise _bad(path, "label", "must be an integer >= 1 (0 is background)", raw.index[bad_label])
     out["label"] = labels.astype("int64")
-    for task in ("sarcomerisation", "directionality"):
+    for task in ORDINAL_TASKS:
         if task in raw.columns:
             out[task] = _rating_column(raw[task], path, task)
     if "source" in raw.columns:

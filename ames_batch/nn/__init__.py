@@ -1,54 +1,32 @@
-"""Rating models: preprocessing settings, architectures, bundle, inference (and training)."""
+"""Rating models: the rater protocol, its kinds (CNN bundles, the metrics model), training, bundles.
 
-from ._architectures import ARCHS, Ensemble, build_model, min_input_size
-from ._augment import AugmentSettings, augment_cell
-from ._bundle import FORMAT_VERSION, load_bundle, make_card, model_card_schema, save_bundle
-from ._predict import ExplainTarget, RatingModel
-from ._preprocess import CellGeometry, PreprocessSettings, cell_input_2d, cell_input_3d
-from ._dataset import CellSequence, class_weights
-from ._evaluate import evaluate_ratings
-from ._metrics_model import METRICS_MODEL_FEATURES, METRICS_MODEL_FILE, MetricsRatingModel, is_metrics_bundle
-from ._report import PAPER_TABLE1, plot_confusion, plot_history, summary_markdown
-from ._split import CellSplit, split_cells
-from ._train import TrainResult, TrainSettings, encode_ratings, predict_probs, train_model
+Names load lazily (as in scikit-image) and nothing here imports TensorFlow until a CNN is
+built, loaded or trained: a metrics model and a rerun with nothing to do never pay for it.
+"""
 
-__all__ = [
-    # training and evaluation (nntrain)
-    "AugmentSettings",
-    "CellSequence",
-    "CellSplit",
-    "PAPER_TABLE1",
-    "TrainResult",
-    "TrainSettings",
-    "augment_cell",
-    "class_weights",
-    "encode_ratings",
-    "evaluate_ratings",
-    "plot_confusion",
-    "plot_history",
-    "predict_probs",
-    "split_cells",
-    "summary_markdown",
-    "train_model",
-    # interpretable metrics baseline (metrics)
-    "METRICS_MODEL_FEATURES",
-    "METRICS_MODEL_FILE",
-    "MetricsRatingModel",
-    "is_metrics_bundle",
-    # models and bundles (nn-core)
-    "ARCHS",
-    "FORMAT_VERSION",
-    "CellGeometry",
-    "Ensemble",
-    "ExplainTarget",
-    "PreprocessSettings",
-    "RatingModel",
-    "build_model",
-    "cell_input_2d",
-    "cell_input_3d",
-    "load_bundle",
-    "make_card",
-    "min_input_size",
-    "model_card_schema",
-    "save_bundle",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        # the rater protocol and its kinds
+        "_rater": ["CellExplanation", "Rater", "RaterInfo", "load_rater", "rater_info", "register_rater_kind"],
+        "_cnn_rater": ["CNNInput", "CNNRater", "cnn_input"],
+        "_metrics_rater": ["MetricsRater"],
+        "_trainers": ["FitResult", "Trainer", "make_trainer"],
+        # models and bundles
+        "_architectures": ["ARCHS", "Ensemble", "build_model", "min_input_size"],
+        "_bundle": ["FORMAT_VERSION", "load_bundle", "make_card", "model_card_schema", "read_card", "save_bundle",
+                    "write_bundle"],
+        "_predict": ["ExplainTarget", "RatingModel"],
+        "_preprocess": ["CellGeometry", "PreprocessSettings", "cell_input_2d", "cell_input_3d"],
+        "_metrics_model": ["METRICS_MODEL_FEATURES", "METRICS_MODEL_FILE", "MetricsRatingModel"],
+        # training and evaluation
+        "_augment": ["AugmentSettings", "augment_cell"],
+        "_dataset": ["CellSequence", "class_weights"],
+        "_evaluate": ["encode_ratings", "evaluate_ratings"],
+        "_report": ["PAPER_TABLE1", "plot_confusion", "plot_history", "summary_markdown"],
+        "_split": ["CellSplit", "split_cells"],
+        "_train": ["TrainResult", "TrainSettings", "fit_model", "predict_probs", "train_model"],
+    },
+)

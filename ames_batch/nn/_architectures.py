@@ -25,6 +25,7 @@ SpatialDropout), so the network sees "how much striation, in which direction, wh
 
 import numpy as np
 
+from .._logging import import_tensorflow_quietly
 from ._combiner import check_combiner, combine
 
 __all__ = ["ARCHS", "Ensemble", "build_model", "min_input_size", "striation_bank"]
@@ -50,6 +51,12 @@ _BN_MOMENTUM = 0.9
 
 
 def _keras():
+    """Keras, imported on first use (with TensorFlow's start-up lines kept off stderr).
+
+    Nothing in ``ames_batch.nn`` imports TensorFlow at import time: a metrics model, a rerun
+    with nothing to do and ``ames-batch convert`` never pay its start-up.
+    """
+    import_tensorflow_quietly()
     try:
         import keras
     except ImportError as exc:  # pragma: no cover - keras is a hard dependency

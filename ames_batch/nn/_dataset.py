@@ -9,6 +9,7 @@ apply to several outputs.
 
 import numpy as np
 
+from ._architectures import _keras
 from ._augment import AugmentSettings, augment_cell
 
 __all__ = ["CellSequence", "class_weights"]
@@ -42,14 +43,6 @@ def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     weights = np.zeros(n_classes, dtype=np.float64)
     weights[present] = labels.size / (present.sum() * counts[present])
     return weights.astype(np.float32)
-
-
-def _keras():
-    try:
-        import keras
-    except ImportError as exc:  # pragma: no cover - keras is a core dependency
-        raise ImportError("training needs keras (pip install 'ames-batch')") from exc
-    return keras
 
 
 class CellSequence(_keras().utils.PyDataset):

@@ -79,3 +79,24 @@ def evaluate_ratings(
             "confusion_matrix": confusion_matrix(truth, pred, labels=names).tolist(),
         }
     return out
+
+
+def encode_ratings(ratings: dict[str, np.ndarray], classes: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Class names -> class indices in output order, task by task.
+
+    Raises
+    ------
+    ValueError
+        If a rating is not one of the task's classes.
+    """
+    out = {}
+    for task, values in ratings.items():
+        if task not in classes:
+            raise ValueError(f"task {task!r} has no class list; known tasks: {sorted(classes)}")
+        lookup = {str(c): i for i, c in enumerate(classes[task])}
+        values = [str(v) for v in np.asarray(values).tolist()]
+        bad = sorted(set(values) - set(lookup))
+        if bad:
+            raise ValueError(f"{task} ratings {bad} are not among its classes {list(lookup)}")
+        out[task] = np.array([lookup[v] for v in values], dtype=np.int64)
+    return out

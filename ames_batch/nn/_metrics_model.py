@@ -17,16 +17,10 @@ import numpy as np
 
 from ..errors import ModelBundleError
 from ..metrics import METRIC_NAMES
+from ..vocabulary import TASK_CLASSES
 from ._combiner import softmax
 
-__all__ = ["METRICS_MODEL_FILE", "METRICS_MODEL_FEATURES", "MetricsRatingModel", "is_metrics_bundle"]
-
-#: Class names per task, in output-column order (as the ratings CSV and the CNNs).
-TASK_CLASSES: dict[str, list[str]] = {
-    "sarcomerisation": ["1", "2", "3", "4"],
-    "directionality": ["1", "2", "3", "4"],
-    "source": ["adult", "neonatal", "ipsc"],
-}
+__all__ = ["METRICS_MODEL_FILE", "METRICS_MODEL_FEATURES", "MetricsRatingModel"]
 #: Default features: every metric except the two absolute angles in the field, which change
 #: when the cell is turned (the angle between z-discs and the long axis is kept).
 METRICS_MODEL_FEATURES: tuple[str, ...] = tuple(
@@ -35,12 +29,6 @@ METRICS_MODEL_FEATURES: tuple[str, ...] = tuple(
 METRICS_MODEL_FILE = "metrics_model.json"
 _FORMAT = "ames-batch-metrics-model"
 _VERSION = 1
-
-
-def is_metrics_bundle(directory: str | os.PathLike) -> bool:
-    """True for a folder made by ``ames-batch train --arch metrics`` (not a CNN bundle)."""
-    folder = Path(directory)
-    return (folder / METRICS_MODEL_FILE).is_file() and not (folder / "model.json").is_file()
 
 
 def _table_to_array(metrics_table, features: Sequence[str], *, allow_empty: bool = False
@@ -353,7 +341,7 @@ class MetricsRatingModel:
             for task, h in data["tasks"].items():
                 coef = np.asarray(h["coef"], dtype=np.float64)
                 k = len(h["fitted_classes"])
-                if task not in TASK_CLASSES or h["classes"] != TASK_CLASSES[task] \
+                if task not in TASK_CLASSES or h["classes"] != list(TASK_CLASSES[task]) \
                         or coef.shape != (k, n_f) or len(h["intercept"]) != k \
                         or not set(h["fitted_classes"]) <= set(h["classes"]):
                     raise ValueError(f"task {task!r} is inconsistent")

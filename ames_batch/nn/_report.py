@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PAPER_TABLE1", "plot_confusion", "plot_history", "summary_markdown"]
+from ..vocabulary import TASKS
 
-TASKS_TABLE1 = ("sarcomerisation", "directionality", "source")
+__all__ = ["PAPER_TABLE1", "plot_confusion", "plot_history", "summary_markdown"]
 
 # Hillemanns et al. 2021 (bioRxiv 10.1101/2021.08.06.455455), Table 1, test accuracy / weighted F1 (%).
 PAPER_TABLE1 = {
@@ -138,7 +138,7 @@ def summary_markdown(results: dict[str, dict], *, include_paper: bool = True, no
     for name, metrics in results.items():
         vals = []
         for key in ("accuracy", "weighted_f1"):
-            for task in TASKS_TABLE1:
+            for task in TASKS:
                 vals.append(f"{100 * metrics[task][key]:.2f}" if task in metrics else "–")
         n = max((m["n_cells"] for m in metrics.values()), default=0)
         rows.append(f"| {name} | " + " | ".join(vals) + f" | {n} |")

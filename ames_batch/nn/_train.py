@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ._architectures import _keras
 from ._augment import AugmentSettings
 from ._dataset import CellSequence, class_weights
 from ._combiner import fit_combiner
-from ._evaluate import evaluate_ratings
+from ._evaluate import encode_ratings, evaluate_ratings
 from ._split import CellSplit, split_cells
 
-__all__ = ["TrainSettings", "TrainResult", "train_model", "encode_ratings", "predict_probs"]
+__all__ = ["TrainSettings", "TrainResult", "fit_model", "train_model", "predict_probs"]
 
 log = logging.getLogger("ames_batch")
 
@@ -129,27 +130,6 @@ class TrainResult:
     best_epoch: int
 
 
-def encode_ratings(ratings: dict[str, np.ndarray], classes: dict[str, list[str]]) -> dict[str, np.ndarray]:
-    """Class names -> class indices in output order, task by task.
-
-    Raises
-    ------
-    ValueError
-        If a rating is not one of the task's classes.
-    """
-    out = {}
-    for task, values in ratings.items():
-        if task not in classes:
-            raise ValueError(f"task {task!r} has no class list; known tasks: {sorted(classes)}")
-        lookup = {str(c): i for i, c in enumerate(classes[task])}
-        values = [str(v) for v in np.asarray(values).tolist()]
-        bad = sorted(set(values) - set(lookup))
-        if bad:
-            raise ValueError(f"{task} ratings {bad} are not among its classes {list(lookup)}")
-        out[task] = np.array([lookup[v] for v in values], dtype=np.int64)
-    return out
-
-
 def predict_probs(model, inputs: np.ndarray, tasks, *, batch_size: int = 32) -> dict[str, np.ndarray]:
     """Class probabilities per task for stored inputs (no augmentation), as float64."""
     if len(inputs) == 0:
@@ -159,12 +139,6 @@ def predict_probs(model, inputs: np.ndarray, tasks, *, batch_size: int = 32) -> 
         names = list(getattr(model, "output_names", tasks))
         raw = dict(zip(names, raw if isinstance(raw, (list, tuple)) else [raw]))
     return {t: np.asarray(raw[t], dtype=np.float64) for t in tasks}
-
-
-def _keras():
-    import keras
-
-    return keras
 
 
 def _new_state(settings, split) -> dict:
@@ -404,6 +378,85 @@ def _fit_ensemble(ensemble, inputs, y, split, settings, *, classes, checkpoint_d
     return Ensemble(grouped), states
 
 
+def fit_model(
+    inputs: np.ndarray,
+    ratings: dict[str, np.ndarray],
+    cell_ids,
+    *,
+    classes: dict[str, list[str]],
+    groups=None,
+    split: CellSplit | None = None,
+    settings: TrainSettings | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    build=None,
+) -> TrainResult:
+    """Split (unless given), train with on-the-fly augmentation and early stopping; no scoring.
+
+    Parameters and returns as :func:`train_model`, which calls this and then scores the
+    validation and test cells; here `val_metrics` and `test_metrics` are left empty.
+
+    Parameters
+    ----------
+    split : CellSplit, optional
+        The split to use (e.g. one made for several kinds of rater at once); default
+        ``split_cells(cell_ids, ratings, groups=groups, ...)`` with the settings' fractions and seed.
+    """
+    keras = _keras()
+    settings = TrainSettings() if settings is None else settings
+    if not isinstance(inputs, np.ndarray) or inputs.dtype != np.float32:
+        raise TypeError(f"`inputs` must be a float32 ndarray; got {type(inputs).__name__} "
+                        f"{getattr(inputs, 'dtype', '')}")
+    if inputs.ndim not in (4, 5):
+        raise ValueError(f"`inputs` must be (N, Y, X, C) or (N, Z, Y, X, C); got shape {inputs.shape}")
+    if not ratings:
+        raise ValueError("`ratings` holds no task to train")
+    tasks = list(ratings)
+    y = encode_ratings(ratings, classes)
+    for task, v in y.items():
+        if v.shape != (len(inputs),):
+            raise ValueError(f"`ratings[{task!r}]` has {v.size} cells; `inputs` has {len(inputs)}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("`resume=True` needs a `checkpoint_dir`")
+
+    keras.utils.set_random_seed(settings.seed)
+    if split is None:
+        split = split_cells(cell_ids, y, groups=groups, val_fraction=settings.val_fraction,
+                            test_fraction=settings.test_fraction, seed=settings.seed)
+    log.info("split: %d train, %d val, %d test cells", split.train.size, split.val.size, split.test.size)
+    if build is None:
+        from ._architectures import build_model as build
+    task_classes = classes_subset(classes, tasks)
+    tuned = {} if settings.um_per_px is None else {"um_per_px": settings.um_per_px}
+    model = build(settings.arch, input_shape=tuple(inputs.shape[1:]), tasks=task_classes, seed=settings.seed, **tuned)
+    spatial_axes = (0, 1) if inputs.ndim == 4 else (1, 2)
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+
+    from ._architectures import Ensemble
+
+    if isinstance(model, Ensemble):
+        model, states = _fit_ensemble(model, inputs, y, split, settings, classes=task_classes,
+                                      checkpoint_dir=ckpt, resume=resume, spatial_axes=spatial_axes)
+        # the members' vote is calibrated on the validation split (never on test cells), so
+        # the validation scores are optimistic for the ensemble; the test scores are not
+        member_probs = model.predict(inputs[split.val])
+        combiner = {t: fit_combiner(member_probs[t], y[t][split.val]) for t in tasks}
+        model = Ensemble(model.members, combiner={t: c for t, c in combiner.items() if c is not None})
+        for task in sorted(t for t, c in combiner.items() if c is None):
+            log.warning("ensemble %s: a class has no validation cell; its members vote by argmax", task)
+        history = {name: st["history"] for name, st in states.items()}
+        epochs_run = max(int(st["epoch"]) for st in states.values())
+        best_epoch = max(int(st["best_epoch"]) for st in states.values())
+    else:
+        model, state = _fit_one(model, inputs, y, split, settings,
+                                losses={t: "sparse_categorical_crossentropy" for t in tasks},
+                                n_classes={t: len(task_classes[t]) for t in tasks}, checkpoint_dir=ckpt,
+                                resume=resume, spatial_axes=spatial_axes)
+        history, epochs_run, best_epoch = state["history"], int(state["epoch"]), int(state["best_epoch"])
+    return TrainResult(model=model, split=split, classes=task_classes, history=history, val_metrics={},
+                       test_metrics={}, epochs_run=epochs_run, best_epoch=best_epoch)
+
+
 def train_model(
     inputs: np.ndarray,
     ratings: dict[str, np.ndarray],
@@ -460,64 +513,14 @@ def train_model(
     balanced weights and its own early stopping, side by side on the same batches
     (``_fit_ensemble``).
     """
-    keras = _keras()
-    settings = TrainSettings() if settings is None else settings
-    if not isinstance(inputs, np.ndarray) or inputs.dtype != np.float32:
-        raise TypeError(f"`inputs` must be a float32 ndarray; got {type(inputs).__name__} "
-                        f"{getattr(inputs, 'dtype', '')}")
-    if inputs.ndim not in (4, 5):
-        raise ValueError(f"`inputs` must be (N, Y, X, C) or (N, Z, Y, X, C); got shape {inputs.shape}")
-    if not ratings:
-        raise ValueError("`ratings` holds no task to train")
-    tasks = list(ratings)
-    y = encode_ratings(ratings, classes)
-    for task, v in y.items():
-        if v.shape != (len(inputs),):
-            raise ValueError(f"`ratings[{task!r}]` has {v.size} cells; `inputs` has {len(inputs)}")
-    if resume and checkpoint_dir is None:
-        raise ValueError("`resume=True` needs a `checkpoint_dir`")
-
-    keras.utils.set_random_seed(settings.seed)
-    split = split_cells(cell_ids, y, groups=groups, val_fraction=settings.val_fraction,
-                        test_fraction=settings.test_fraction, seed=settings.seed)
-    log.info("split: %d train, %d val, %d test cells", split.train.size, split.val.size, split.test.size)
-    if build is None:
-        from ._architectures import build_model as build
-    task_classes = classes_subset(classes, tasks)
-    tuned = {} if settings.um_per_px is None else {"um_per_px": settings.um_per_px}
-    model = build(settings.arch, input_shape=tuple(inputs.shape[1:]), tasks=task_classes, seed=settings.seed, **tuned)
-    spatial_axes = (0, 1) if inputs.ndim == 4 else (1, 2)
-    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
-
-    from ._architectures import Ensemble
-
-    if isinstance(model, Ensemble):
-        model, states = _fit_ensemble(model, inputs, y, split, settings, classes=task_classes,
-                                      checkpoint_dir=ckpt, resume=resume, spatial_axes=spatial_axes)
-        # the members' vote is calibrated on the validation split (never on test cells), so
-        # the validation scores below are optimistic for the ensemble; the test scores are not
-        member_probs = model.predict(inputs[split.val])
-        combiner = {t: fit_combiner(member_probs[t], y[t][split.val]) for t in tasks}
-        model = Ensemble(model.members, combiner={t: c for t, c in combiner.items() if c is not None})
-        for task in sorted(t for t, c in combiner.items() if c is None):
-            log.warning("ensemble %s: a class has no validation cell; its members vote by argmax", task)
-        history = {name: st["history"] for name, st in states.items()}
-        epochs_run = max(int(st["epoch"]) for st in states.values())
-        best_epoch = max(int(st["best_epoch"]) for st in states.values())
-    else:
-        model, state = _fit_one(model, inputs, y, split, settings,
-                                losses={t: "sparse_categorical_crossentropy" for t in tasks},
-                                n_classes={t: len(task_classes[t]) for t in tasks}, checkpoint_dir=ckpt,
-                                resume=resume, spatial_axes=spatial_axes)
-        history, epochs_run, best_epoch = state["history"], int(state["epoch"]), int(state["best_epoch"])
-
-    val_metrics = evaluate_ratings({t: np.asarray(ratings[t])[split.val] for t in tasks},
-                                   predict_probs(model, inputs[split.val], tasks), classes)
-    test_metrics = evaluate_ratings({t: np.asarray(ratings[t])[split.test] for t in tasks},
-                                    predict_probs(model, inputs[split.test], tasks), classes)
-    return TrainResult(model=model, split=split, classes=task_classes, history=history,
-                       val_metrics=val_metrics, test_metrics=test_metrics, epochs_run=epochs_run,
-                       best_epoch=best_epoch)
+    result = fit_model(inputs, ratings, cell_ids, classes=classes, groups=groups, settings=settings,
+                       checkpoint_dir=checkpoint_dir, resume=resume, build=build)
+    tasks, split, model = list(ratings), result.split, result.model
+    result.val_metrics = evaluate_ratings({t: np.asarray(ratings[t])[split.val] for t in tasks},
+                                          predict_probs(model, inputs[split.val], tasks), classes)
+    result.test_metrics = evaluate_ratings({t: np.asarray(ratings[t])[split.test] for t in tasks},
+                                           predict_probs(model, inputs[split.test], tasks), classes)
+    return result
 
 
 def classes_subset(classes: dict[str, list[str]], tasks) -> dict[str, list[str]]:

@@ -1,7 +1,7 @@
 """Orchestration: demo, convert, run, train, evaluate; the only room that knows io and the array rooms.
 
-Names load lazily (as in scikit-image): ``ames-batch convert`` must not pay TensorFlow's
-start-up, which only `run`, `train` and `evaluate` need.
+Names load lazily (as in scikit-image); TensorFlow is imported only when a CNN is loaded,
+built or trained, never for a metrics model or a rerun with nothing to do.
 """
 
 import lazy_loader
@@ -13,7 +13,9 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_demo": ["DemoReport", "write_demo_plate"],
         "_run": ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"],
         "_score": ["score_run"],
-        "_train": ["CellTable", "TrainReport", "collect_cells", "train_plate"],
+        "_cells": ["CELL_MARGIN_UM", "CellRecord", "extract_cells", "prepare_cells", "records_table"],
+        "_field_input": ["FieldData", "read_field_data"],
+        "_train": ["TrainReport", "TrainingCells", "collect_cells", "train_plate"],
         "_evaluate": ["EvaluateReport", "evaluate_plate"],
     },
 )

@@ -46,8 +46,7 @@ def evaluate_plate(
     Parameters
     ----------
     model : Path
-        Model bundle folder (``ames-batch train`` or the bundled default), or a metrics-model
-        folder (``--arch metrics``, holding ``metrics_model.json``).
+        Bundle folder of any kind (``ames-batch train``, or the bundled default).
     plate : Path
         OME-Zarr HCS plate with the rated cells and their label image `labels`.
     ratings_csv : Path
@@ -72,26 +71,18 @@ def evaluate_plate(
     ValueError
         If no rated cell is left to score.
     """
-    from ..nn import (MetricsRatingModel, evaluate_ratings, is_metrics_bundle, load_bundle, plot_confusion,
-                      plot_history, summary_markdown)
+    from ..nn import evaluate_ratings, load_rater, plot_confusion, plot_history, summary_markdown
 
     model, plate = Path(model), Path(plate)
     out = Path(out) if out is not None else plate.with_name(plate.name.removesuffix(".zarr") + "-evaluation")
     ratings = read_ratings(ratings_csv)
-    is_metrics = is_metrics_bundle(model)
-    if is_metrics:
-        rating_model = MetricsRatingModel.load(model)
-        tasks_model, settings, name = dict(rating_model.classes), None, f"{model.name} (metrics)"
-    else:
-        rating_model = load_bundle(model)
-        tasks_model, settings = dict(rating_model.tasks), rating_model.settings
-        name = (rating_model.card or {}).get("name", model.name)
-    tasks = [t for t in tasks_model if t in ratings.columns and ratings[t].notna().any()]
+    rater = load_rater(model)
+    name = rater.name
+    tasks = [t for t in rater.tasks if t in ratings.columns and ratings[t].notna().any()]
     if not tasks:
-        raise ValueError(f"the ratings rate none of the model's tasks {list(tasks_model)}")
+        raise ValueError(f"the ratings rate none of the model's tasks {list(rater.tasks)}")
 
-    table = collect_cells(plate, ratings, tasks=tasks, settings=settings, labels=labels, channel=channel,
-                          metrics=is_metrics)
+    table = collect_cells(plate, ratings, tasks=tasks, preparer=rater, labels=labels, channel=channel)
     keep = np.ones(len(table.cell_ids), bool)
     split_file = model / "split.json"
     if split_file.is_file() and not include_training_cells:
@@ -106,12 +97,9 @@ def evaluate_plate(
         raise ValueError("every rated cell of this plate was used to train or validate the model; "
                          "evaluate on other cells (or pass include_training_cells=True)")
 
-    if is_metrics:
-        probs = rating_model.predict_proba([m for m, k in zip(table.metrics, keep) if k])
-    else:
-        probs = rating_model.predict(table.inputs[keep])
+    probs = rater.predict_proba([p for p, k in zip(table.prepared, keep) if k])
     metrics = evaluate_ratings({t: table.ratings[t][keep] for t in tasks}, {t: probs[t] for t in tasks},
-                               {t: list(tasks_model[t]) for t in tasks})
+                               {t: list(rater.tasks[t]) for t in tasks})
     out.mkdir(parents=True, exist_ok=True)
     report = {"model": str(model), "model_name": name, "plate": plate.name, "labels": labels,
               "n_cells": int(keep.sum()), "n_excluded_training_cells": n_excluded,

@@ -8,7 +8,7 @@ import xarray as xr
 
 from ..errors import BadFieldError
 from ..image import max_projection
-from ..io import FieldKey, field_attributes, read_field
+from ..io import FieldKey, field_attributes, read_field, resolve_channel
 
 __all__ = ["FieldData", "read_field_data"]
 
@@ -32,18 +32,12 @@ class FieldData:
 
 def _stain(image: xr.DataArray, channel: str | int | None, attrs: dict) -> xr.DataArray:
     """The sarcomere-stain channel: the one asked for, else the one convert recorded, else the first."""
-    wanted = channel if channel is not None else attrs.get("stain_channel")
     names = [str(c) for c in image.coords["c"].values]
-    if wanted is None:
-        return image.isel(c=0)
-    if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit() and wanted not in names):
-        index = int(wanted)
-        if not 0 <= index < len(names):
-            raise BadFieldError(f"channel index {index} out of range; the field has channels {names}")
-        return image.isel(c=index)
-    if wanted not in names:
-        raise BadFieldError(f"no channel {wanted!r}; the field has channels {names}; pass --channel")
-    return image.sel(c=wanted)
+    try:
+        index = resolve_channel(names, channel, default=attrs.get("stain_channel"))
+    except ValueError as error:
+        raise BadFieldError(str(error)) from None
+    return image.isel(c=index)
 
 
 def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, with_stack: bool = False) -> FieldData:
@@ -56,7 +50,8 @@ def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, w
     key : FieldKey
         The field.
     channel : str or int, optional
-        Stain channel by name or index; default the field's recorded stain channel, else channel 0.
+        Stain channel as the user wrote it: a name first, then an index (``io.resolve_channel``);
+        default the field's recorded stain channel, else channel 0.
     with_stack : bool
         Also load the (Z, Y, X) stack (3D models).
 

@@ -1,13 +1,16 @@
-"""Rate a group of fields: segment, measure, preprocess, predict in one batch, explain, write outputs.
+"""Rate a group of fields: segment, measure, prepare, predict in one batch, explain, write outputs.
 
-The rating model is a CNN bundle (``RatingModel``: cell images in, heatmaps possible) or an
-interpretable metrics model (``MetricsRatingModel``: the cells' sarcomere metrics in, no heatmaps).
-
-A group of a few fields is the unit of work: its cells share model batches (keeping the model
-busy), and its memory is freed before the next group, so a plate streams in bounded memory.
-The same function runs in-process or as one task on a dask.distributed worker.
+The rater is anything that implements ``ames_batch.nn.Rater``; this module never asks which
+kind it holds. A group of a few fields is the unit of work: its cells share model batches
+(keeping the model busy), and its memory is freed before the next group, so a plate streams
+in bounded memory. When a group's batch fails, its fields are rated one by one, so only the
+culprit is marked ``error``. The same function runs in-process or as one task on a
+dask.distributed worker.
 """
 
+import hashlib
+import inspect
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,43 +19,69 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .. import __version__
 from ..io import (FieldKey, list_heatmaps, read_labels, remove_heatmap, set_field_attributes, write_heatmap,
                   write_labels)
-from ..metrics import cell_metrics
-from ..image import cell_bbox
-from ..nn import MetricsRatingModel, RatingModel, cell_input_2d, cell_input_3d
 from ..segment import segment_cells
-from ..xai import grad_cam, integrated_gradients
-from ._field_input import FieldData, read_field_data
+from ..vocabulary import RATING_COLOURS
+from ._cells import CELL_MARGIN_UM, CellRecord, extract_cells, prepare_cells, records_table
+from ._field_input import SATURATED_SHARE, FieldData, read_field_data
 
-__all__ = ["CELL_LABELS", "FieldResult", "RunSettings", "rate_fields", "rows_from_labels"]
+__all__ = ["CELL_LABELS", "ORGANISED", "FieldResult", "RunSettings", "rate_fields", "rows_from_labels"]
 
 log = logging.getLogger("ames_batch")
 
 CELL_LABELS = "cells"
-#: Heatmaps of a CNN's decision (need a CNN) and the metrics' organised map (any model).
-MODEL_METHODS = ("gradcam", "ig")
-EXPLAIN_METHODS = (*MODEL_METHODS, "organised")
-#: Label colours by sarcomerisation rating 1..4: red, orange, yellow-green, green (RGBA).
-RATING_COLOURS = {"1": (215, 48, 39, 255), "2": (252, 141, 89, 255), "3": (166, 217, 106, 255),
-                  "4": (26, 152, 80, 255)}
+#: The metrics' organised map: a heatmap the pipeline makes for any rater.
+ORGANISED = "organised"
+_GREY = (128, 128, 128, 255)
+
+
+def pipeline_settings() -> dict:
+    """What the pipeline itself does to a field before any rater sees it (for the skip signature)."""
+    segmentation = {name: p.default for name, p in inspect.signature(segment_cells).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+    return {"segmentation": segmentation, "cell_margin_um": CELL_MARGIN_UM, "saturated_share": SATURATED_SHARE}
+
+
+def _settings_digest() -> str:
+    return hashlib.sha256(json.dumps(pipeline_settings(), sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """What a run does to each field; its `signature` decides whether a rated field is redone."""
+    """What a run does to each field; its `signature` decides whether a rated field is redone.
+
+    Attributes
+    ----------
+    model_id : str
+        The rater's identity (``name@version#content-digest``).
+    explain : tuple of str
+        Heatmaps to write.
+    channel : str or int or None
+        The stain channel as the user wrote it (None: the one recorded at conversion).
+    """
 
     model_id: str
-    explain: tuple[str, ...] = ("gradcam",)
+    explain: tuple[str, ...] = ()
     channel: str | int | None = None
-    ig_steps: int = 32
-    #: Cells per forward/gradient pass; it bounds the activations in memory (3D: keep it small).
-    batch_size: int = 32
+
+    @classmethod
+    def for_rater(cls, rater, *, explain: tuple[str, ...] | None = None, channel: str | int | None = None
+                  ) -> "RunSettings":
+        """Settings for a rater (or its ``RaterInfo``); `explain` None takes its default heatmaps."""
+        methods = tuple(rater.default_explanations if explain is None else explain)
+        unknown = sorted(set(methods) - {ORGANISED, *rater.explanations})
+        if unknown:
+            offered = [*rater.explanations, ORGANISED]
+            raise ValueError(f"{rater.name} makes no {unknown} heatmap; run with --explain from {offered} or none")
+        return cls(model_id=rater.identity, explain=methods, channel=channel)
 
     @property
     def signature(self) -> dict:
+        """The record a rated field keeps: same model, heatmaps, channel, release and settings = skip."""
         return {"model": self.model_id, "explain": list(self.explain), "channel": self.channel,
-                "ig_steps": self.ig_steps if "ig" in self.explain else None}
+                "ames_batch": ".".join(__version__.split(".")[:2]), "settings": _settings_digest()}
 
 
 @dataclass
@@ -69,113 +98,74 @@ class FieldResult:
 
 
 @dataclass
-class _Prepared:
+class _Field:
+    """One field in memory while its group is rated."""
+
     data: FieldData
     labels: np.ndarray
-    cell_ids: list[int]
-    centroids: list[tuple[float, float]]  # px, field frame
-    bboxes: list[tuple[slice, slice]]  # field frame
-    metrics: list[dict]  # cell_metrics of each cell
-    organised: list[np.ndarray]  # each cell's organised map in its bbox (if that heatmap is asked for)
-    inputs: list[np.ndarray]  # CNN inputs (none for a metrics model)
-    geometries: list  # crop <-> field mapping of each CNN input
+    cells: list[CellRecord]
 
 
-def _prepare(plate: Path, key: FieldKey, model: RatingModel | MetricsRatingModel,
-             settings: RunSettings) -> _Prepared:
-    cnn = isinstance(model, RatingModel)
-    three_d = cnn and model.settings.ndim == 3
-    data = read_field_data(plate, key, channel=settings.channel, with_stack=three_d)
+def _prepare(plate: Path, key: FieldKey, rater, settings: RunSettings) -> _Field:
+    data = read_field_data(plate, key, channel=settings.channel, with_stack=rater.needs_stack)
     labels = segment_cells(data.mip, data.pixel_size_um)
-    px = data.pixel_size_um
-    out = _Prepared(data, labels, [], [], [], [], [], [], [])
-    keep_organised = "organised" in settings.explain
-    for cell_id in range(1, int(labels.max()) + 1):
-        mask = labels == cell_id
-        bbox = cell_bbox(mask, pixel_size_um=(px, px))
-        out.cell_ids.append(cell_id)
-        out.centroids.append(tuple(float(c) for c in np.argwhere(mask).mean(axis=0)))
-        out.bboxes.append(bbox)
-        organised = np.zeros(mask[bbox].shape, bool) if keep_organised else None
-        out.metrics.append(cell_metrics(data.mip[bbox], mask[bbox], px, organised_out=organised))
-        if keep_organised:
-            out.organised.append(organised)
-        if cnn:
-            if three_d:
-                x, geometry = cell_input_3d(data.stack, mask, data.scale_um, model.settings)
-            else:
-                x, geometry = cell_input_2d(data.mip, mask, px, model.settings)
-            out.inputs.append(x)
-            out.geometries.append(geometry)
+    cells = extract_cells(data, labels, keep_organised=ORGANISED in settings.explain)
+    return _Field(data, labels, prepare_cells(cells, data, rater))
+
+
+def _predict(rater, cells: list[CellRecord], settings: RunSettings):
+    """Probabilities and explanations of `cells` (one batch): ``(probs, {method: [CellExplanation]})``."""
+    batch = [c.prepared for c in cells]
+    probs = rater.predict_proba(batch)
+    explained = {m: rater.explain(m, batch, probs) for m in settings.explain if m != ORGANISED}
+    return probs, explained
+
+
+def _split_batch(fields: list[_Field], probs: dict, explained: dict):
+    """Per field: its slice of the group's probabilities and explanations."""
+    out, end = [], 0
+    for f in fields:
+        first, end = end, end + len(f.cells)
+        out.append(({t: p[first:end] for t, p in probs.items()}, {m: e[first:end] for m, e in explained.items()}))
     return out
 
 
-def _heatmaps(model: RatingModel, method: str, inputs: np.ndarray, predicted: dict, settings: RunSettings):
-    """Per task, crop-frame maps of the predicted class: {task: (N, *spatial) float32}."""
-    out = {}
-    for task, classes in model.tasks.items():
-        target = model.explain_target(task)
-        maps = np.zeros(inputs.shape[:-1], np.float32)
-        for k in np.unique(predicted[task]):
-            member, unit = target.for_class(int(k))
-            which = np.flatnonzero(predicted[task] == k)
-            if method == "gradcam":
-                maps[which] = grad_cam(member, inputs[which], output=task, class_index=unit,
-                                       layer=target.conv_layer, batch_size=settings.batch_size)
-            else:
-                ig = integrated_gradients(member, inputs[which], output=task, class_index=unit,
-                                          steps=settings.ig_steps, batch_size=settings.batch_size)
-                maps[which] = ig[..., 0]
-        out[task] = maps
-    return out
-
-
-def _field_heatmap(prepared: _Prepared, crop_maps: dict, first: int, model: RatingModel) -> xr.DataArray:
-    """Place each cell's crop-frame map into the field frame; one channel per task."""
-    data = prepared.data
-    three_d = model.settings.ndim == 3
-    shape = data.stack.shape if three_d else data.mip.shape
-    planes = []
-    for task in model.tasks:
-        plane = np.zeros(shape, np.float32)
-        for i, geometry in enumerate(prepared.geometries):
-            placed = geometry.to_field(crop_maps[task][first + i], shape)
-            np.copyto(plane, placed, where=np.abs(placed) > np.abs(plane))
-        planes.append(plane)
-    dims = ("c", "z", "y", "x") if three_d else ("c", "y", "x")
+def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
+    """A field-frame heatmap, one channel per task (or one "organised" channel)."""
+    data = f.data
+    if method == ORGANISED:
+        plane = np.zeros(data.mip.shape, np.float32)
+        for c in f.cells:
+            plane[c.bbox][c.organised] = 1.0
+        planes, names, dims = [plane], [ORGANISED], ("c", "y", "x")
+    else:
+        three_d = explanations and next(iter(explanations[0].maps.values())).ndim == 3
+        shape = data.stack.shape if three_d else data.mip.shape
+        planes, names, dims = [], list(tasks), ("c", "z", "y", "x") if three_d else ("c", "y", "x")
+        for task in tasks:
+            plane = np.zeros(shape, np.float32)
+            for e in explanations:
+                placed = e.placement.to_field(e.maps[task], shape)
+                np.copyto(plane, placed, where=np.abs(placed) > np.abs(plane))
+            planes.append(plane)
     scale = {d: data.scale_um[d] for d in dims[1:]}
-    return xr.DataArray(np.stack(planes), dims=dims, coords={"c": list(model.tasks)}, attrs={"scale_um": scale})
+    return xr.DataArray(np.stack(planes), dims=dims, coords={"c": names}, attrs={"scale_um": scale})
 
 
-def _organised_heatmap(prepared: _Prepared) -> xr.DataArray:
-    """The metrics' organised map of every cell in the field frame (1 = organised), one channel."""
-    data = prepared.data
-    plane = np.zeros(data.mip.shape, np.float32)
-    for bbox, organised in zip(prepared.bboxes, prepared.organised):
-        plane[bbox][organised] = 1.0
-    scale = {d: data.scale_um[d] for d in ("y", "x")}
-    return xr.DataArray(plane[None], dims=("c", "y", "x"), coords={"c": ["organised"]}, attrs={"scale_um": scale})
+def _rows(f: _Field, rater, probs: dict, explained: dict, stamp: str) -> list[dict]:
+    provenance = {"model": rater.name, "model_version": rater.version, "run_timestamp": stamp, "status": "ok"}
+    columns = [dict(provenance) for _ in f.cells]
+    for explanations in explained.values():
+        for col, e in zip(columns, explanations):
+            col.update(e.columns)
+    return records_table(f.cells, probabilities=probs, tasks=rater.tasks, columns=columns)
 
 
-def _cell_row(prepared: _Prepared, i: int, probs: dict, classes: dict, model_name: tuple[str, str],
-              stamp: str) -> dict:
-    data = prepared.data
-    cy, cx = prepared.centroids[i]
-    row = {"label": prepared.cell_ids[i], "centroid_y_um": float(cy * data.scale_um["y"]),
-           "centroid_x_um": float(cx * data.scale_um["x"])}
-    for task, names in classes.items():
-        p = probs[task][i]
-        row[task] = names[int(np.argmax(p))]
-        row.update({f"p_{task}_{c}": float(v) for c, v in zip(names, p)})
-    row.update(prepared.metrics[i])
-    row.update({"model": model_name[0], "model_version": model_name[1], "run_timestamp": stamp, "status": "ok"})
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
-
-
-def _write(plate: Path, prepared: _Prepared, rows: list[dict], heatmaps: dict, settings: RunSettings, stamp: str):
-    key = prepared.data.key
-    colours = {r["label"]: RATING_COLOURS.get(str(r.get("sarcomerisation")), (128, 128, 128, 255)) for r in rows}
-    write_labels(plate, key, CELL_LABELS, prepared.labels.astype(np.uint32),
+def _write(plate: Path, f: _Field, rows: list[dict], heatmaps: dict, settings: RunSettings, stamp: str):
+    key = f.data.key
+    colours = {r["label"]: RATING_COLOURS["sarcomerisation"].get(str(r.get("sarcomerisation")), _GREY)
+               for r in rows}
+    write_labels(plate, key, CELL_LABELS, f.labels.astype(np.uint32),
                  properties=[{"label-value": r["label"], **r} for r in rows], colors=colours or None,
                  attrs={"run": settings.signature})
     for method, heatmap in heatmaps.items():
@@ -188,8 +178,7 @@ def _write(plate: Path, prepared: _Prepared, rows: list[dict], heatmaps: dict, s
                                               "n_cells": len(rows), "timestamp": stamp}})
 
 
-def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel | MetricsRatingModel,
-                settings: RunSettings) -> list[FieldResult]:
+def rate_fields(plate: Path, keys: list[FieldKey], rater, settings: RunSettings) -> list[FieldResult]:
     """Rate a group of fields and write their labels, heatmaps and run records into the plate.
 
     Parameters
@@ -198,11 +187,10 @@ def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel | MetricsR
         The plate (already validated and locked by the caller).
     keys : list of FieldKey
         Fields of this group.
-    model : RatingModel or MetricsRatingModel
-        Loaded model; a CNN's preprocessing settings decide 2D or 3D. A metrics model rates from
-        the cells' metrics; of the heatmaps it makes only "organised" (no CNN to explain).
+    rater : ames_batch.nn.Rater
+        Any kind of loaded rater.
     settings : RunSettings
-        Explanations, channel, batch size.
+        Its identity, the heatmaps to write, the channel.
 
     Returns
     -------
@@ -210,45 +198,39 @@ def rate_fields(plate: Path, keys: list[FieldKey], model: RatingModel | MetricsR
         One per key, in order. A field that fails gets ``status="error: <why>"`` and leaves its
         previous outputs untouched; the others go on.
     """
-    prepared: dict[FieldKey, _Prepared] = {}
+    fields: dict[FieldKey, _Field] = {}
     results: dict[FieldKey, FieldResult] = {}
     for key in keys:
         try:
-            prepared[key] = _prepare(plate, key, model, settings)
+            fields[key] = _prepare(plate, key, rater, settings)
         except Exception as error:  # one bad field never stops the plate
             results[key] = _error(key, error)
-    ready = [p for p in prepared.values() if p.cell_ids]
+    ready = [f for f in fields.values() if f.cells]
+    predicted: dict[FieldKey, tuple] = {}
+    try:
+        probs, explained = _predict(rater, [c for f in ready for c in f.cells], settings) if ready else ({}, {})
+        predicted = {f.data.key: part for f, part in zip(ready, _split_batch(ready, probs, explained))}
+    except Exception as error:  # the group's batch failed: find the culprit field by field
+        log.warning("a batch of %d fields failed (%s: %s); rating them one by one", len(ready),
+                    type(error).__name__, error)
+        for f in ready:
+            try:
+                predicted[f.data.key] = _predict(rater, f.cells, settings)
+            except Exception as field_error:
+                results[f.data.key] = _error(f.data.key, field_error)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    classes = model.tasks if isinstance(model, RatingModel) else model.classes
-    model_name = _model_name(settings)
-    if ready and isinstance(model, RatingModel):
-        inputs = np.stack([x for p in ready for x in p.inputs]).astype(np.float32)
-        probs = model.predict(inputs, batch_size=settings.batch_size)
-        predicted = {t: np.argmax(p, axis=1) for t, p in probs.items()}
-        crop_maps = {m: _heatmaps(model, m, inputs, predicted, settings)
-                     for m in settings.explain if m in MODEL_METHODS}
-    elif ready:
-        probs = model.predict_proba([m for p in ready for m in p.metrics])
-    end = 0
-    for key, p in prepared.items():
-        n = len(p.cell_ids)
-        first, end = end, end + n
+    for key, f in fields.items():
+        if key in results:
+            continue
         try:
-            rows = [_cell_row(p, i, {t: v[first:end] for t, v in probs.items()}, classes, model_name, stamp)
-                    for i in range(n)] if n else []
-            heatmaps = {m: _organised_heatmap(p) if m == "organised" else _field_heatmap(p, crop_maps[m], first, model)
-                        for m in settings.explain} if n else {}
-            _write(plate, p, rows, heatmaps, settings, stamp)
+            probs, explained = predicted.get(key, ({}, {}))
+            rows = _rows(f, rater, probs, explained, stamp) if f.cells else []
+            heatmaps = {m: _heatmap(f, m, explained.get(m), rater.tasks) for m in settings.explain} if rows else {}
+            _write(plate, f, rows, heatmaps, settings, stamp)
             results[key] = FieldResult(key, "ok" if rows else "no cells", rows)
         except Exception as error:
             results[key] = _error(key, error)
     return [results[k] for k in keys]
-
-
-def _model_name(settings: RunSettings) -> tuple[str, str]:
-    """(name, version) of the model, from its run identity ``name@version#digest``."""
-    name, _, rest = settings.model_id.partition("@")
-    return name, rest.partition("#")[0]
 
 
 def _error(key: FieldKey, error: Exception) -> FieldResult:

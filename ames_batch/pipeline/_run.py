@@ -1,20 +1,17 @@
 """`ames-batch run`: rate every field of a plate into cell labels, heatmaps and a CSV."""
 
-import functools
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .._logging import import_tensorflow_quietly, progress
+from .._logging import progress
 from ..errors import ModelBundleError
 from ..io import (FieldKey, field_attributes, list_fields, list_labels, plate_lock, validate_plate,
                   write_csv_atomic)
-from ..nn import METRICS_MODEL_FILE, MetricsRatingModel, RatingModel, is_metrics_bundle, load_bundle
-from ._rate import EXPLAIN_METHODS, MODEL_METHODS, FieldResult, RunSettings, rate_fields, rows_from_labels
+from ..nn import load_rater, rater_info
+from ._rate import FieldResult, RunSettings, rate_fields, rows_from_labels
 
 __all__ = ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"]
 
@@ -23,8 +20,9 @@ log = logging.getLogger("ames_batch")
 _MODELS = Path(__file__).resolve().parents[1] / "models"
 #: Fields handled together: their cells share prediction batches.
 FIELDS_PER_GROUP = 4
-#: Cells per model pass. A 3D input is 16x larger and its first activations dominate memory.
-BATCH_SIZE = {"2d": 32, "3d": 4}
+#: Loaded raters of this process by identity (a content digest: a model replaced in place is
+#: another entry); workers of a cluster load each rater once.
+_RATERS: dict[str, object] = {}
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class RunReport:
 def default_model_path(mode: str = "2d") -> Path:
     """The bundled default model for `mode` ("2d" or "3d")."""
     path = _MODELS / ("default" if mode == "2d" else f"default-{mode}")
-    if not (path / "model.json").is_file():
+    if not path.is_dir():
         raise ModelBundleError(f"{path}: no bundled default {mode} model in this installation; "
                                f"pass --model with a bundle made by `ames-batch train`")
     return path
@@ -58,27 +56,16 @@ def ratings_csv_path(plate: Path) -> Path:
     return plate.with_name(plate.name.removesuffix(".zarr") + "-ratings.csv")
 
 
-@functools.lru_cache(maxsize=2)
-def _load(model_path: str) -> RatingModel | MetricsRatingModel:
-    """One loaded model per process (workers of a cluster load it once each)."""
-    import_tensorflow_quietly()  # a worker process imports TensorFlow afresh; its notes reach our stderr
-    if is_metrics_bundle(model_path):
-        return MetricsRatingModel.load(model_path)
-    return load_bundle(model_path)
-
-
-def _model_id(model_path: Path) -> str:
-    """Identity of a bundle for skip decisions: ``name@version#digest``.
-
-    A CNN bundle: its card's name and version, digest of the card (which holds its weight
-    hashes). A metrics model: its folder name, version "metrics", digest of its coefficients.
-    """
-    if is_metrics_bundle(model_path):
-        text = (model_path / METRICS_MODEL_FILE).read_text()
-        return f"{model_path.resolve().name}@metrics#" + hashlib.sha256(text.encode()).hexdigest()[:12]
-    card = json.loads((model_path / "model.json").read_text())
-    return f"{card.get('name')}@{card.get('version')}#" + hashlib.sha256(
-        json.dumps(card, sort_keys=True).encode()).hexdigest()[:12]
+def _rater(identity: str, model_path: str):
+    """The loaded rater of `identity` (its bundle at `model_path`), once per process."""
+    if identity not in _RATERS:
+        rater = load_rater(model_path)
+        if rater.identity != identity:  # replaced between reading its card and loading it
+            raise ModelBundleError(f"{model_path}: the model changed while the run started; run again")
+        if len(_RATERS) >= 2:
+            _RATERS.pop(next(iter(_RATERS)))
+        _RATERS[identity] = rater
+    return _RATERS[identity]
 
 
 def _already_rated(plate: Path, key: FieldKey, settings: RunSettings) -> FieldResult | None:
@@ -94,7 +81,7 @@ def _already_rated(plate: Path, key: FieldKey, settings: RunSettings) -> FieldRe
 
 def _rate_group(plate: str, keys: list[tuple[str, str]], model_path: str, settings: RunSettings):
     """One unit of work (picklable arguments, for dask.distributed workers)."""
-    return rate_fields(Path(plate), [FieldKey(*k) for k in keys], _load(model_path), settings)
+    return rate_fields(Path(plate), [FieldKey(*k) for k in keys], _rater(settings.model_id, model_path), settings)
 
 
 def run_plate(
@@ -122,16 +109,18 @@ def run_plate(
     mode : {"2d", "3d"}, optional
         Which kind of model to use when `model` is None (default "2d"); with a `model`, it must
         agree with the bundle (a metrics model is 2D: it measures the MIP).
-    explain : tuple of {"gradcam", "ig", "organised"}, optional
-        Heatmaps to write (empty: none): Grad-CAM and Integrated Gradients of a CNN's ratings,
-        and the metrics' organised map (1 where a cell's z-discs repeat at a sarcomeric
-        spacing; any model). Default Grad-CAM for a CNN, the organised map for a metrics model.
+    explain : tuple of str, optional
+        Heatmaps to write (empty: none): what the rater offers (a CNN: "gradcam", "ig") and
+        "organised", the metrics' organised map (1 where a cell's z-discs repeat at a
+        sarcomeric spacing; any rater). Default: the rater's own default (Grad-CAM for a CNN,
+        the organised map for a metrics model).
     out_csv : Path, optional
         Ratings CSV; default ``<plate>-ratings.csv`` beside the plate.
     wells : list of str, optional
         Only these wells ("A/1"); default all.
     channel : str or int, optional
-        Stain channel; default the one recorded at conversion, else the first.
+        Stain channel as the user wrote it (a name first, then an index); default the one
+        recorded at conversion, else the first.
     force : bool
         Redo fields already rated with the same model and settings.
     scheduler : str, optional
@@ -152,22 +141,12 @@ def run_plate(
     """
     plate = Path(plate)
     validate_plate(plate)
-    unknown = sorted(set(explain or ()) - set(EXPLAIN_METHODS))
-    if unknown:
-        raise ValueError(f"unknown explanation methods {unknown}; choose from {list(EXPLAIN_METHODS)}")
     model_path = Path(model) if model is not None else default_model_path(mode or "2d")
-    rating_model = _load(str(model_path.resolve()))
-    cnn = isinstance(rating_model, RatingModel)
-    model_mode = "3d" if cnn and rating_model.settings.ndim == 3 else "2d"
+    info = rater_info(model_path)  # the card only: deciding what to skip needs no TensorFlow
+    model_mode = "3d" if info.needs_stack else "2d"
     if mode is not None and mode != model_mode:
         raise ValueError(f"--mode {mode} does not match the {model_mode} model {model_path}")
-    if explain is None:
-        explain = ("gradcam",) if cnn else ("organised",)
-    if not cnn and set(explain) & set(MODEL_METHODS):
-        raise ValueError(f"{model_path} is a metrics model: it rates from measured numbers and has no "
-                         "network to explain; run with --explain organised or none")
-    settings = RunSettings(model_id=_model_id(model_path), explain=tuple(explain), channel=channel,
-                           batch_size=BATCH_SIZE[model_mode])
+    settings = RunSettings.for_rater(info, explain=explain, channel=channel)
     out_csv = Path(out_csv) if out_csv else ratings_csv_path(plate)
 
     with plate_lock(plate, purpose="run", create=False):
@@ -181,6 +160,8 @@ def run_plate(
         todo = [k for k in keys if k not in done]
         log.info("%s: %d fields, %d already rated, %d to rate with %s", plate, len(keys), len(done),
                  len(todo), settings.model_id)
+        if todo and scheduler is None and workers is None:
+            _rater(settings.model_id, str(model_path.resolve()))  # load errors are setup errors
         groups = [todo[i:i + FIELDS_PER_GROUP] for i in range(0, len(todo), FIELDS_PER_GROUP)]
         results = dict(done)
         for group_results in progress(_run_groups(plate, groups, model_path, settings, scheduler, workers),

@@ -8,11 +8,10 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from ..io import list_fields, read_labels, read_ratings
 from ..segment import match_labels
+from ..vocabulary import TASKS
 from ._rate import CELL_LABELS
 
 __all__ = ["score_run"]
-
-TASKS = ("sarcomerisation", "directionality", "source")
 
 
 def score_run(plate: Path, ratings_csv: Path, truth_csv: Path, *, truth_labels: str = "truth",

@@ -1,18 +1,17 @@
-"""``ames-batch train``: rated cells of a plate -> a trained model bundle.
+"""``ames-batch train``: rated cells of a plate -> a trained rater bundle, of any kind.
 
-Reads each rated field once, turns every rated cell into one model input with the model's
-preprocessing (``cell_input_2d`` / ``cell_input_3d``), then hands the arrays to
-``ames_batch.nn.train_model`` (split by cell and group first, augmentation on the training
-cells only). The bundle folder also holds ``checkpoints/`` (resume), ``split.json`` (which
-cell went where, so ``evaluate`` can refuse to score training cells), ``metrics.json``,
-``summary.md`` and PNGs.
+Reads each rated field once, makes one record per rated cell (``extract_cells``, the same
+function `run` uses), lets the trainer prepare it (``prepare(cell, field)``, exactly as its
+rater will at run time), splits the cells by cell and group BEFORE any augmentation, fits,
+scores the held-out cells through the rater protocol and writes the bundle. The folder also
+holds ``checkpoints/`` (resume), ``split.json`` (which cell went where, so ``evaluate`` can
+refuse to score training cells), ``cells.csv`` (the per-cell metrics it was fitted on),
+``metrics.json``, ``summary.md`` and PNGs.
 """
 
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,31 +19,26 @@ import numpy as np
 import pandas as pd
 
 from .._logging import progress
-from ..io import FieldKey, list_fields, read_labels, read_ratings
+from ..io import FieldKey, list_fields, read_labels, read_ratings, write_csv_atomic
+from ..vocabulary import TASK_CLASSES
+from ._cells import CellRecord, extract_cells, prepare_cells, records_table
 from ._field_input import read_field_data
 
-__all__ = ["CellTable", "TrainReport", "collect_cells", "train_plate", "TASK_CLASSES"]
+__all__ = ["TrainingCells", "TrainReport", "collect_cells", "train_plate"]
 
 log = logging.getLogger("ames_batch")
 
-#: Class names per task, in model output order (docs/architecture.md).
-TASK_CLASSES = {
-    "sarcomerisation": ["1", "2", "3", "4"],
-    "directionality": ["1", "2", "3", "4"],
-    "source": ["adult", "neonatal", "ipsc"],
-}
-
 
 @dataclass
-class CellTable:
-    """Rated cells of one plate as model inputs (one row per cell).
+class TrainingCells:
+    """The rated cells of one plate, each measured once and prepared for one kind of rater.
 
     Attributes
     ----------
-    inputs : (N, ...) ndarray of float32 or None
-        Model inputs (2D: (N, H, W, 1); 3D: (N, D, H, W, 1)); None when `metrics` were asked.
+    records : list of CellRecord
+        One per usable rated cell, with ``prepared`` set.
     cell_ids : list of str
-        ``"<plate>/<well>/<field>/<label>"``.
+        ``"<plate>/<well>/<field>/<label>"``, in `records` order.
     ratings : dict of str to (N,) ndarray of str
         Class name per task (only cells rated for every task kept).
     groups : (N,) ndarray of str or None
@@ -53,17 +47,18 @@ class CellTable:
         Cells dropped, each with the reason.
     fingerprint : str
         sha256 over the used rating rows and the plate's field ids.
-    metrics : list of dict or None
-        ``ames_batch.metrics.cell_metrics`` of each cell (metrics models), else None.
     """
 
-    inputs: np.ndarray
+    records: list[CellRecord]
     cell_ids: list[str]
     ratings: dict[str, np.ndarray]
     groups: np.ndarray | None
     skipped: list[str] = field(default_factory=list)
     fingerprint: str = ""
-    metrics: list[dict] | None = None
+
+    @property
+    def prepared(self) -> list:
+        return [r.prepared for r in self.records]
 
 
 @dataclass(frozen=True)
@@ -114,12 +109,11 @@ def collect_cells(
     ratings: pd.DataFrame,
     *,
     tasks: list[str],
-    settings,
+    preparer,
     labels: str = "cells",
     channel: str | int | None = None,
-    metrics: bool = False,
-) -> CellTable:
-    """Read the rated cells of `plate` and preprocess each once into a model input.
+) -> TrainingCells:
+    """Read the rated cells of `plate`, measure each once and prepare it for a rater.
 
     Parameters
     ----------
@@ -129,18 +123,17 @@ def collect_cells(
         From ``ames_batch.io.read_ratings``.
     tasks : list of str
         Tasks that must be rated for a cell to be kept.
-    settings : ames_batch.nn.PreprocessSettings or None
-        The model's preprocessing (2D or 3D); ignored (may be None) with `metrics`.
+    preparer : ames_batch.nn.Rater or ames_batch.nn.Trainer
+        Its ``prepare(cell, field)`` makes each cell's input; ``needs_stack`` says whether the
+        field's stack is read.
     labels : str
         Label image holding the cell masks (``"cells"``; the demo plate's truth is ``"truth"``).
     channel : str or int, optional
-        Stain channel; default the one recorded at convert.
-    metrics : bool
-        Compute each cell's ``cell_metrics`` (MIP crop + mask, µm) instead of a model input.
+        Stain channel as the user wrote it; default the one recorded at convert.
 
     Returns
     -------
-    CellTable
+    TrainingCells
 
     Raises
     ------
@@ -149,12 +142,7 @@ def collect_cells(
     KeyError
         If a rated field or its label image is missing.
     """
-    from ..image import cell_bbox
-    from ..metrics import cell_metrics
-    from ..nn import cell_input_2d, cell_input_3d
-
     plate = Path(plate)
-    use_stack = not metrics and settings.ndim == 3
     rows = plate_rows(plate, ratings)
     skipped = []
     rated = rows.copy()
@@ -168,44 +156,38 @@ def collect_cells(
     if rated.empty:
         raise ValueError(f"no cell of {plate.name} is rated for all of {tasks}")
 
-    fields = list_fields(plate)
-    inputs, ids, ratings_out, groups = [], [], {t: [] for t in tasks}, []
+    records, ids, ratings_out, groups = [], [], {t: [] for t in tasks}, []
     by_field = list(rated.groupby(["well", "field"], sort=True))
     for (well, fld), cells in progress(by_field, total=len(by_field), desc="reading cells"):
         key = FieldKey(str(well), str(fld))
-        data = read_field_data(plate, key, channel=channel, with_stack=use_stack)
+        data = read_field_data(plate, key, channel=channel, with_stack=preparer.needs_stack)
         lab, _ = read_labels(plate, key, labels)
-        lab2d = np.asarray(lab.max(dim="z").values)
+        found = {c.label: c for c in extract_cells(data, np.asarray(lab.max(dim="z").values),
+                                                     only=[int(v) for v in cells["label"]])}
+        kept = []
         for r in cells.itertuples():
             cid = f"{r.plate}/{well}/{fld}/{int(r.label)}"
-            mask = lab2d == int(r.label)
-            if not mask.any():
+            if int(r.label) not in found:
                 skipped.append(f"{cid}: label {int(r.label)} not in labels/{labels}")
                 continue
-            if metrics:
-                box = cell_bbox(mask, pixel_size_um=data.pixel_size_um, margin_um=2.0)
-                inputs.append(cell_metrics(data.mip[box], mask[box], data.pixel_size_um))
-            elif use_stack:
-                inputs.append(cell_input_3d(data.stack, mask, data.scale_um, settings)[0].astype(np.float32))
-            else:
-                inputs.append(cell_input_2d(data.mip, mask, data.pixel_size_um, settings)[0].astype(np.float32))
+            kept.append(found[int(r.label)])
             ids.append(cid)
             for t in tasks:
                 ratings_out[t].append(_rating_str(getattr(r, t)))
             groups.append(getattr(r, "group", "") if "group" in rated.columns else "")
-    if not inputs:
+        records += prepare_cells(kept, data, preparer)
+    if not records:
         raise ValueError(f"none of the rated cells of {plate.name} was found in labels/{labels}")
     for line in skipped:
         log.warning("skipped %s", line)
     has_groups = "group" in rated.columns and all(str(g) not in ("", "nan", "None") for g in groups)
-    return CellTable(
-        inputs=None if metrics else np.stack(inputs),
-        metrics=inputs if metrics else None,
+    return TrainingCells(
+        records=records,
         cell_ids=ids,
         ratings={t: np.asarray(v) for t, v in ratings_out.items()},
         groups=np.asarray(groups, dtype=str) if has_groups else None,
         skipped=skipped,
-        fingerprint=_fingerprint(rated, tasks, [k.path for k in fields]),
+        fingerprint=_fingerprint(rated, tasks, [k.path for k in list_fields(plate)]),
     )
 
 
@@ -221,21 +203,28 @@ def _tasks_in(ratings: pd.DataFrame, tasks: list[str] | None) -> list[str]:
     return found
 
 
-def _place_bundle(model, card: dict, out: Path) -> None:
-    """Write the bundle into `out` without touching its checkpoints/ and reports."""
-    from ..nn import save_bundle
+def _preprocess(arch: str, preprocess, input_px: int | None, um_per_px: float | None):
+    """The CNN input settings: the arch's defaults, with a square window and pixel size if given."""
+    from dataclasses import replace
 
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".bundle-") as tmp:
-        staged = save_bundle(model, card, Path(tmp) / "bundle")
-        for old in ("model.json", "model.keras", "members"):
-            target = out / old
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-        for item in staged.iterdir():
-            shutil.move(str(item), out / item.name)
+    from ..nn import PreprocessSettings
+
+    if arch == "metrics":
+        return None
+    base = preprocess or (PreprocessSettings.default_3d() if arch == "3d" else PreprocessSettings.default_2d())
+    if input_px is not None:
+        base = replace(base, input_shape=(*base.input_shape[:-2], input_px, input_px))
+    if um_per_px is not None:
+        base = replace(base, target_um_per_px=um_per_px)
+    return base
+
+
+def _score(rater, cells: TrainingCells, rows: np.ndarray, classes: dict) -> dict:
+    """``evaluate_ratings`` of the rater's predictions on cells `rows` (through the rater protocol)."""
+    from ..nn import evaluate_ratings
+
+    probs = rater.predict_proba([cells.records[i].prepared for i in rows])
+    return evaluate_ratings({t: cells.ratings[t][rows] for t in classes}, {t: probs[t] for t in classes}, classes)
 
 
 def train_plate(
@@ -255,11 +244,18 @@ def train_plate(
     test_fraction: float = 0.15,
     seed: int = 0,
     preprocess=None,
+    input_px: int | None = None,
+    um_per_px: float | None = None,
+    max_rotation_deg: float = 5.0,
+    source_loss_weight: float | None = None,
+    max_minutes: float | None = None,
     steps_per_epoch: int | None = None,
     resume: bool = False,
     name: str | None = None,
+    version: str = "1.0",
+    description: str = "",
 ) -> TrainReport:
-    """Train a rating model on the rated cells of a plate and write its bundle to `out`.
+    """Train a rater of any kind on the rated cells of a plate and write its bundle to `out`.
 
     Parameters
     ----------
@@ -268,25 +264,35 @@ def train_plate(
     ratings_csv : Path
         One row per rated cell (``plate, well, field, label`` + tasks [+ ``group``]).
     out : Path
-        Bundle folder to write (created); ``out/checkpoints`` holds the resumable state.
+        Bundle folder to write (created); ``out/checkpoints`` holds a CNN's resumable state.
     arch : {"2d", "2d-ensemble", "3d", "metrics"}
-        CNN architecture, or the metrics-based classifier (``MetricsRatingModel``).
+        CNN architecture, or the classifier on sarcomere metrics.
     tasks : list of str, optional
         Tasks to learn; default every task the CSV rates.
     labels : str
         Label image with the cell masks.
     channel : str or int, optional
-        Stain channel.
+        Stain channel as the user wrote it.
     epochs, batch_size, learning_rate, patience, val_fraction, test_fraction, seed
-        See ``ames_batch.nn.TrainSettings``.
+        See ``ames_batch.nn.TrainSettings`` (the split fractions and seed apply to every kind).
     preprocess : ames_batch.nn.PreprocessSettings, optional
-        Default: ``PreprocessSettings.default_2d()`` (``default_3d()`` for "3d").
+        CNN input; default ``default_2d()`` (``default_3d()`` for "3d").
+    input_px : int, optional
+        Square CNN input window in pixels (replaces the last two axes of `preprocess`).
+    um_per_px : float, optional
+        CNN input pixel size in µm (the striation filters are tuned to it).
+    max_rotation_deg : float
+        Largest random turn of a training input (directionality classes are 22.5° wide).
+    source_loss_weight : float, optional
+        Weight of the source loss in a singular CNN's shared trunk (others weigh 1).
+    max_minutes : float, optional
+        Wall-clock budget of the fit (best weights kept).
     steps_per_epoch : int, optional
         Cap on batches per epoch (quick runs).
     resume : bool
         Continue from ``out/checkpoints`` (same plate, ratings and seed).
-    name : str, optional
-        Model name in the card; default ``"<plate>-<arch>"``.
+    name, version, description : str, optional
+        Card fields; default name ``"<plate>-<arch>"``.
 
     Returns
     -------
@@ -297,107 +303,67 @@ def train_plate(
     ValueError
         Unknown arch or task, no usable rated cells, too few cells or groups to split.
     FileExistsError
-        If `out` holds a bundle and `resume` is False.
+        If `out` exists, is not empty and `resume` is False.
     """
-    from ..nn import ARCHS, AugmentSettings, PreprocessSettings, TrainSettings, make_card, train_model
+    from ..nn import encode_ratings, make_trainer, split_cells
 
     plate, out = Path(plate), Path(out)
-    if arch not in (*ARCHS, "metrics"):
-        raise ValueError(f"`arch` must be one of {(*ARCHS, 'metrics')}; got {arch!r}")
-    if ((out / "model.json").exists() or (out / "metrics_model.json").exists()) and not resume:
-        raise FileExistsError(f"{out}: already holds a model; choose a new folder or pass --resume")
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out}: already holds files; choose a new folder or pass --resume")
     ratings = read_ratings(ratings_csv)
     tasks = _tasks_in(ratings, tasks)
-    if arch == "metrics":
-        return _train_metrics(plate, ratings, out, tasks=tasks, labels=labels, channel=channel,
-                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    if preprocess is None:
-        preprocess = PreprocessSettings.default_3d() if arch == "3d" else PreprocessSettings.default_2d()
-    table = collect_cells(plate, ratings, tasks=tasks, settings=preprocess, labels=labels, channel=channel)
-    log.info("%d rated cells from %s (%d skipped)", len(table.cell_ids), plate.name, len(table.skipped))
-    settings = TrainSettings(
-        arch=arch, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
-        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, steps_per_epoch=steps_per_epoch,
-        augment=AugmentSettings(rot90=not preprocess.align_long_axis, max_rotation_deg=5.0, gain=0.05, offset=0.0),
-        um_per_px=preprocess.target_um_per_px,
-    )
-    classes = {t: TASK_CLASSES[t] for t in tasks}
-    result = train_model(table.inputs, table.ratings, table.cell_ids, classes=classes, groups=table.groups,
-                         settings=settings, checkpoint_dir=out / "checkpoints", resume=resume)
-    split_summary = result.split.summary(table.ratings)
-    card = make_card(
-        name=name or f"{plate.name.removesuffix('.zarr')}-{arch}", version="1.0", tasks=classes,
-        settings=preprocess,
-        training={"data_fingerprint": table.fingerprint, "split": split_summary, "seed": seed,
-                  "plate": plate.name, "labels": labels, "settings": settings.to_dict(),
-                  "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                  "n_cells": len(table.cell_ids), "n_skipped": len(table.skipped)},
+    pre = _preprocess(arch, preprocess, input_px, um_per_px)
+    trainer = make_trainer(arch, preprocess=pre, max_rotation_deg=max_rotation_deg, epochs=epochs,
+                           batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+                           val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                           steps_per_epoch=steps_per_epoch,
+                           max_seconds=None if max_minutes is None else 60.0 * max_minutes,
+                           loss_weights=None if source_loss_weight is None else {"source": source_loss_weight})
+    cells = collect_cells(plate, ratings, tasks=tasks, preparer=trainer, labels=labels, channel=channel)
+    log.info("%d rated cells from %s (%d skipped)", len(cells.cell_ids), plate.name, len(cells.skipped))
+    classes = {t: list(TASK_CLASSES[t]) for t in tasks}
+    split = split_cells(cells.cell_ids, encode_ratings(cells.ratings, classes), groups=cells.groups,
+                        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    fit = trainer.fit(cells.prepared, cells.ratings, cells.cell_ids, split, classes=classes,
+                      checkpoint_dir=out / "checkpoints", resume=resume)
+    val_metrics, test_metrics = (_score(fit.rater, cells, split.indices(k), classes) for k in ("val", "test"))
+    split_summary = split.summary(cells.ratings)
+    out.mkdir(parents=True, exist_ok=True)
+    fit.rater.save(
+        out, name=name or f"{plate.name.removesuffix('.zarr')}-{arch}", version=version, description=description,
+        training={"data_fingerprint": cells.fingerprint, "split": split_summary, "seed": seed,
+                  "plate": plate.name, "labels": labels, "settings": fit.settings,
+                  "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
+                  "n_cells": len(cells.cell_ids), "n_skipped": len(cells.skipped)},
         metrics={t: {"accuracy": m["accuracy"], "f1_weighted": m["weighted_f1"], "n_cells": m["n_cells"]}
-                 for t, m in result.test_metrics.items()},
+                 for t, m in test_metrics.items()},
     )
-    _place_bundle(result.model, card, out)
-    write_training_outputs(out, result, table.cell_ids, split_summary)
-    return TrainReport(model=out, n_cells=len(table.cell_ids), split=split_summary,
-                       test_metrics=result.test_metrics, skipped=table.skipped)
+    write_training_outputs(out, fit, split, cells, val_metrics=val_metrics, test_metrics=test_metrics)
+    return TrainReport(model=out, n_cells=len(cells.cell_ids), split=split_summary, test_metrics=test_metrics,
+                       skipped=cells.skipped)
 
 
-def write_training_outputs(out: Path, result, cell_ids: list[str], split_summary: dict) -> None:
-    """split.json, history.json, metrics.json, summary.md and PNGs beside the bundle."""
+def write_training_outputs(out: Path, fit, split, cells: TrainingCells, *, val_metrics: dict,
+                           test_metrics: dict) -> None:
+    """split.json, cells.csv, history.json, metrics.json, summary.md and PNGs beside the bundle."""
     from ..nn import plot_confusion, plot_history, summary_markdown
 
-    ids = np.asarray(cell_ids)
+    ids = np.asarray(cells.cell_ids)
     (out / "split.json").write_text(json.dumps(
-        {k: ids[result.split.indices(k)].tolist() for k in ("train", "val", "test")}, indent=0) + "\n")
-    (out / "history.json").write_text(json.dumps(result.history) + "\n")
+        {k: ids[split.indices(k)].tolist() for k in ("train", "val", "test")}, indent=0) + "\n")
+    part = np.empty(len(ids), object)
+    for k in ("train", "val", "test"):
+        part[split.indices(k)] = k
+    rows = records_table(cells.records, columns=[{"split": p, **{t: cells.ratings[t][i] for t in cells.ratings}}
+                                                 for i, p in enumerate(part)])
+    write_csv_atomic(out / "cells.csv", pd.DataFrame(rows))
+    (out / "history.json").write_text(json.dumps(fit.history) + "\n")
     (out / "metrics.json").write_text(json.dumps(
-        {"test": result.test_metrics, "val": result.val_metrics, "split": split_summary,
-         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch}, indent=1) + "\n")
+        {"test": test_metrics, "val": val_metrics, "split": split.summary(cells.ratings),
+         "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch}, indent=1) + "\n")
     (out / "summary.md").write_text(summary_markdown(
-        {out.name: result.test_metrics},
-        note=f"Held-out test cells (n = {result.split.test.size}), split by cell/group before augmentation."))
-    plot_confusion(result.test_metrics, out / "confusion.png", title=f"{out.name}: held-out test cells")
-    history = result.history
-    if history and all(isinstance(v, list) for v in history.values()):
-        plot_history(history, out / "training_curves.png")
-
-
-@dataclass
-class _MetricsResult:
-    """The parts of ``nn.TrainResult`` the reports need, for the metrics model."""
-
-    split: object
-    test_metrics: dict
-    val_metrics: dict
-    history: dict
-    epochs_run: int = 0
-    best_epoch: int = 0
-
-
-def _train_metrics(plate, ratings, out: Path, *, tasks, labels, channel, val_fraction, test_fraction,
-                   seed) -> TrainReport:
-    """``--arch metrics``: the same split, a logistic regression per task on cell metrics."""
-    from ..nn import MetricsRatingModel, encode_ratings, evaluate_ratings, split_cells
-
-    table = collect_cells(plate, ratings, tasks=tasks, settings=None, labels=labels, channel=channel, metrics=True)
-    classes = {t: TASK_CLASSES[t] for t in tasks}
-    split = split_cells(table.cell_ids, encode_ratings(table.ratings, classes), groups=table.groups,
-                        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    rows = np.asarray(table.metrics, dtype=object)
-    model = MetricsRatingModel(tasks=tasks).fit(list(rows[split.train]),
-                                                {t: table.ratings[t][split.train] for t in tasks})
-
-    def score(part):
-        idx = split.indices(part)
-        probs = model.predict_proba(list(rows[idx]))
-        return evaluate_ratings({t: table.ratings[t][idx] for t in tasks}, probs, classes)
-
-    result = _MetricsResult(split=split, test_metrics=score("test"), val_metrics=score("val"), history={})
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out)
-    split_summary = split.summary(table.ratings)
-    write_training_outputs(out, result, table.cell_ids, split_summary)
-    (out / "metrics_card.json").write_text(json.dumps(
-        {"arch": "metrics", "tasks": classes, "data_fingerprint": table.fingerprint, "split": split_summary,
-         "seed": seed, "plate": plate.name, "labels": labels}, indent=1) + "\n")
-    return TrainReport(model=out, n_cells=len(table.cell_ids), split=split_summary,
-                       test_metrics=result.test_metrics, skipped=table.skipped)
+        {out.name: test_metrics},
+        note=f"Held-out test cells (n = {split.test.size}), split by cell/group before augmentation."))
+    plot_confusion(test_metrics, out / "confusion.png", title=f"{out.name}: held-out test cells")
+    if fit.history and all(isinstance(v, list) for v in fit.history.values()):
+        plot_history(fit.history, out / "training_curves.png")

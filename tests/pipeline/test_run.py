@@ -15,7 +15,7 @@ from ames_batch.errors import LockedError, NotAPlateError
 from ames_batch.io import (FieldKey, field_attributes, list_fields, list_heatmaps, list_labels, plate_lock, read_field,
                            read_heatmap, read_labels, validate_plate, write_field)
 from ames_batch.metrics import METRIC_NAMES
-from ames_batch.nn import MetricsRatingModel
+from ames_batch.nn import MetricsRater, MetricsRatingModel
 from ames_batch.pipeline import run_plate
 
 VOLATILE = ["run_timestamp", "plate"]  # when it ran, and the copy's folder name
@@ -104,7 +104,8 @@ def _metrics_model(folder, n=40):
                "directionality": [str((i // 4) % 4 + 1) for i in range(n)],
                "source": [("adult", "neonatal", "ipsc")[i % 3] for i in range(n)]}
     model = MetricsRatingModel().fit(rows, ratings)
-    model.save(folder)
+    MetricsRater(model).save(folder, name=folder.name, version="1", training={"data_fingerprint": "random",
+                                                                              "split": {}})
     return model
 
 
@@ -114,7 +115,7 @@ def test_run_with_a_metrics_model(demo_plate, tmp_path):
     report = run_plate(demo_plate, model=tmp_path / "metrics-v1", out_csv=tmp_path / "r.csv")
     assert not report.failed and report.n_cells >= 2
     table = pd.read_csv(tmp_path / "r.csv", dtype={"sarcomerisation": str, "directionality": str})
-    assert set(table.model) == {"metrics-v1"} and set(table.model_version) == {"metrics"}
+    assert set(table.model) == {"metrics-v1"} and set(table.model_version.astype(str)) == {"1"}
     expected = model.predict(table[list(METRIC_NAMES)])  # the CSV's metrics are what it rated from
     for task in ("sarcomerisation", "directionality", "source"):
         assert list(table[task]) == list(expected[task])
@@ -129,7 +130,7 @@ def test_run_with_a_metrics_model(demo_plate, tmp_path):
             inside = labels.values.max(axis=0) == p["label-value"]
             assert organised[inside].mean() == pytest.approx(p["organised_fraction"], abs=1e-6)
     validate_plate(demo_plate)
-    with pytest.raises(ValueError, match="metrics model.*--explain organised or none"):
+    with pytest.raises(ValueError, match="makes no \\['gradcam'\\] heatmap.*--explain from \\['organised'\\]"):
         run_plate(demo_plate, model=tmp_path / "metrics-v1", explain=("gradcam",), out_csv=tmp_path / "r.csv")
     with pytest.raises(ValueError, match="--mode 3d does not match the 2d model"):
         run_plate(demo_plate, model=tmp_path / "metrics-v1", mode="3d", out_csv=tmp_path / "r.csv")

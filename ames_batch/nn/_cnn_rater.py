@@ -1,0 +1,137 @@
+"""The CNN kind of rater: a Keras bundle ("2d", "2d-ensemble", "3d") behind the rater protocol."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._architectures import ARCHS
+from ._preprocess import CellGeometry, PreprocessSettings, cell_input_2d, cell_input_3d
+from ._rater import CellExplanation, identity_of, register_rater_kind
+
+__all__ = ["CNNInput", "CNNRater", "cnn_input"]
+
+#: Cells per forward/gradient pass; a 3D input is ~16x larger and its activations dominate memory.
+BATCH_SIZE = {2: 32, 3: 4}
+#: Integration steps of Integrated Gradients (Gauss-Legendre); completeness is reported per cell.
+IG_STEPS = 32
+
+
+@dataclass(frozen=True, eq=False)
+class CNNInput:
+    """One cell as a CNN sees it: the normalised window and where it lies in the field."""
+
+    x: np.ndarray  # (H, W, 1) or (D, H, W, 1) float32
+    geometry: CellGeometry
+
+
+def cnn_input(settings: PreprocessSettings, cell, field) -> CNNInput:
+    """The model input of one cell record of `field` under `settings` (2D: the MIP, 3D: the stack)."""
+    mask = cell.field_mask(field.mip.shape)
+    if settings.ndim == 3:
+        x, geometry = cell_input_3d(field.stack, mask, field.scale_um, settings)
+    else:
+        x, geometry = cell_input_2d(field.mip, mask, float(field.scale_um["x"]), settings)
+    return CNNInput(x.astype(np.float32, copy=False), geometry)
+
+
+class CNNRater:
+    """A loaded CNN (``RatingModel``) as a :class:`~ames_batch.nn.Rater`.
+
+    Parameters
+    ----------
+    model : RatingModel
+        The network(s), tasks and preprocessing settings.
+    card : dict, optional
+        Its model card (None for a model not saved yet).
+    """
+
+    explanations = ("gradcam", "ig")
+    default_explanations = ("gradcam",)
+
+    def __init__(self, model, card: dict | None = None):
+        self.model = model
+        self.card = card if card is not None else (model.card or {})
+        self.tasks = {t: tuple(c) for t, c in model.tasks.items()}
+        self.settings = model.settings
+        self.needs_stack = model.settings.ndim == 3
+        self.batch_size = BATCH_SIZE[model.settings.ndim]
+
+    @classmethod
+    def from_bundle(cls, path: Path, card: dict) -> "CNNRater":
+        from ._bundle import load_bundle
+
+        return cls(load_bundle(path), card)
+
+    @staticmethod
+    def needs_stack_for(card: dict) -> bool:
+        return len(card["preprocessing"]["input_shape"]) == 3
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", "unsaved"))
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "0"))
+
+    @property
+    def identity(self) -> str:
+        return identity_of(self.card) if "card_sha256" in self.card else f"{self.name}@{self.version}#unsaved"
+
+    def __repr__(self) -> str:
+        return f"CNNRater({self.identity!r}, arch={self.model.arch!r})"
+
+    def prepare(self, cell, field) -> CNNInput:
+        return cnn_input(self.settings, cell, field)
+
+    def predict_proba(self, batch: Sequence[CNNInput]) -> dict[str, np.ndarray]:
+        x = np.stack([b.x for b in batch]) if len(batch) else np.zeros((0, *self.model.input_shape), np.float32)
+        return self.model.predict(x, batch_size=self.batch_size)
+
+    def explain(self, method: str, batch: Sequence[CNNInput], probabilities: Mapping[str, np.ndarray]
+                ) -> list[CellExplanation]:
+        """Grad-CAM or Integrated Gradients (black baseline, logits) of each cell's predicted class.
+
+        IG reports ``ig_completeness_<task>`` per cell: ``|sum(IG) - (f(x) - f(0))| / |f(x) - f(0)|``.
+        """
+        from ..xai import grad_cam, ig_completeness_error, integrated_gradients
+
+        if method not in self.explanations:
+            raise ValueError(f"{self.name}: no {method!r} heatmap; this CNN offers {list(self.explanations)}")
+        x = np.stack([b.x for b in batch])
+        maps = {t: np.zeros(x.shape[:-1], np.float32) for t in self.tasks}
+        columns = [{} for _ in batch]
+        for task in self.tasks:
+            target = self.model.explain_target(task)
+            predicted = np.argmax(probabilities[task], axis=1)
+            for k in np.unique(predicted):
+                member, unit = target.for_class(int(k))
+                which = np.flatnonzero(predicted == k)
+                if method == "gradcam":
+                    maps[task][which] = grad_cam(member, x[which], output=task, class_index=unit,
+                                                 layer=target.conv_layer, batch_size=self.batch_size)
+                    continue
+                ig = integrated_gradients(member, x[which], output=task, class_index=unit, steps=IG_STEPS,
+                                          batch_size=self.batch_size)
+                maps[task][which] = ig[..., 0]
+                error = ig_completeness_error(member, x[which], ig, output=task, class_index=unit,
+                                              batch_size=self.batch_size)
+                for i, e in zip(which, error):
+                    columns[i][f"ig_completeness_{task}"] = float(e)
+        return [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.geometry, columns=columns[i])
+                for i, b in enumerate(batch)]
+
+    def save(self, path, *, name: str, version: str, training: dict, metrics: dict | None = None,
+             description: str = "") -> Path:
+        """Write this rater as a bundle folder (see :func:`ames_batch.nn.save_bundle`)."""
+        from ._bundle import make_card, save_bundle
+
+        card = make_card(name=name, version=version, tasks={t: list(c) for t, c in self.tasks.items()},
+                         settings=self.settings, training=training, metrics=metrics, description=description)
+        return save_bundle(self.model.model, card, path, overwrite=True)
+
+
+for _arch in ARCHS:
+    register_rater_kind(_arch, CNNRater)

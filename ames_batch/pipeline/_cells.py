@@ -1,0 +1,143 @@
+"""One record per cell, made by one function for `run`, `train` and `evaluate`, and one table out of them.
+
+The record holds where the cell is and what was measured on it; a rater's prepared input is
+added to it (``dataclasses.replace``), never kept in a parallel list. Metrics are measured on
+ONE crop rule (`CELL_MARGIN_UM` around the mask), so a metrics model is deployed on exactly
+the numbers it learned from.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..image import cell_bbox
+from ..io import FieldKey
+from ..metrics import cell_metrics
+from ._field_input import FieldData
+
+__all__ = ["CELL_MARGIN_UM", "CellRecord", "extract_cells", "prepare_cells", "records_table"]
+
+#: Context measured around each cell mask, µm (the high-pass, structure tensor and spectra
+#: see the cell's edge with this much of its surroundings).
+CELL_MARGIN_UM = 2.0
+
+
+@dataclass(frozen=True, eq=False)
+class CellRecord:
+    """One cell of one field.
+
+    Attributes
+    ----------
+    key : FieldKey
+        The field.
+    label : int
+        Its label value (>= 1) in the field's cell labels.
+    bbox : (slice, slice)
+        Crop of the cell with `CELL_MARGIN_UM` of context, in the field's (Y, X) pixels.
+    mask : (h, w) ndarray of bool
+        The cell inside `bbox`.
+    centroid_um : (float, float)
+        (y, x) centroid in µm from the field's origin.
+    metrics : dict of str to float
+        ``ames_batch.metrics.cell_metrics`` of the crop (NaN where undefined).
+    organised : (h, w) ndarray of bool or None
+        The organised map behind ``metrics["organised_fraction"]`` when it was kept.
+    prepared : object
+        A rater's input for this cell (see ``ames_batch.nn.Rater.prepare``), once prepared.
+    """
+
+    key: FieldKey
+    label: int
+    bbox: tuple[slice, slice]
+    mask: np.ndarray
+    centroid_um: tuple[float, float]
+    metrics: Mapping[str, float]
+    organised: np.ndarray | None = None
+    prepared: Any = None
+
+    def field_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """The cell's mask in the whole (Y, X) field of `shape`, bool."""
+        out = np.zeros(shape, bool)
+        out[self.bbox] = self.mask
+        return out
+
+
+def extract_cells(field: FieldData, labels: np.ndarray, *, only: Sequence[int] | None = None,
+                  keep_organised: bool = False) -> list[CellRecord]:
+    """Measure every cell of a field: one :class:`CellRecord` per label.
+
+    Parameters
+    ----------
+    field : FieldData
+        The field's stain (MIP (Y, X) and scale in µm).
+    labels : (Y, X) ndarray of int
+        Cell labels of the field, 0 = background.
+    only : sequence of int, optional
+        Measure only these labels (a label that is absent is left out; the caller reports it).
+    keep_organised : bool
+        Keep each cell's organised map (for the ``organised`` heatmap).
+
+    Returns
+    -------
+    list of CellRecord
+        In label order.
+    """
+    px = field.pixel_size_um
+    present = [int(v) for v in np.unique(labels) if v != 0]
+    wanted = present if only is None else sorted(set(present) & {int(v) for v in only})
+    records = []
+    for label in wanted:
+        mask = labels == label
+        bbox = cell_bbox(mask, pixel_size_um=px, margin_um=CELL_MARGIN_UM)
+        crop = mask[bbox]
+        organised = np.zeros(crop.shape, bool) if keep_organised else None
+        metrics = cell_metrics(field.mip[bbox], crop, px, organised_out=organised)
+        cy, cx = np.argwhere(mask).mean(axis=0)
+        records.append(CellRecord(key=field.key, label=label, bbox=bbox, mask=crop,
+                                  centroid_um=(float(cy * field.scale_um["y"]), float(cx * field.scale_um["x"])),
+                                  metrics=metrics, organised=organised))
+    return records
+
+
+def prepare_cells(records: Sequence[CellRecord], field: FieldData, rater) -> list[CellRecord]:
+    """The records with the rater's input of each cell added (``rater.prepare(cell, field)``)."""
+    return [replace(r, prepared=rater.prepare(r, field)) for r in records]
+
+
+def records_table(records: Sequence[CellRecord], *, probabilities: Mapping[str, np.ndarray] | None = None,
+                  tasks: Mapping[str, Sequence[str]] | None = None,
+                  columns: Sequence[Mapping[str, Any]] | None = None) -> list[dict]:
+    """One row per cell: the CSV rows of a run, the label properties and a bundle's ``cells.csv``.
+
+    Parameters
+    ----------
+    records : sequence of CellRecord
+    probabilities : dict of str to (N, K) ndarray, optional
+        Class probabilities per task, rows in `records` order; adds ``<task>`` (the most
+        probable class) and ``p_<task>_<class>`` columns.
+    tasks : dict of str to sequence of str, optional
+        Class names per task (required with `probabilities`).
+    columns : sequence of dict, optional
+        Further per-cell columns (e.g. IG completeness, provenance), one dict per record.
+
+    Returns
+    -------
+    rows : list of dict
+        ``well``, ``field``, ``label``, centroid in µm, ratings and probabilities, the metrics,
+        then `columns`; non-finite floats become None (empty in the CSV, null in JSON).
+    """
+    rows = []
+    for i, r in enumerate(records):
+        row = {"well": r.key.well, "field": r.key.field, "label": r.label,
+               "centroid_y_um": r.centroid_um[0], "centroid_x_um": r.centroid_um[1]}
+        for task, names in (tasks or {}).items():
+            p = probabilities[task][i]
+            row[task] = names[int(np.argmax(p))]
+            row.update({f"p_{task}_{c}": float(v) for c, v in zip(names, p)})
+        row.update(r.metrics)
+        if columns is not None:
+            row.update(columns[i])
+        rows.append({k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()})
+    return rows
