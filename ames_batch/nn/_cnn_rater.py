@@ -8,7 +8,7 @@ import numpy as np
 
 from ._architectures import ARCHS
 from ._preprocess import CellGeometry, PreprocessSettings, cell_input_2d, cell_input_3d
-from ._rater import CellExplanation, identity_of, register_rater_kind
+from ._rater import BundleRater, CellExplanation, register_rater_kind
 
 __all__ = ["CNNInput", "CNNRater", "cnn_input"]
 
@@ -36,7 +36,7 @@ def cnn_input(settings: PreprocessSettings, cell, field) -> CNNInput:
     return CNNInput(x.astype(np.float32, copy=False), geometry)
 
 
-class CNNRater:
+class CNNRater(BundleRater):
     """A loaded CNN (``RatingModel``) as a :class:`~ames_batch.nn.Rater`.
 
     Parameters
@@ -67,21 +67,6 @@ class CNNRater:
     @staticmethod
     def needs_stack_for(card: dict) -> bool:
         return len(card["preprocessing"]["input_shape"]) == 3
-
-    @property
-    def name(self) -> str:
-        return str(self.card.get("name", "unsaved"))
-
-    @property
-    def version(self) -> str:
-        return str(self.card.get("version", "0"))
-
-    @property
-    def identity(self) -> str:
-        return identity_of(self.card) if "card_sha256" in self.card else f"{self.name}@{self.version}#unsaved"
-
-    def __repr__(self) -> str:
-        return f"CNNRater({self.identity!r}, arch={self.model.arch!r})"
 
     def prepare(self, cell, field) -> CNNInput:
         return cnn_input(self.settings, cell, field)

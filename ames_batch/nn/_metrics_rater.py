@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 
 from ._metrics_model import MetricsRatingModel
-from ._rater import CellExplanation, identity_of, register_rater_kind
+from ._rater import BundleRater, CellExplanation, register_rater_kind
 
 __all__ = ["MetricsRater"]
 
 
-class MetricsRater:
+class MetricsRater(BundleRater):
     """A fitted :class:`MetricsRatingModel` as a :class:`~ames_batch.nn.Rater`.
 
     It rates a cell from the very metrics a run writes to the CSV; it has no network to
@@ -42,21 +42,6 @@ class MetricsRater:
     @staticmethod
     def needs_stack_for(card: dict) -> bool:
         return False
-
-    @property
-    def name(self) -> str:
-        return str(self.card.get("name", "unsaved"))
-
-    @property
-    def version(self) -> str:
-        return str(self.card.get("version", "0"))
-
-    @property
-    def identity(self) -> str:
-        return identity_of(self.card) if "card_sha256" in self.card else f"{self.name}@{self.version}#unsaved"
-
-    def __repr__(self) -> str:
-        return f"MetricsRater({self.identity!r}, features={len(self.model.features)})"
 
     def prepare(self, cell, field) -> dict:
         return dict(cell.metrics)

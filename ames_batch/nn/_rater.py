@@ -11,8 +11,6 @@ with at least ``key``, ``label``, ``bbox`` (slices in the field's frame), ``mask
 *field* has ``mip`` (Y, X), ``stack`` (Z, Y, X) or None, and ``scale_um``.
 """
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CellExplanation", "Rater", "RaterInfo", "load_rater", "rater_info", "register_rater_kind"]
+__all__ = ["BundleRater", "CellExplanation", "Rater", "RaterInfo", "load_rater", "rater_info", "register_rater_kind"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +107,30 @@ class RaterInfo:
         return str(self.card["version"])
 
 
+class BundleRater:
+    """Name, version and identity of a rater kind from its card (a mixin for the kinds' classes).
+
+    A rater not saved yet has an empty card: name "unsaved", identity ``...#unsaved``.
+    """
+
+    card: dict
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", "unsaved"))
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "0"))
+
+    @property
+    def identity(self) -> str:
+        return identity_of(self.card) if "card_sha256" in self.card else f"{self.name}@{self.version}#unsaved"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.identity!r}, tasks={list(self.tasks)})"
+
+
 #: arch -> rater class (each with ``from_bundle(path, card)`` and class-level `explanations`,
 #: `default_explanations` and ``needs_stack_for(card)``); filled by the kinds' modules.
 _KINDS: dict[str, type] = {}
@@ -180,8 +202,3 @@ def load_rater(path: str | os.PathLike) -> Rater:
     path = Path(path)
     card = read_card(path)
     return _kinds()[card["arch"]].from_bundle(path, card)
-
-
-def content_digest(data: dict) -> str:
-    """sha256 (hex) of a JSON-ready dict in canonical form (sorted keys, no spaces)."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
