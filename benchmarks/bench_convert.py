@@ -30,6 +30,7 @@ import tifffile
 
 YX = 1024
 PLANE_BYTES = YX * YX * 2
+OME_METADATA = {"axes": "CZYX", "PhysicalSizeX": 0.04, "PhysicalSizeY": 0.04, "PhysicalSizeZ": 0.125}
 CONVERT = r"""
 import json, resource, sys, time
 import psutil
@@ -64,8 +65,7 @@ print(json.dumps({"seconds": seconds, "read_seconds": read_s, "read_peak_over_wa
 
 def make_file(path: Path, n_z: int, seed: int) -> int:
     data = np.random.default_rng(seed).integers(0, 4096, size=(1, n_z, YX, YX), dtype=np.uint16)
-    tifffile.imwrite(path, data, ome=True, metadata={"axes": "CZYX", "PhysicalSizeX": 0.04,
-                                                     "PhysicalSizeY": 0.04, "PhysicalSizeZ": 0.125})
+    tifffile.imwrite(path, data, ome=True, metadata=OME_METADATA)
     return data.nbytes
 
 
@@ -85,8 +85,7 @@ def main(out: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         warm = tmp / "warm.ome.tif"
-        tifffile.imwrite(warm, np.zeros((1, 2, 64, 64), np.uint16), ome=True,
-                         metadata={"axes": "CZYX", "PhysicalSizeX": 0.04, "PhysicalSizeY": 0.04, "PhysicalSizeZ": 0.125})
+        tifffile.imwrite(warm, np.zeros((1, 2, 64, 64), np.uint16), ome=True, metadata=OME_METADATA)
         for label, n_z, n_files in cases:
             files = [tmp / f"in{i}.ome.tif" for i in range(n_files)]
             nbytes = sum(make_file(f, n_z, seed=i) for i, f in enumerate(files))
@@ -110,7 +109,8 @@ def main(out: Path) -> dict:
                   f"{case['time_ratio_convert_over_raw_copy']:.1f}x the raw copy ({raw['seconds']:.2f} s per file); "
                   f"peak RSS {case['convert_peak_mb']:.0f} MB = {case['peak_ratio_convert_over_plane']:.0f} planes = "
                   f"{case['peak_ratio_convert_over_stack_bytes']:.2f}x one file's voxels, "
-                  f"{case['peak_ratio_convert_over_raw_read']:.2f}x the raw read's peak ({case['raw_read_peak_mb']:.0f} MB)")
+                  f"{case['peak_ratio_convert_over_raw_read']:.2f}x the raw read's peak "
+                  f"({case['raw_read_peak_mb']:.0f} MB)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
