@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from ames_batch.io import list_fields
-from ames_batch.pipeline import write_demo_plate
 
 # only the canvas stays visible in screenshots: vizarr's control panel sits over the image
 CANVAS_ONLY = "body * { visibility: hidden !important; } canvas { visibility: visible !important; }"
@@ -27,6 +26,8 @@ def attrs(group) -> dict:
 @pytest.fixture(scope="module")
 def demo_plate(tmp_path_factory):
     """What `ames-batch demo --wells 2 --fields 2 --cells-per-field 1` writes: wells A/1 and A/2."""
+    from ames_batch.pipeline import write_demo_plate
+
     plate = tmp_path_factory.mktemp("demo") / "demo.ome.zarr"
     write_demo_plate(plate, n_wells=2, n_fields=2, cells_per_field=1, seed=0)
     return plate
