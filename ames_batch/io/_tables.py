@@ -19,7 +19,8 @@ import pandas as pd
 from . import _multiscale as ms
 from ._fields import _field_dir
 from ._labels import _check_name
-from ._plate import FieldKey, _check_key, _metadata_lock, _move_into_place, _plate_attrs, _read_attrs, _write_group_attrs
+from ._plate import (FieldKey, _check_key, _metadata_lock, _move_into_place, _plate_attrs, _read_attrs,
+                     _write_group_attrs)
 
 __all__ = ["list_tables", "read_cell_table", "read_plate_table", "write_cell_table", "write_plate_table"]
 
@@ -85,6 +86,8 @@ def _check_table(table, index_name: str) -> pd.DataFrame:
         raise TypeError(f"`table` must be a pandas.DataFrame; got {type(table).__name__}")
     if index_name in table.columns:
         table = table.set_index(index_name)
+    elif table.empty and table.index.name is None:  # no cells: pd.DataFrame([]) is a valid table
+        table = table.set_axis(pd.Index([], dtype=np.int64, name=index_name))
     if table.index.name != index_name:
         raise ValueError(f"`table` needs a {index_name!r} column or index; got index {table.index.name!r}")
     if not table.index.is_unique:
@@ -215,7 +218,9 @@ def write_cell_table(
     table : pandas.DataFrame
         One row per cell: a ``label`` column or index (int >= 1, the label value in `region`),
         other columns float, int, bool or str; None/NaN for missing values (object columns of
-        bools or ints with None become pandas ``boolean`` / ``Int64``).
+        bools or ints with None become pandas ``boolean`` / ``Int64``). A field without cells
+        takes an empty frame (``pd.DataFrame([])``): ngio's plate-wide concatenation needs the
+        table in every field.
     name : str
         Table name: stored at ``<field>/tables/<name>``.
     region : str

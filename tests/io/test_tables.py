@@ -242,3 +242,15 @@ def test_plate_table_needs_well_field_label(plate):
         write_plate_table(plate, pd.DataFrame({"well": ["A1"], "field": ["0"], "label": [1]}))
     with pytest.raises(KeyError, match="no field A/9/0"):
         write_cell_table(plate, FieldKey("A/9", "0"), pd.DataFrame({"label": [1]}))
+
+
+def test_a_field_without_cells_has_an_empty_table_that_ngio_concatenates(plate):
+    write_all(plate)
+    empty = KEYS[1]
+    write_labels(plate, empty, "cells", np.zeros((32, 40), np.uint32))
+    write_cell_table(plate, empty, pd.DataFrame([]))
+    assert read_cell_table(plate, empty).shape == (0, 0)
+    ngio_plate = ngio.open_ome_zarr_plate(str(plate), mode="r")
+    concatenated = ngio_plate.concatenate_image_tables("cells", index_key="cell", max_workers=1).dataframe
+    assert sorted(concatenated.index) == sorted(f"{k.row}_{k.column}_{k.field}_{label}"
+                                               for k, labels in LABELS.items() if k != empty for label in labels)

@@ -35,7 +35,8 @@ def demo_plate(tmp_path_factory):
 
 def level_shapes(field) -> list:
     ome = attrs(field)["ome"]
-    return [json.loads((field / d["path"] / "zarr.json").read_text())["shape"] for d in ome["multiscales"][0]["datasets"]]
+    datasets = ome["multiscales"][0]["datasets"]
+    return [json.loads((field / d["path"] / "zarr.json").read_text())["shape"] for d in datasets]
 
 
 def test_demo_fields_have_what_vizarr_needs(demo_plate):
