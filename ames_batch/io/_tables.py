@@ -314,7 +314,9 @@ def write_plate_table(plate: Path, table: pd.DataFrame, *, name: str = "cells") 
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"`table` must be a pandas.DataFrame; got {type(table).__name__}")
     missing = [c for c in ("well", "field", "label") if c not in table.columns]
-    if missing:
+    if missing and table.empty:  # a plate without cells: pd.DataFrame([])
+        table = table.assign(**{c: pd.Series(dtype=np.int64 if c == "label" else object) for c in missing})
+    elif missing:
         raise ValueError(f"`table` needs columns 'well', 'field', 'label'; missing {missing}")
     plate = Path(plate)
     _plate_attrs(plate)

@@ -236,6 +236,8 @@ def test_write_cell_table_rejects_bad_input(plate, table, kwargs, exc, match):
 
 
 def test_plate_table_needs_well_field_label(plate):
+    write_plate_table(plate, pd.DataFrame([]))  # a plate without cells
+    assert len(read_plate_table(plate)) == 0 and ngio.open_ome_zarr_plate(str(plate)).list_tables() == ["cells"]
     with pytest.raises(ValueError, match="missing \\['field'\\]"):
         write_plate_table(plate, pd.DataFrame({"well": ["A/1"], "label": [1]}))
     with pytest.raises(ValueError, match="A/1"):
