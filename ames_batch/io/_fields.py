@@ -148,7 +148,9 @@ def _display_settings(names: list[str], dtype: np.dtype, slabs: list[list[_Plane
             lo, hi = (min(p.low for p in mine), max(p.high for p in mine)) if mine else (0.0, 1.0)
         sample = np.concatenate([p.sample for p in mine]) if mine else np.empty(0)
         start, end = np.percentile(sample.astype(np.float64), _WINDOW_PERCENTILES) if sample.size else (lo, hi)
-        windows.append({"min": lo, "max": hi, "start": float(start), "end": float(max(end, start))})
+        if end <= start:  # a flat channel: viewers (napari) refuse an empty window
+            end = start + (1.0 if integer else max(abs(float(start)), 1.0) * 1e-6)
+        windows.append({"min": lo, "max": hi, "start": float(start), "end": float(end)})
     brightness = {p.z: p.bright for p in planes if p.c == stain and math.isfinite(p.bright)}
     default_z = max(sorted(brightness), key=brightness.__getitem__) if brightness else 0
     return _omero(names, dtype, windows=windows, default_z=default_z)
@@ -259,10 +261,15 @@ def write_field(
     on_slab = functools.partial(_plane_statistics, step=_sample_step(data.shape))
 
     def finish(statistics: list) -> None:
+        from ._tables import _drop_plate_tables  # _tables imports this module
+
         try:
             group_attrs = _read_attrs(tmp)
             group_attrs["ome"]["omero"] = _display_settings(names, data.dtype, statistics, stain)
             _write_group_attrs(tmp, group_attrs)
+            if final.exists():  # the plate's tables hold the old field's cells
+                with _metadata_lock(plate):
+                    _drop_plate_tables(plate)
             _move_into_place(tmp, final)
         except BaseException:
             ms.discard(tmp)

@@ -170,6 +170,12 @@ def _drop_region_tables(plate: Path, field_dir: Path, region: str) -> None:
             _remove_table(plate / TABLES, name)
 
 
+def _drop_plate_tables(plate: Path) -> None:
+    """Remove every plate-level table (caller holds the metadata lock): a field was replaced."""
+    for name in _listed(Path(plate) / TABLES):
+        _remove_table(Path(plate) / TABLES, name)
+
+
 def _read_table(group_dir: Path, index_name: str, index_type: type) -> pd.DataFrame:
     import anndata as ad
 

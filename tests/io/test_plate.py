@@ -183,6 +183,15 @@ def test_omero_window_is_the_robust_range_of_the_stain(tmp_path, rng):
     validate_plate(plate)
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_a_flat_field_gets_a_window_a_viewer_accepts(tmp_path, dtype):
+    """A constant field had start == end, which napari refuses ("must be monotonically increasing")."""
+    plate = tmp_path / "p.ome.zarr"
+    write_field(plate, FieldKey("A/1", "0"), make_image(np.full((1, 3, 64, 64), 7, dtype), names=("a",)))
+    window = zattrs(plate / "A/1/0")["ome"]["omero"]["channels"][0]["window"]
+    assert window["start"] == 7 and window["end"] > window["start"]
+
+
 @pytest.mark.parametrize(("stain_attrs", "default_z"), [({"stain_channel": "actinin"}, 17), (None, 2)])
 def test_default_z_is_the_brightest_plane_of_the_stain(tmp_path, rng, stain_attrs, default_z):
     # 20 planes: two slabs of 16 + 4 planes; the stain (channel 1) is brightest at z = 17,

@@ -210,6 +210,15 @@ def test_a_new_field_table_drops_the_plate_table(plate):
         read_plate_table(plate)
 
 
+def test_a_replaced_field_drops_the_plate_table(plate):
+    """write_field over a rated field left the plate table with the old field's cells."""
+    from ames_batch.io import read_field
+
+    write_all(plate)
+    write_field(plate, KEYS[0], read_field(plate, KEYS[0]).compute())
+    assert list_tables(plate) == []
+
+
 def test_plate_with_tables_still_opens_as_a_mosaic(plate):
     write_all(plate)
     node = list(Reader(parse_url(str(plate)))())[0]
