@@ -81,12 +81,15 @@ def _spread(row, metric: str, digits: int) -> str:
 def _wells_table(summary: pd.DataFrame) -> str:
     """One row per well: counts, a class bar per task with the mean expected rating, metric spread."""
     has_ood = "ood_cells" in summary.columns
-    head = ["plate", "well", "cells", "fields", *(t for t in TASKS), "organised fraction", "sarcomere length µm"]
+    plates = summary["plate"].nunique() > 1  # the plate column only when there is a choice
+    head = [*(["plate"] if plates else []), "well", "cells", "fields", *TASKS, "organised fraction",
+            "sarcomere length µm"]
     head += ["OOD cells"] if has_ood else []
     rows = []
     for row in summary.to_dict("records"):
         failed = f' <span class="failed">({row["failed_fields"]} failed)</span>' if row["failed_fields"] else ""
-        tds = [f"<td>{_esc(row['plate'])}</td>", f"<td><b>{_esc(row['well'])}</b></td>",
+        tds = [f"<td>{_esc(row['plate'])}</td>"] if plates else []
+        tds += [f"<td><b>{_esc(row['well'])}</b></td>",
                f'<td class="num">{row["cells"]}</td>', f'<td class="num">{row["fields"]}{failed}</td>']
         for task in TASKS:
             bar = _class_bar([(c, row[f"n_{task}_{c}"]) for c in TASK_CLASSES[task]], task)

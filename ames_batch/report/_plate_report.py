@@ -22,7 +22,7 @@ _CAPTIONS = {
 }
 
 _CSS = """
-.maps { display: flex; flex-wrap: wrap; gap: 18px; }
+.maps { display: flex; flex-wrap: wrap; gap: 18px; margin-top: 14px; }
 .maps figure { background: var(--paper); }
 .maps figure > svg { display: block; }
 .maps figcaption { max-width: 390px; font-size: 13px; color: var(--ink); margin-bottom: 4px; }
