@@ -8,6 +8,8 @@ from ..vocabulary import ORDINAL_TASKS, RATING_COLOURS, TASK_CLASSES, TASKS
 from ._html import _esc, _figure_svg, _ink_on, _rgb
 from ._table import _rated
 
+_MAX_DOTS = 300  # per class: a plate of 10^5 cells must not make a 10 MB chart
+
 #: The metric that explains each rating best, with its axis label.
 METRIC_OF_TASK = {
     "sarcomerisation": ("organised_fraction", "organised fraction"),
@@ -41,7 +43,8 @@ def _metrics_svg(cells: pd.DataFrame, *, seed: int = 0) -> str:
                        whiskerprops={"color": "#59636e"}, capprops={"color": "#59636e"})
         for k, g in enumerate(groups):
             colour = np.array(RATING_COLOURS[task][classes[k]][:3]) / 255
-            ax.scatter(k + rng.uniform(-0.18, 0.18, g.size), g, s=12, color=colour, alpha=0.75,
+            dots = rng.choice(g, _MAX_DOTS, replace=False) if g.size > _MAX_DOTS else g  # boxes use all
+            ax.scatter(k + rng.uniform(-0.18, 0.18, dots.size), dots, s=12, color=colour, alpha=0.75,
                        edgecolors="none", zorder=3)
         ax.set_xticks(range(len(classes)), [f"{c}\n(n={g.size})" for c, g in zip(classes, groups)])
         ax.set_xlim(-0.6, len(classes) - 0.4)

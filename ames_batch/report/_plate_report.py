@@ -78,10 +78,12 @@ def _callout(summary: pd.DataFrame) -> str:
         return '<p class="callout">No rated cells.</p>'
 
     def names(rows):
-        return ", ".join(
-            f'<b class="well" style="background: {_rgb(_ordinal_colour(r.mean_expected_sarcomerisation, "sarcomerisation"))}; '
-            f'color: #000">{_esc(r.well)}</b> {r.mean_expected_sarcomerisation:.2f} ({r.cells} cells)'
-            for r in rows.itertuples())
+        out = []
+        for r in rows.itertuples():
+            colour = _ordinal_colour(r.mean_expected_sarcomerisation, "sarcomerisation")
+            out.append(f'<b class="well" style="background: {_rgb(colour)}; color: {_ink_on(colour)}">'
+                       f"{_esc(r.well)}</b> {r.mean_expected_sarcomerisation:.2f} ({r.cells} cells)")
+        return ", ".join(out)
 
     text = f'<p class="callout" id="most-organised">Most organised wells: {names(rated.head(3))}</p>'
     if len(rated) >= 6:
@@ -95,8 +97,9 @@ def _maps(summary: pd.DataFrame) -> str:
     for n, (plate, rows) in enumerate(summary.groupby("plate", sort=False)):
         shape = _plate_shape(rows["well"])
         figures = "".join(
-            f'<figure><figcaption>{_esc(_CAPTIONS[v])}</figcaption>'
-            f'{_plate_map_svg(rows, v, shape, caption=f"{plate}: {_CAPTIONS[v]}")}{_legend_html(v, f"{v}-{n}")}</figure>'
+            f"<figure><figcaption>{_esc(_CAPTIONS[v])}</figcaption>"
+            f'{_plate_map_svg(rows, v, shape, caption=f"{plate}: {_CAPTIONS[v]}")}'
+            f'{_legend_html(v, f"{v}-{n}")}</figure>'
             for v in views)
         heading = f"<h3>plate {_esc(plate)}</h3>" if summary["plate"].nunique() > 1 else ""
         blocks.append(f'{heading}<div class="maps" data-plate="{_esc(plate)}">{figures}</div>')
@@ -232,7 +235,7 @@ def render_plate_report(
         f"(25th–75th percentile).</p>{_wells_table(summary) if len(summary) else ''}</section>",
         f'<section id="metrics"><h2>The metrics behind the ratings</h2><p class="muted">'
         + _esc("; ".join(f"{METRIC_OF_TASK[t][1]} by {t}" for t in TASKS))
-        + f". Boxes: quartiles; points: cells.</p>{_metrics_svg(table)}</section>",
+        + f". Boxes: quartiles; dots: cells (300 drawn at most per class).</p>{_metrics_svg(table)}</section>",
         f'<section id="gallery" class="gallery"><h2>Example cells</h2><p class="muted">The most confident '
         f"cells of each class; contour cyan, heatmap of that task in colour, scale bar in µm.</p>"
         f"{_gallery_html(items, summary)}</section>",

@@ -170,8 +170,8 @@ def cell_thumbnail_png(
         rgb = (1 - alpha) * rgb + alpha * colormaps["inferno"](heat)[..., :3]
     outline = resize(mask.astype(np.float32), shape, order=1, anti_aliasing=False)
     box = None
-    if window is not None:
-        box = tuple((s.start * f, s.stop * f) for s, f in zip(window, (shape[0] / mip.shape[0], shape[1] / mip.shape[1])))
+    if window is not None:  # crop pixels -> picture pixels
+        box = tuple((s.start * n / m, s.stop * n / m) for s, n, m in zip(window, shape, mip.shape))
     return _png(rgb, um_per_px=display_um_per_px, outline=outline, box=box)
 
 
