@@ -10,7 +10,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         # the rater protocol and its kinds
-        "_rater": ["BundleRater", "CellExplanation", "Rater", "RaterInfo", "load_rater", "rater_info", "register_rater_kind"],
+        "_rater": ["BundleRater", "CellExplanation", "Rater", "RaterInfo", "Rating", "load_rater", "rater_info", "register_rater_kind"],
         "_cnn_rater": ["CNNInput", "CNNRater", "cnn_input"],
         "_metrics_rater": ["MetricsRater"],
         "_trainers": ["FitResult", "Trainer", "make_trainer"],

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._architectures import ARCHS
+from ._architectures import ARCHS, LAST_CONV
 from ._preprocess import CellGeometry, PreprocessSettings, cell_input_2d, cell_input_3d
-from ._rater import BundleRater, CellExplanation, register_rater_kind
+from ._rater import BundleRater, CellExplanation, Rating, _columns, register_rater_kind
 
 __all__ = ["CNNInput", "CNNRater", "cnn_input"]
 
@@ -74,6 +74,20 @@ class CNNRater(BundleRater):
     def predict_proba(self, batch: Sequence[CNNInput]) -> dict[str, np.ndarray]:
         x = np.stack([b.x for b in batch]) if len(batch) else np.zeros((0, *self.model.input_shape), np.float32)
         return self.model.predict(x, batch_size=self.batch_size)
+
+    def rate(self, batch: Sequence[CNNInput], explain: Sequence[str] = ()) -> Rating:
+        """As :meth:`BundleRater.rate`; a singular CNN's Grad-CAM comes from the predicting pass."""
+        from ..xai import grad_cam_pass
+
+        if "gradcam" not in explain or self.model.members is not None or not batch:
+            return super().rate(batch, explain)
+        x = np.stack([b.x for b in batch])
+        probs, maps, _ = grad_cam_pass(self.model.keras_model, x, outputs=list(self.tasks), layer=LAST_CONV,
+                                       batch_size=self.batch_size)
+        explanations = {m: self.explain(m, batch, probs) for m in explain if m != "gradcam"}
+        explanations["gradcam"] = [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.geometry)
+                                   for i, b in enumerate(batch)]
+        return Rating(probs, explanations, _columns(len(batch), explanations))
 
     def explain(self, method: str, batch: Sequence[CNNInput], probabilities: Mapping[str, np.ndarray]
                 ) -> list[CellExplanation]:

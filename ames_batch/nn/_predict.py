@@ -142,9 +142,11 @@ class RatingModel:
         Returns
         -------
         probabilities : dict[str, (N, K) ndarray of float32]
-            Singular: softmax rows. Ensemble: its members' calibrated vote (rows sum to 1)
-            for tasks with a combiner, else the stacked member sigmoids (argmax = prediction,
-            rows do not sum to 1). Columns follow ``tasks[task]``.
+            Singular: softmax rows, from a forward pass compiled once per batch size and fed
+            fixed-shape batches (``xai.forward_pass``; Keras' ``predict`` would build a
+            ``tf.data`` pipeline per call). Ensemble: its members' calibrated vote (rows sum
+            to 1) for tasks with a combiner, else the stacked member sigmoids (argmax =
+            prediction, rows do not sum to 1). Columns follow ``tasks[task]``.
 
         Raises
         ------
@@ -166,10 +168,10 @@ class RatingModel:
             return {t: np.zeros((0, len(c)), np.float32) for t, c in self.tasks.items()}
         if self.members is not None:
             return self.model.predict(x, batch_size=int(batch_size))
-        raw = self.model.predict(x, batch_size=int(batch_size), verbose=0)
-        if not isinstance(raw, dict):  # a single-output model may hand back a bare array
-            raw = {next(iter(self.tasks)): raw}
-        return {t: np.asarray(raw[t], dtype=np.float32) for t in self.tasks}
+        from ..xai import forward_pass
+
+        probs, _ = forward_pass(self.keras_model, x, outputs=list(self.tasks), batch_size=int(batch_size))
+        return probs
 
     def predict_classes(self, inputs: np.ndarray, *, batch_size: int = 32) -> dict[str, list[str]]:
         """Predicted class name per cell and task (argmax of :meth:`predict`)."""

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["BundleRater", "CellExplanation", "Rater", "RaterInfo", "load_rater", "rater_info", "register_rater_kind"]
+__all__ = ["BundleRater", "CellExplanation", "Rater", "Rating", "RaterInfo", "load_rater", "rater_info", "register_rater_kind"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,25 @@ class CellExplanation:
     maps: Mapping[str, np.ndarray]
     placement: Any
     columns: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rating:
+    """What :meth:`Rater.rate` gives for a batch of prepared cells.
+
+    Attributes
+    ----------
+    probabilities : dict of str to (N, K) ndarray
+        Class probabilities per task, columns in the rater's `tasks` order.
+    explanations : dict of str to list of CellExplanation
+        Per heatmap method asked for, one per cell.
+    columns : list of dict
+        Per-cell numbers to write beside the ratings (one dict per cell; may be empty dicts).
+    """
+
+    probabilities: Mapping[str, np.ndarray]
+    explanations: Mapping[str, list]
+    columns: list
 
 
 @runtime_checkable
@@ -85,6 +104,9 @@ class Rater(Protocol):
                 ) -> list[CellExplanation]:
         """Heatmaps of the predicted classes, one :class:`CellExplanation` per prepared cell."""
 
+    def rate(self, batch: Sequence, explain: Sequence[str] = ()) -> Rating:
+        """Probabilities, the heatmaps of `explain` and per-cell columns, sharing work where it can."""
+
 
 @dataclass(frozen=True)
 class RaterInfo:
@@ -108,7 +130,8 @@ class RaterInfo:
 
 
 class BundleRater:
-    """Name, version and identity of a rater kind from its card (a mixin for the kinds' classes).
+    """Name, version and identity from the card, and `rate` from `predict_proba` + `explain`
+    (a base for the kinds' classes).
 
     A rater not saved yet has an empty card: name "unsaved", identity ``...#unsaved``.
     """
@@ -129,6 +152,21 @@ class BundleRater:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity!r}, tasks={list(self.tasks)})"
+
+    def rate(self, batch: Sequence, explain: Sequence[str] = ()) -> Rating:
+        """:meth:`predict_proba`, then :meth:`explain` for each method (a kind may share the work)."""
+        probabilities = self.predict_proba(batch)
+        explanations = {m: self.explain(m, batch, probabilities) for m in explain}
+        return Rating(probabilities, explanations, _columns(len(batch), explanations))
+
+
+def _columns(n: int, explanations: Mapping[str, list]) -> list[dict]:
+    """The per-cell columns of all explanations, merged cell by cell."""
+    columns = [{} for _ in range(n)]
+    for per_cell in explanations.values():
+        for col, e in zip(columns, per_cell):
+            col.update(e.columns)
+    return columns
 
 
 #: arch -> rater class (each with ``from_bundle(path, card)`` and class-level `explanations`,

@@ -17,13 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..io import (FieldKey, list_heatmaps, read_labels, remove_heatmap, set_field_attributes, write_heatmap,
-                  write_labels)
+from ..io import (FieldKey, list_heatmaps, read_labels, remove_heatmap, set_field_attributes, write_cell_labels,
+                  write_cell_table, write_heatmap)
+from ..nn import Rating
 from ..segment import segment_cells
-from ..vocabulary import RATING_COLOURS
 from ._cells import CELL_MARGIN_UM, CellRecord, extract_cells, prepare_cells, records_table
 from ._field_input import SATURATED_SHARE, FieldData, read_field_data
 
@@ -34,7 +35,6 @@ log = logging.getLogger("ames_batch")
 CELL_LABELS = "cells"
 #: The metrics' organised map: a heatmap the pipeline makes for any rater.
 ORGANISED = "organised"
-_GREY = (128, 128, 128, 255)
 
 
 def pipeline_settings() -> dict:
@@ -114,19 +114,17 @@ def _prepare(plate: Path, key: FieldKey, rater, settings: RunSettings) -> _Field
 
 
 def _predict(rater, cells: list[CellRecord], settings: RunSettings):
-    """Probabilities and explanations of `cells` (one batch): ``(probs, {method: [CellExplanation]})``."""
-    batch = [c.prepared for c in cells]
-    probs = rater.predict_proba(batch)
-    explained = {m: rater.explain(m, batch, probs) for m in settings.explain if m != ORGANISED}
-    return probs, explained
+    """The rater's ``Rating`` of `cells` (one batch) with the heatmaps it makes."""
+    return rater.rate([c.prepared for c in cells], tuple(m for m in settings.explain if m != ORGANISED))
 
 
-def _split_batch(fields: list[_Field], probs: dict, explained: dict):
-    """Per field: its slice of the group's probabilities and explanations."""
+def _split_batch(fields: list[_Field], rating: Rating) -> list[Rating]:
+    """Per field: its slice of the group's rating."""
     out, end = [], 0
     for f in fields:
         first, end = end, end + len(f.cells)
-        out.append(({t: p[first:end] for t, p in probs.items()}, {m: e[first:end] for m, e in explained.items()}))
+        out.append(Rating({t: p[first:end] for t, p in rating.probabilities.items()},
+                          {m: e[first:end] for m, e in rating.explanations.items()}, rating.columns[first:end]))
     return out
 
 
@@ -152,22 +150,17 @@ def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
     return xr.DataArray(np.stack(planes), dims=dims, coords={"c": names}, attrs={"scale_um": scale})
 
 
-def _rows(f: _Field, rater, probs: dict, explained: dict, stamp: str) -> list[dict]:
+def _rows(f: _Field, rater, rating: Rating, stamp: str) -> list[dict]:
     provenance = {"model": rater.name, "model_version": rater.version, "run_timestamp": stamp, "status": "ok"}
-    columns = [dict(provenance) for _ in f.cells]
-    for explanations in explained.values():
-        for col, e in zip(columns, explanations):
-            col.update(e.columns)
-    return records_table(f.cells, probabilities=probs, tasks=rater.tasks, columns=columns)
+    return records_table(f.cells, probabilities=rating.probabilities, tasks=rater.tasks,
+                         columns=[{**provenance, **c} for c in rating.columns])
 
 
 def _write(plate: Path, f: _Field, rows: list[dict], heatmaps: dict, settings: RunSettings, stamp: str):
     key = f.data.key
-    colours = {r["label"]: RATING_COLOURS["sarcomerisation"].get(str(r.get("sarcomerisation")), _GREY)
-               for r in rows}
-    write_labels(plate, key, CELL_LABELS, f.labels.astype(np.uint32),
-                 properties=[{"label-value": r["label"], **r} for r in rows], colors=colours or None,
-                 attrs={"run": settings.signature})
+    write_cell_labels(plate, key, f.labels.astype(np.uint32), rows, name=CELL_LABELS,
+                      attrs={"run": settings.signature})
+    write_cell_table(plate, key, pd.DataFrame(rows), name=CELL_LABELS, region=CELL_LABELS)
     for method, heatmap in heatmaps.items():
         write_heatmap(plate, key, method, heatmap, attrs={"method": method, **settings.signature})
     # an earlier run's heatmap of another method would no longer match these labels
@@ -206,10 +199,11 @@ def rate_fields(plate: Path, keys: list[FieldKey], rater, settings: RunSettings)
         except Exception as error:  # one bad field never stops the plate
             results[key] = _error(key, error)
     ready = [f for f in fields.values() if f.cells]
-    predicted: dict[FieldKey, tuple] = {}
+    predicted: dict[FieldKey, Rating] = {}
     try:
-        probs, explained = _predict(rater, [c for f in ready for c in f.cells], settings) if ready else ({}, {})
-        predicted = {f.data.key: part for f, part in zip(ready, _split_batch(ready, probs, explained))}
+        if ready:
+            rating = _predict(rater, [c for f in ready for c in f.cells], settings)
+            predicted = {f.data.key: part for f, part in zip(ready, _split_batch(ready, rating))}
     except Exception as error:  # the group's batch failed: find the culprit field by field
         log.warning("a batch of %d fields failed (%s: %s); rating them one by one", len(ready),
                     type(error).__name__, error)
@@ -223,9 +217,10 @@ def rate_fields(plate: Path, keys: list[FieldKey], rater, settings: RunSettings)
         if key in results:
             continue
         try:
-            probs, explained = predicted.get(key, ({}, {}))
-            rows = _rows(f, rater, probs, explained, stamp) if f.cells else []
-            heatmaps = {m: _heatmap(f, m, explained.get(m), rater.tasks) for m in settings.explain} if rows else {}
+            rating = predicted.get(key)
+            rows = _rows(f, rater, rating, stamp) if f.cells else []
+            heatmaps = ({m: _heatmap(f, m, rating.explanations.get(m), rater.tasks) for m in settings.explain}
+                        if rows else {})
             _write(plate, f, rows, heatmaps, settings, stamp)
             results[key] = FieldResult(key, "ok" if rows else "no cells", rows)
         except Exception as error:
@@ -240,6 +235,7 @@ def _error(key: FieldKey, error: Exception) -> FieldResult:
 
 
 def rows_from_labels(plate: Path, key: FieldKey) -> list[dict]:
-    """CSV rows of an already-rated field, rebuilt from its ``cells`` label properties."""
+    """CSV rows of an already-rated field, rebuilt from its ``cells`` label properties (one small
+    JSON read per field: a rerun over a rated plate stays fast)."""
     _, properties = read_labels(plate, key, CELL_LABELS)
     return [{k: v for k, v in p.items() if k != "label-value"} for p in properties]

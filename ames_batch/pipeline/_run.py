@@ -4,12 +4,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .._logging import progress
 from ..errors import ModelBundleError
 from ..io import (FieldKey, field_attributes, list_fields, list_labels, plate_lock, validate_plate,
-                  write_csv_atomic)
+                  write_csv_atomic, write_plate_table)
 from ..nn import load_rater, rater_info
 from ._rate import FieldResult, RunSettings, rate_fields, rows_from_labels
 
@@ -168,7 +169,11 @@ def run_plate(
                                       total=len(groups), desc="field groups"):
             results.update({r.key: r for r in group_results})
         ordered = [results[k] for k in keys]
-        write_csv_atomic(out_csv, _table(plate, ordered))
+        table = _table(plate, ordered)
+        write_csv_atomic(out_csv, table)
+        if not wells:  # the plate's own table holds every cell of the plate
+            cells = table[table["status"] == "ok"].drop(columns=["plate", "status"])
+            write_plate_table(plate, cells.astype({"label": np.int64}) if "label" in cells else cells)
     report = RunReport(plate, out_csv, ordered)
     log.info("%s: %d cells rated, %d fields failed; CSV %s", plate, report.n_cells, len(report.failed), out_csv)
     return report

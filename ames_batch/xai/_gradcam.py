@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._graph import gradcam_function
+from ._graph import forward_function, gradcam_function, pass_function
 from ._validate import _batches, _check_inputs, _check_model, _check_positive_int, _class_indices
 
-__all__ = ["grad_cam", "upsample_linear"]
+__all__ = ["forward_pass", "grad_cam", "grad_cam_pass", "upsample_linear"]
 
 
 def upsample_linear(maps: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -136,7 +136,130 @@ def grad_cam(
     for sl in _batches(x.shape[0], batch_size):
         cam, _ = fn(x[sl], cls[sl])
         coarse.append(np.asarray(cam, dtype=np.float32))
-    maps = upsample_linear(np.concatenate(coarse), x.shape[1:-1])
+    return _to_input_grid(np.concatenate(coarse), x.shape[1:-1])
+
+
+def _to_input_grid(coarse: np.ndarray, shape) -> np.ndarray:
+    """Conv-grid maps upsampled to the input's grid and scaled to [0, 1] map by map."""
+    maps = upsample_linear(coarse, shape)
     peak = maps.reshape(maps.shape[0], -1).max(axis=1)
     scale = np.where(peak > 0, peak, 1.0).reshape((-1,) + (1,) * (maps.ndim - 1))
     return np.clip(maps / scale, 0.0, 1.0).astype(np.float32)
+
+
+def grad_cam_pass(
+    model,
+    inputs: np.ndarray,
+    *,
+    outputs: Sequence[str],
+    layer: str = "last_conv",
+    extra_layers: Sequence[str] = (),
+    batch_size: int = 32,
+) -> tuple[dict, dict, dict]:
+    """Predict and explain in one pass: each output's probabilities and its Grad-CAM of the
+    predicted class, plus the activations of `extra_layers`.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Built single-input model (outputs named as in :func:`grad_cam`).
+    inputs : (N, Y, X, C) or (N, Z, Y, X, C) ndarray
+        Preprocessed cell crops.
+    outputs : sequence of str
+        Tasks (heads) to predict and explain.
+    layer : str
+        The convolutional layer Grad-CAM weighs.
+    extra_layers : sequence of str
+        Layers whose outputs are returned too (e.g. the shared features before the heads).
+    batch_size : int
+        Samples per pass. Every pass has this shape (the last one is padded), so the graph is
+        traced once per model and batch size and no data pipeline is built per call.
+
+    Returns
+    -------
+    probabilities : dict of str to (N, K) ndarray of float32
+        Softmax (sigmoid for one logit) of each output's logits.
+    maps : dict of str to (N, *spatial) ndarray of float32
+        Grad-CAM of the predicted class (argmax of the logits) on the input's grid, in [0, 1]:
+        exactly :func:`grad_cam` with ``class_index=None``.
+    extras : dict of str to ndarray of float32
+        ``(N, ...)`` activations of each extra layer (inference mode).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`grad_cam`, also for an unknown output or extra layer.
+
+    Notes
+    -----
+    One forward pass under a persistent gradient tape; the gradients of each head's chosen
+    logit run back only to `layer`, so the maps cost a small part of a forward pass.
+
+    Examples
+    --------
+    >>> import keras
+    >>> x = keras.Input((16, 16, 1))
+    >>> h = keras.layers.Conv2D(4, 3, activation="relu", name="last_conv")(x)
+    >>> h = keras.layers.GlobalAveragePooling2D(name="features")(h)
+    >>> z = keras.layers.Dense(2, name="toy_logits")(h)
+    >>> model = keras.Model(x, keras.layers.Activation("softmax", name="toy")(z))
+    >>> p, maps, extra = grad_cam_pass(model, np.ones((3, 16, 16, 1)), outputs=["toy"], extra_layers=["features"])
+    >>> p["toy"].shape, maps["toy"].shape, extra["features"].shape
+    ((3, 2), (3, 16, 16), (3, 4))
+    """
+    _check_model(model)
+    x = _check_inputs(model, inputs)
+    outputs, extra_layers = tuple(outputs), tuple(extra_layers)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    probs, cams, extras = _fixed_batches(pass_function(model, outputs, layer, extra_layers, batch_size), x,
+                                         batch_size)
+    return (dict(zip(outputs, probs)), {o: _to_input_grid(c, x.shape[1:-1]) for o, c in zip(outputs, cams)},
+            dict(zip(extra_layers, extras)))
+
+
+def forward_pass(model, inputs: np.ndarray, *, outputs: Sequence[str], extra_layers: Sequence[str] = (),
+                 batch_size: int = 32) -> tuple[dict, dict]:
+    """Probabilities of `outputs` and activations of `extra_layers` in one compiled forward pass.
+
+    As :func:`grad_cam_pass` without the maps: a graph traced once per model and batch size,
+    fed fixed-shape batches (the last one padded), no ``tf.data`` pipeline per call (which
+    ``keras.Model.predict`` builds and traces on every call).
+
+    Returns
+    -------
+    probabilities : dict of str to (N, K) ndarray of float32
+    extras : dict of str to ndarray of float32
+
+    Examples
+    --------
+    >>> import keras
+    >>> x = keras.Input((4, 4, 1))
+    >>> z = keras.layers.Dense(2, name="toy_logits")(keras.layers.Flatten(name="flat")(x))
+    >>> model = keras.Model(x, keras.layers.Activation("softmax", name="toy")(z))
+    >>> p, extra = forward_pass(model, np.ones((5, 4, 4, 1)), outputs=["toy"], extra_layers=["flat"], batch_size=2)
+    >>> p["toy"].shape, extra["flat"].shape
+    ((5, 2), (5, 16))
+    """
+    _check_model(model)
+    x = _check_inputs(model, inputs)
+    outputs, extra_layers = tuple(outputs), tuple(extra_layers)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    probs, extras = _fixed_batches(forward_function(model, outputs, extra_layers, batch_size), x, batch_size)
+    return dict(zip(outputs, probs)), dict(zip(extra_layers, extras))
+
+
+def _fixed_batches(fn, x: np.ndarray, batch_size: int) -> list[list[np.ndarray]]:
+    """Apply a fixed-batch function to all of `x`, padding the last batch.
+
+    `fn` returns groups (lists) of arrays with the batch axis first; so does this, each array
+    concatenated over the batches and cut to ``len(x)``.
+    """
+    batches = []
+    for sl in _batches(x.shape[0], batch_size):
+        chunk = x[sl]
+        n = chunk.shape[0]
+        if n < batch_size:
+            chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), np.float32)])
+        batches.append([[np.asarray(v, dtype=np.float32)[:n] for v in group] for group in fn(chunk)])
+    return [[np.concatenate([b[g][i] for b in batches]) for i in range(len(batches[0][g]))]
+            for g in range(len(batches[0]))]

@@ -53,6 +53,15 @@ def _to_target(logits, target: str):
     return tf.nn.sigmoid(logits) if logits.shape[-1] == 1 else tf.nn.softmax(logits, axis=-1)
 
 
+def _cam(acts, grads):
+    """Grad-CAM on the conv grid: ReLU of the channels weighted by their mean gradient."""
+    import tensorflow as tf
+
+    axes = list(range(1, len(acts.shape) - 1))
+    weights = tf.reduce_mean(grads, axis=axes, keepdims=True)
+    return tf.nn.relu(tf.reduce_sum(acts * weights, axis=-1))
+
+
 def _gradcam_step(sub, to_logits, x, cls):
     import tensorflow as tf
 
@@ -60,10 +69,21 @@ def _gradcam_step(sub, to_logits, x, cls):
         tape.watch(x)
         acts, h = sub(x, training=False)
         score, chosen = _pick(to_logits(h), cls)
-    grads = tape.gradient(score, acts)
-    axes = list(range(1, len(acts.shape) - 1))
-    weights = tf.reduce_mean(grads, axis=axes, keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(acts * weights, axis=-1)), chosen
+    return _cam(acts, tape.gradient(score, acts)), chosen
+
+
+def _pass_step(sub, to_logits, x):
+    """One forward pass: every head's probabilities, the extra layers, and each head's Grad-CAM
+    of its predicted class (the gradients run back only from the logits to the conv layer)."""
+    import tensorflow as tf
+
+    with tf.GradientTape(persistent=True) as tape:
+        acts, heads, extras = sub(x, training=False)
+        logits = [f(h) for f, h in zip(to_logits, heads)]
+        scores = [_pick(z, -tf.ones(tf.shape(z)[:1], tf.int32))[0] for z in logits]
+    cams = [_cam(acts, tape.gradient(score, acts)) for score in scores]
+    del tape
+    return [_to_target(z, "probability") for z in logits], cams, extras
 
 
 def _ig_grad_step(sub, to_logits, target, x, base, alpha, cls):
@@ -107,6 +127,46 @@ def gradcam_function(model, output: str, layer: str):
         return _compile(_gradcam_step, sub, head.to_logits)
 
     return _cached(model, ("gradcam", output, layer), build), head.n_classes
+
+
+def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tuple[str, ...], batch_size: int):
+    """``fn(x) -> (probabilities, cams, extras)`` for a fixed batch of `batch_size`, traced once.
+
+    Lists in `outputs` / `extra_layers` order; cams on `layer`'s grid, un-normalised.
+    """
+    heads = [_resolve_head(model, o) for o in outputs]
+    conv = _get_layer(model, layer, "layer")
+    extras = [_get_layer(model, name, "extra_layers").output for name in extra_layers]
+
+    def build():
+        import tensorflow as tf
+
+        sub = _keras().Model(model.inputs, [conv.output, [h.tensor for h in heads], extras])
+        spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[1:]), tf.float32)
+        return tf.function(functools.partial(_pass_step, sub, [h.to_logits for h in heads]), input_signature=[spec])
+
+    return _cached(model, ("pass", outputs, layer, extra_layers, batch_size), build)
+
+
+def forward_function(model, outputs: tuple[str, ...], extra_layers: tuple[str, ...], batch_size: int):
+    """``fn(x) -> (probabilities, extras)`` for a fixed batch of `batch_size`, traced once."""
+    heads = [_resolve_head(model, o) for o in outputs]
+    extras = [_get_layer(model, name, "extra_layers").output for name in extra_layers]
+
+    def build():
+        import tensorflow as tf
+
+        sub = _keras().Model(model.inputs, [[h.tensor for h in heads], extras])
+        spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[1:]), tf.float32)
+        return tf.function(functools.partial(_forward_step, sub, [h.to_logits for h in heads]),
+                           input_signature=[spec])
+
+    return _cached(model, ("forward", outputs, extra_layers, batch_size), build)
+
+
+def _forward_step(sub, to_logits, x):
+    heads, extras = sub(x, training=False)
+    return [_to_target(f(h), "probability") for f, h in zip(to_logits, heads)], extras
 
 
 def score_functions(model, output: str, target: str):

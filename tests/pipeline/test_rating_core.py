@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from ames_batch.cli import main
 from ames_batch.io import FieldKey, field_attributes, list_fields, set_field_attributes, write_field
 from ames_batch.metrics import METRIC_NAMES
-from ames_batch.nn import PreprocessSettings, build_model, make_card, save_bundle
+from ames_batch.nn import BundleRater, PreprocessSettings, build_model, make_card, save_bundle
 from ames_batch.pipeline import run_plate, train_plate, write_demo_plate
 from ames_batch.vocabulary import TASK_CLASSES, TASKS
 
@@ -127,13 +127,14 @@ def test_a_model_replaced_in_place_is_reloaded(rated, tmp_path):
     pd.testing.assert_frame_equal(b, pd.read_csv(tmp_path / "c.csv").filter(like="p_"))
 
 
-class _RefusingRater:
+class _RefusingRater(BundleRater):
     """A third kind of rater, written as one class: it refuses to rate the field A/2/1.
 
     It rates from the cells' metrics (no TensorFlow); its batch fails whenever that field's cells
     are in it, as a model that runs out of memory or meets a bad input would.
     """
 
+    card = {}
     identity = "refusing@1#000000000000"
     name, version = "refusing", "1"
     tasks = {t: tuple(c) for t, c in TASK_CLASSES.items()}

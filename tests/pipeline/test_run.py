@@ -12,8 +12,8 @@ import pytest
 import xarray as xr
 
 from ames_batch.errors import LockedError, NotAPlateError
-from ames_batch.io import (FieldKey, field_attributes, list_fields, list_heatmaps, list_labels, plate_lock, read_field,
-                           read_heatmap, read_labels, validate_plate, write_field)
+from ames_batch.io import (FieldKey, field_attributes, list_fields, list_heatmaps, list_labels, plate_lock, read_cell_table,
+                           read_field, read_heatmap, read_labels, read_plate_table, validate_plate, write_field)
 from ames_batch.metrics import METRIC_NAMES
 from ames_batch.nn import MetricsRater, MetricsRatingModel
 from ames_batch.pipeline import run_plate
@@ -201,6 +201,38 @@ def test_kill_and_rerun_gives_the_same_outputs(demo_plate, small_bundle, tmp_pat
         np.testing.assert_array_equal(a.values, b.values)
         np.testing.assert_array_equal(read_heatmap(reference, key, "gradcam").values,
                                       read_heatmap(demo_plate, key, "gradcam").values)
+        pd.testing.assert_frame_equal(read_cell_table(demo_plate, key).drop(columns=VOLATILE, errors="ignore"),
+                                      read_cell_table(reference, key).drop(columns=VOLATILE, errors="ignore"))
+    pd.testing.assert_frame_equal(read_plate_table(demo_plate).drop(columns=VOLATILE, errors="ignore"),
+                                  read_plate_table(reference).drop(columns=VOLATILE, errors="ignore"))
+    assert list_labels(demo_plate, key) == list_labels(reference, key)
+    assert {"cells", "cells-directionality", "cells-source"} <= set(list_labels(demo_plate, key))
+
+
+def test_the_plate_tables_hold_the_csv(demo_plate, small_bundle, tmp_path):
+    """ngio, a real client of Fractal's feature tables, reads every field's table and the plate's,
+    and their values are the CSV's."""
+    import ngio
+
+    run_plate(demo_plate, model=small_bundle, explain=(), out_csv=tmp_path / "r.csv")
+    csv = pd.read_csv(tmp_path / "r.csv", dtype={"field": str})
+    columns = [c for c in csv.columns if c not in ("plate", "status")]
+    ome_plate = ngio.open_ome_zarr_plate(demo_plate)
+    for key in list_fields(demo_plate):
+        rows = csv[(csv.well == key.well) & (csv.field == key.field)].set_index("label")
+        row, column = key.well.split("/")
+        table = ome_plate.get_image(row, int(column), key.field).get_table("cells").dataframe
+        assert sorted(table.index) == sorted(rows.index)
+        for name in columns:
+            if name in ("label", "well", "field"):
+                continue
+            got, want = table.loc[rows.index, name], rows[name]
+            if pd.api.types.is_numeric_dtype(want):
+                np.testing.assert_array_equal(got.astype(float), want.astype(float), err_msg=name)  # NaN == NaN
+            else:
+                assert list(got.astype(str)) == list(want.astype(str)), name
+    plate_table = ome_plate.get_table("cells").dataframe
+    assert len(plate_table) == len(csv) and set(plate_table["path_in_well"]) == set(csv.field)
 
 
 def test_distributed_cluster_gives_the_same_csv(demo_plate, small_bundle, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage as ndi
 from xai_toys import conv_gap_model, set_known_weights
 
-from ames_batch.xai import grad_cam, upsample_linear
+from ames_batch.xai import grad_cam, grad_cam_pass, upsample_linear
 
 # float32 model vs float64 numpy reference: relative error ~1e-6, 1e-5 leaves room for summation order
 RTOL, ATOL = 1e-4, 1e-5
@@ -59,6 +59,28 @@ def test_grad_cam_equals_cam_for_gap_model(rng, spatial):
         exp_c, _, _ = _cam_reference(acts, w, c, class_index=explicit)
         np.testing.assert_allclose(grad_cam(model, x, output="toy", class_index=explicit), exp_c,
                                    rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("spatial", [(12, 12), (6, 10, 10)], ids=["2d", "3d"])
+def test_one_pass_gives_the_probabilities_and_the_maps_of_the_numpy_reference(rng, spatial):
+    """grad_cam_pass: softmax of the numpy logits, the CAM of the argmax class, GAP features; 7 cells
+    in padded batches of 3 (the last pass is padded and its padding dropped)."""
+    import keras
+
+    n_filters, n_classes = 4, 3
+    model = conv_gap_model(spatial, filters=n_filters, n_classes=n_classes)
+    k, b, w, c = set_known_weights(model, rng, kernel_shape=(3,) * len(spatial), n_filters=n_filters,
+                                   n_classes=n_classes)
+    pool = next(layer.name for layer in model.layers if isinstance(layer, keras.layers.Layer)
+                and "global_average" in layer.name)
+    x = rng.normal(size=(7, *spatial, 1)).astype(np.float32)
+    acts = _numpy_conv_same(x, k, b)
+    expected, logits, _ = _cam_reference(acts, w, c)
+    probs, maps, extras = grad_cam_pass(model, x, outputs=["toy"], extra_layers=[pool], batch_size=3)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(probs["toy"], p / p.sum(1, keepdims=True), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(maps["toy"], expected, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(extras[pool], acts.reshape(7, -1, n_filters).mean(axis=1), rtol=RTOL, atol=ATOL)
 
 
 def test_grad_cam_is_not_taken_through_the_softmax(rng):
