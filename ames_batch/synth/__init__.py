@@ -1,27 +1,35 @@
 """Synthetic 3D-SIM fields of alpha-actinin-stained cardiomyocytes with ground truth (pure).
 
 Parameters and a seed go in, arrays come out; nothing opens a file. The rules that
-turn parameters into ratings are written in ``docs/synthetic-cells.md``.
+turn parameters into ratings are written in ``docs/synthetic-cells.md``. Two looks render
+the same truth with independent code (``LOOKS``), so a model can be trained on one and
+scored on the other.
 """
 
-from ._field import CellTruth, SyntheticField, synthesize_field
-from ._optics import sample_optics
-from ._params import DEMO_SCALE_UM, SIM_SCALE_UM, SOURCES, CellParams, OpticsParams
+from ._field import CellTruth, FieldOfView, SyntheticField, field_of_view, synthesize_field
+from ._looks import sample_optics
+from ._params import DEMO_SCALE_UM, LOOKS, SIM_SCALE_UM, SOURCES, CellParams, OpticsParams, OpticsParamsB
 from ._ratings import DIRECTIONALITY_EDGES_DEG, SARCOMERISATION_EDGES, rate_cell
-from ._sampling import sample_cell_params
+from ._sampling import MAX_BODY_HEIGHT_UM, MAX_LENGTH_UM, sample_cell_params
 
 __all__ = [
     "SOURCES",
+    "LOOKS",
     "SIM_SCALE_UM",
     "DEMO_SCALE_UM",
     "SARCOMERISATION_EDGES",
     "DIRECTIONALITY_EDGES_DEG",
+    "MAX_LENGTH_UM",
+    "MAX_BODY_HEIGHT_UM",
     "CellParams",
     "OpticsParams",
+    "OpticsParamsB",
     "CellTruth",
     "SyntheticField",
+    "FieldOfView",
     "sample_cell_params",
     "sample_optics",
     "rate_cell",
     "synthesize_field",
+    "field_of_view",
 ]

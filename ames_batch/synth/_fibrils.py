@@ -1,51 +1,36 @@
-"""One cell's in-focus emission: myofibrils of z-disc stripes, z-bodies, diffuse stain.
+"""Look "a", one cell: myofibrils of analytic z-disc stripes in layers, z-bodies, diffuse stain.
 
-Works on a 2D window of the field (µm coordinates of its pixels) and returns 2D
-maps: emission (z-disc peak of a unit-brightness cell = 1), the height (µm above
-the cell's base) each pixel's emission sits at, the diffuse stain and the body
-thickness. Everything is vectorised over the cell's pixels.
+Works on a cell's :class:`~._geometry.CellFrame` and returns *emitters*: window pixels with an
+in-focus emission (z-disc peak of a unit-brightness cell = 1), the height (µm above the cell's
+base) it sits at and its own extent in z, plus the diffuse stain map. Everything is vectorised
+over the cell's pixels.
 
-Myofibrils are lanes of a bending fibril coordinate system ``(s, t)``: ``s`` runs
-along the fibrils, ``t`` across. The organised region is split into domains
-(Voronoi cells of random seeds) that each turn the common lattice by a random
-angle (orientation disorder) about their own seed, so with no disorder the lattice
-is seamless and z-discs of neighbouring fibrils stay in register.
+Myofibrils are lanes of a bending fibril coordinate system ``(s, t)``: ``s`` runs along the
+fibrils, ``t`` across. The organised region is split into domains (Voronoi cells of random
+seeds) that each turn the common lattice by a random angle (orientation disorder) about their
+own seed, so with no disorder the lattice is seamless and z-discs of neighbouring fibrils stay
+in register. ``fibril_layers`` layers of lanes share that lattice at their own depths: each
+follows the body's dome (under and over the nucleus, not through it) and rolls about the fibril axis per
+domain (``zdisc_out_of_plane_deg``), so z-lines tilt out of the image plane.
 """
 
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
+from ._geometry import CellFrame, SmoothNoise, cytoplasm_height
 from ._params import CellParams
-from ._shapes import Outline
 
-__all__ = ["render_cell_maps"]
+__all__ = ["render_cell_a"]
 
 _LN2 = np.float32(np.log(2.0))
 _CHUNK_SARCOMERES = 4  # fibril presence is decided per run of this many sarcomeres
+_LANE_SPREAD = 0.25  # a lane's height varies by this share of its layer's slot
 
 
-class _SmoothNoise:
-    """Zero-mean, unit-std Gaussian random field on a coarse grid, sampled bilinearly."""
-
-    def __init__(self, rng: np.random.Generator, half_extent_um: float, corr_um: float):
-        self.step = max(corr_um / 3.0, 0.25)
-        n = int(np.ceil(2 * half_extent_um / self.step)) + 3
-        grid = ndi.gaussian_filter(rng.standard_normal((n, n)), corr_um / self.step, mode="wrap")
-        grid = (grid - grid.mean()) / (grid.std() + 1e-12)
-        self.grid = grid.astype(np.float32)
-        self.origin = -half_extent_um - self.step
-
-    def __call__(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        coords = np.stack([(v - self.origin) / self.step, (u - self.origin) / self.step])
-        return ndi.map_coordinates(self.grid, coords, order=1, mode="nearest").astype(np.float32)
-
-
-def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray, v: np.ndarray,
-                     seeds_uv: np.ndarray, half_extent_um: float, pixel_um: float):
-    """Emission and relative height (0..1) of the myofibrils at organised pixels."""
-    sl = params.sarcomere_length_um
-    pitch = params.fibril_width_um + params.fibril_gap_um
+def _fibril_lattice(params: CellParams, rng: np.random.Generator, u: np.ndarray, v: np.ndarray,
+                    seeds_uv: np.ndarray):
+    """Fibril coordinates ``(s, t)`` (µm) of organised pixels, their domain and ``t`` from its seed."""
     n_dom = seeds_uv.shape[0]
     _, dom = cKDTree(seeds_uv).query(np.stack([u, v], axis=1))
     psi0 = np.deg2rad(params.zdisc_angle_deg + 90.0)  # fibril direction in the cell frame
@@ -60,14 +45,24 @@ def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray
     dv = v - seeds_uv[dom, 1]
     c, s_ = np.cos(psi)[dom], np.sin(psi)[dom]
     s = (du * c + dv * s_ + s_seed[dom]).astype(np.float32)
-    t = (-du * s_ + dv * c + t_seed[dom]).astype(np.float32)
+    across = (-du * s_ + dv * c).astype(np.float32)
+    t = across + t_seed[dom].astype(np.float32)
 
     lam = params.fibril_bend_period_um
     ph = rng.uniform(0, 2 * np.pi, 2)
     a = params.fibril_bend_um
     t = t + a * np.sin(2 * np.pi * s / lam + ph[0]) + 0.4 * a * np.sin(2 * np.pi * s / (0.53 * lam) + ph[1])
+    return s, t.astype(np.float32), dom, across
 
-    reach = 2.0 * half_extent_um + 2.0 * a + 4.0 * pitch
+
+def _lane_layer(params: CellParams, rng: np.random.Generator, s: np.ndarray, t: np.ndarray,
+                half_extent_um: float, pixel_um: float, layer: int):
+    """One layer of myofibril lanes: emission, relative height (0..1) and z spread at each pixel."""
+    sl = params.sarcomere_length_um
+    pitch = params.fibril_width_um + params.fibril_gap_um
+    n_layers = params.fibril_layers
+    t = t + rng.uniform(0.0, pitch) * (layer > 0)  # layers interleave; the first keeps the lattice
+    reach = 2.0 * half_extent_um + 2.0 * params.fibril_bend_um + 4.0 * pitch
     n_lane = int(np.ceil(2 * reach / pitch)) + 4
     lane0 = n_lane // 2
     chunk = _CHUNK_SARCOMERES * sl
@@ -81,7 +76,7 @@ def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray
     wmod_k = 2 * np.pi / rng.uniform(5.0, 15.0, n_lane)
     wmod_ph = rng.uniform(0, 2 * np.pi, n_lane)
     lane_gain = rng.lognormal(0.0, 0.2, n_lane)
-    lane_height = rng.uniform(0.15, 0.85, n_lane)
+    lane_height = (layer + 0.5 + rng.uniform(-_LANE_SPREAD, _LANE_SPREAD, n_lane)) / n_layers
     register = rng.normal(0.0, params.register_jitter_um, n_lane)
     chunk_off = rng.uniform(0.0, chunk, n_lane)
     present = rng.random((n_lane, n_chunk)) < params.fibril_fill
@@ -105,9 +100,9 @@ def _fibril_emission(params: CellParams, rng: np.random.Generator, u: np.ndarray
     floor = np.float32(1.0 - params.stripe_contrast)
 
     lane = np.floor(t / pitch).astype(np.int64)
-    best = np.zeros(u.shape, np.float32)
-    height = np.full(u.shape, 0.5, np.float32)
-    spread = np.zeros(u.shape, np.float32)
+    best = np.zeros(s.shape, np.float32)
+    height = np.full(s.shape, 0.5, np.float32)
+    spread = np.zeros(s.shape, np.float32)
     for shift in (-1, 0, 1):
         j = np.clip(lane + shift + lane0, 0, n_lane - 1)
         jc = j - lane0
@@ -174,74 +169,56 @@ def _splat(shape: tuple[int, int], pts: np.ndarray, amp: np.ndarray) -> np.ndarr
     return img
 
 
-def render_cell_maps(params: CellParams, outline: Outline, owned: np.ndarray,
-                     y_um: np.ndarray, x_um: np.ndarray, centre_yx_um: tuple[float, float],
-                     pixel_um: float) -> dict:
-    """2D maps of one cell in a window of the field.
+def render_cell_a(frame: CellFrame, pixel_um: float) -> dict:
+    """Look-"a" emitters and diffuse stain of one cell.
 
     Parameters
     ----------
-    params : CellParams
-        The cell.
-    outline : Outline
-        Its outline.
-    owned : (H, W) ndarray of bool
-        Window pixels that belong to this cell.
-    y_um, x_um : (H,) and (W,) ndarray of float
-        Field coordinates (µm) of the window's rows and columns.
-    centre_yx_um : tuple of float
-        Cell centre in the field (µm).
+    frame : CellFrame
+        The cell's shared geometry in its window.
     pixel_um : float
         Isotropic pixel size (µm).
 
     Returns
     -------
-    maps : dict of (H, W) float32 ndarray
-        ``emission`` (z-disc peak of a unit cell = 1, times ``params.brightness``),
-        ``depth`` (µm above the cell base where the emission sits), ``depth_spread``
-        (standard deviation in µm of the emitter's own extent in z), ``diffuse`` (stain
-        density) and ``thickness`` (body thickness in µm; 0 outside `owned`), and
-        ``organised`` (bool: the organised region, where myofibrils may lie, the gaps
-        between and along them included; its share of `owned` is ``params.organised_fraction``).
+    out : dict
+        ``index`` (M,) int64 window-flat pixel of each emitter; ``emission`` (M,) float32
+        (z-disc peak of a unit cell = 1, times ``params.brightness``); ``depth`` (M,) float32
+        µm above the cell base; ``spread`` (M,) float32 standard deviation (µm) of the
+        emitter's own extent in z; ``diffuse`` (H, W) float32 stain density (0 outside the cell).
     """
-    shape = owned.shape
-    rng = np.random.default_rng([params.detail_seed, 2])
-    iy, ix = np.nonzero(owned)
-    u, v = outline.to_cell_frame(y_um[iy], x_um[ix], centre_yx_um)
-    u = u.astype(np.float32)
-    v = v.astype(np.float32)
-    rho = outline.rho(u, v)
-    thick = outline.height(rho)
-    half_extent = 1.4 * max(outline.half_length_um, outline.half_width_um)
-
-    # organised region: the top `organised_fraction` of a smooth field, soft-edged
-    corr = max(2.0, 0.5 * params.domain_size_um)
-    field = _SmoothNoise(rng, half_extent, corr)(u, v)
-    out = {k: np.zeros(shape, np.float32) for k in ("emission", "depth", "depth_spread", "diffuse", "thickness")}
-    out["organised"] = np.zeros(shape, bool)
+    params = frame.params
+    shape = frame.shape
+    rng = np.random.default_rng([params.detail_seed, 3])
+    iy, ix, u, v = frame.iy, frame.ix, frame.u, frame.v
+    thick = frame.thickness
+    half_extent = frame.half_extent_um
+    flat = iy * shape[1] + ix
+    gain = np.float32(params.brightness)
+    out = {"index": np.zeros(0, np.int64), "emission": np.zeros(0, np.float32), "depth": np.zeros(0, np.float32),
+           "spread": np.zeros(0, np.float32), "diffuse": np.zeros(shape, np.float32)}
     if iy.size == 0:
         return out
-    q = np.quantile(field, 1.0 - params.organised_fraction)
-    ramp = np.clip((field - q) * corr / 1.0 + 0.5, 0.0, 1.0)
-    org = ramp > 0
-    out["organised"][iy, ix] = field > q  # the truth: ramp > 1/2, fibrils fade out beyond it
-    edge = np.clip((1.0 - rho) * outline.half_width_um / 0.8, 0.0, 1.0)
-
-    emission = np.zeros(iy.size, np.float32)
-    rel_height = np.clip(0.5 + 0.2 * _SmoothNoise(rng, half_extent, 4.0)(u, v), 0.1, 0.9)
-    spread = np.full(iy.size, params.zbody_size_um, np.float32)
+    org = frame.ramp > 0  # fibrils fade out over the soft edge of the region
+    edge = np.clip((1.0 - frame.rho) * frame.outline.half_width_um / 0.8, 0.0, 1.0)
+    parts = []
     if org.any():
         area = org.sum() * pixel_um**2
         n_dom = int(np.clip(round(area / params.domain_size_um**2), 1, 400))
         seeds = rng.choice(np.flatnonzero(org), n_dom, replace=org.sum() < n_dom)
         seeds_uv = np.stack([u[seeds], v[seeds]], axis=1)
-        fib, fib_h, fib_spread = _fibril_emission(params, rng, u[org], v[org], seeds_uv, half_extent, pixel_um)
-        emission[org] = fib * ramp[org] * edge[org]
-        rel_height[org] = np.where(fib > 0.05, fib_h, rel_height[org])
-        spread[org] = np.where(fib > 0.05, fib_spread, spread[org])
+        s, t, dom, across = _fibril_lattice(params, rng, u[org], v[org], seeds_uv)
+        roll = np.tan(np.deg2rad(rng.normal(0.0, params.zdisc_out_of_plane_deg, n_dom)))[dom] * across
+        weight = frame.ramp[org] * edge[org]
+        for layer in range(params.fibril_layers):
+            fib, rel, spread = _lane_layer(params, rng, s, t, half_extent, pixel_um, layer)
+            depth = cytoplasm_height(rel, thick[org], frame.nucleus_bottom[org], frame.nucleus_top[org])
+            depth = np.clip(depth + roll, 0.02 * thick[org], 0.98 * thick[org])
+            keep = fib > 1e-4
+            parts.append((flat[org][keep], (fib * weight)[keep], depth[keep], spread[keep]))
 
     # z-bodies: blurred point deposits, two size classes
-    free = ~org | (ramp < 0.5)
+    free = ~org | (frame.ramp < 0.5)
     fibril_dir = np.deg2rad(params.long_axis_deg + params.zdisc_angle_deg + 90.0)
     pts, amp = _zbody_impulses(params, rng, iy[free], ix[free], int(org.sum()), pixel_um, fibril_dir)
     zb = np.zeros(shape, np.float32)
@@ -251,15 +228,17 @@ def render_cell_maps(params: CellParams, outline: Outline, owned: np.ndarray,
             sigma_px = max(size / pixel_um, 0.5)
             img = ndi.gaussian_filter(_splat(shape, pts[sel], amp[sel]), sigma_px, truncate=3.0)
             zb += img * np.float32(2 * np.pi * sigma_px**2)
-    zb *= owned
+    rel_height = np.clip(0.5 + 0.2 * SmoothNoise(rng, half_extent, 4.0)(u, v), 0.1, 0.9)
+    zb_cell = zb.ravel()[flat]
+    keep = zb_cell > 1e-4
+    parts.append((flat[keep], zb_cell[keep],
+                  cytoplasm_height(rel_height, thick, frame.nucleus_bottom, frame.nucleus_top)[keep],
+                  np.full(int(keep.sum()), params.zbody_size_um, np.float32)))
 
-    diffuse = params.diffuse_level * np.clip(1.0 + 0.3 * _SmoothNoise(rng, half_extent, 6.0)(u, v), 0.2, None)
-    gain = np.float32(params.brightness)
-    out["emission"][iy, ix] = emission
-    out["emission"] += zb
-    out["emission"] *= gain
-    out["depth"][iy, ix] = rel_height * thick
-    out["depth_spread"][iy, ix] = spread
+    diffuse = params.diffuse_level * np.clip(1.0 + 0.3 * SmoothNoise(rng, half_extent, 6.0)(u, v), 0.2, None)
+    out["index"] = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    out["emission"] = (np.concatenate([p[1] for p in parts]) * gain).astype(np.float32)
+    out["depth"] = np.concatenate([p[2] for p in parts]).astype(np.float32)
+    out["spread"] = np.concatenate([p[3] for p in parts]).astype(np.float32)
     out["diffuse"][iy, ix] = gain * diffuse
-    out["thickness"][iy, ix] = thick
     return out

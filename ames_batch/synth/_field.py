@@ -4,19 +4,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._fibrils import render_cell_maps
-from ._optics import acquire_stack, sample_optics
-from ._params import SIM_SCALE_UM, CellParams, OpticsParams
+from typing import NamedTuple
+
+from ._geometry import cell_frame
+from ._looks import LOOK_RECIPES
+from ._params import LOOKS, SIM_SCALE_UM, CellParams, OpticsParams, OpticsParamsB
+from ._placement import _MARGIN_UM, place_cells
 from ._ratings import rate_cell
-from ._sampling import sample_cell_params
+from ._sampling import MAX_BODY_HEIGHT_UM, MAX_LENGTH_UM, sample_cell_params
 from ._shapes import Outline
-from ._validate import _as_generator, _check_scale
+from ._validate import _as_generator, _check_look, _check_scale
 
-__all__ = ["SyntheticField", "CellTruth", "synthesize_field"]
+__all__ = ["SyntheticField", "CellTruth", "FieldOfView", "field_of_view", "synthesize_field"]
 
-_MARGIN_UM = 4.0  # free border around the cells when the field size follows from them
 _Z_MARGIN_UM = 1.0  # free space below and above the cells in the stack
-_GAP_UM = 3.0  # least distance between cells that must not touch
 _MAX_CELLS = 50
 
 
@@ -60,96 +61,32 @@ class SyntheticField:
         One per label.
     scale_um : dict
         ``{"z", "y", "x"}``: µm per slice / pixel.
-    optics : OpticsParams
-        Acquisition settings used.
+    optics : OpticsParams or OpticsParamsB
+        Acquisition settings used (:class:`OpticsParams` for look ``"a"``, :class:`OpticsParamsB`
+        for look ``"b"``).
     organised : (Y, X) ndarray of bool
         The cells' organised regions, the truth behind ``organised_fraction``: where the
         generator lays myofibrils, gaps between lanes and missing stretches of a lane
         included (the stain shows fibrils on part of it only). A cell's share of it is its
-        ``params.organised_fraction`` up to pixel rounding.
+        ``params.organised_fraction`` up to pixel rounding. The same in every look.
+    look : str
+        The rendering, one of ``LOOKS``.
     """
 
     stack: np.ndarray
     cell_labels: np.ndarray
     cells: list[CellTruth]
     scale_um: dict
-    optics: OpticsParams | None = None
+    optics: OpticsParams | OpticsParamsB | None = None
     organised: np.ndarray | None = None
-
-
-def _clearance(a: Outline, ca: np.ndarray, b: Outline, cb: np.ndarray) -> float:
-    """Smallest normalised radius of either outline's points inside the other (> 1: apart)."""
-    pb = b.field_polygon_um(tuple(cb))
-    pa = a.field_polygon_um(tuple(ca))
-    ra = a.rho(*a.to_cell_frame(pb[:, 0], pb[:, 1], tuple(ca)))
-    rb = b.rho(*b.to_cell_frame(pa[:, 0], pa[:, 1], tuple(cb)))
-    return float(min(ra.min(), rb.min()))
-
-
-def _apart(outlines, centres, new: Outline, c_new: np.ndarray, gap_um: float) -> bool:
-    for o, c in zip(outlines, centres):
-        size = min(o.half_width_um, new.half_width_um)
-        if _clearance(o, c, new, c_new) < 1.0 + gap_um / size:
-            return False
-    return True
-
-
-def _place_next(rng, outlines, centres, new: Outline, touching: bool) -> np.ndarray:
-    """March outwards from the first cell along a random direction until the new one fits."""
-    ang = rng.uniform(0, 2 * np.pi)
-    direction = np.array([np.sin(ang), np.cos(ang)])
-    anchor = centres[int(rng.integers(len(centres)))]
-    gap = 0.0 if touching else _GAP_UM
-    d = 0.0
-    while not _apart(outlines, centres, new, anchor + d * direction, gap):
-        d += 1.0
-    if touching:
-        d = max(d - 1.5, 0.0)  # overlap a little: the shared rim is split between the two
-    else:
-        d += rng.uniform(0.0, 10.0)
-    return anchor + d * direction
-
-
-def _place(rng, outlines, field_size_um, touching):
-    """Cell centres (µm) and the field size (µm)."""
-    polys = [o.field_polygon_um((0.0, 0.0)) for o in outlines]
-    if field_size_um is None:
-        centres = [np.zeros(2)]
-        for o in outlines[1:]:
-            centres.append(_place_next(rng, outlines[: len(centres)], centres, o, touching))
-        pts = np.concatenate([p + c for p, c in zip(polys, centres)])
-        lo = pts.min(axis=0) - _MARGIN_UM
-        hi = pts.max(axis=0) + _MARGIN_UM
-        return [c - lo for c in centres], tuple(hi - lo)
-    size = np.asarray(field_size_um, float)
-    for _ in range(200):
-        centres = []
-        for i, (o, p) in enumerate(zip(outlines, polys)):
-            lo, hi = -p.min(axis=0) + 1.0, size - p.max(axis=0) - 1.0
-            if np.any(hi < lo):
-                break
-            if i == 0 or not touching:
-                for _ in range(200):
-                    c = rng.uniform(lo, hi)
-                    if _apart(outlines[:i], centres, o, c, _GAP_UM):
-                        break
-                else:
-                    break
-            else:
-                c = _place_next(rng, outlines[:i], centres, o, True)
-                if np.any(c < lo) or np.any(c > hi):
-                    break
-            centres.append(c)
-        if len(centres) == len(outlines):
-            return centres, tuple(size)
-    raise ValueError(f"{len(outlines)} cell(s) do not fit into `field_size_um` {tuple(size)}; "
-                     f"pass a larger field, fewer cells, or None to size the field to the cells")
+    look: str = "a"
 
 
 def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_um: dict | None = None,
                      n_z: int | None = None, field_size_um: tuple[float, float] | None = None,
                      cell_params: list[CellParams] | None = None, rater_noise: float = 0.0,
-                     touching: bool = False) -> SyntheticField:
+                     touching: bool = False, look: str = "a",
+                     optics: OpticsParams | OpticsParamsB | None = None) -> SyntheticField:
     """Render a synthetic 3D-SIM field of alpha-actinin-stained cardiomyocytes.
 
     Parameters
@@ -174,12 +111,18 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
     touching : bool
         Place the cells so that each touches another (their outlines overlap a little
         and the shared rim is split between them); otherwise at least 3 µm apart.
+    look : {"a", "b"}
+        The rendering of the same truth: ``"a"`` SIM-like with analytic z-disc stripes,
+        ``"b"`` z-discs of dots imaged by a widefield or Airyscan-like camera (independent
+        code; see docs/synthetic-cells.md). Labels, ratings and ``organised`` do not depend on it.
+    optics : OpticsParams or OpticsParamsB, optional
+        Acquisition settings of the look; drawn with :func:`sample_optics` when None.
 
     Returns
     -------
     field : SyntheticField
         ``stack`` (Z, Y, X) uint16, ``cell_labels`` (Y, X) uint32 with labels
-        1..n in the order of ``cells``, ``scale_um`` and the optics used.
+        1..n in the order of ``cells``, ``scale_um``, the optics used and the look.
 
     Raises
     ------
@@ -193,7 +136,9 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
     Pure and deterministic: no files, all randomness from `rng`. The cells' fine
     detail comes from each ``CellParams.detail_seed``, so a given parameter record
     always renders the same cell. Cost grows with the field's pixel count times
-    slices: a single cell at ``DEMO_SCALE_UM`` takes well under a second.
+    slices: a single cell at ``DEMO_SCALE_UM`` takes well under a second in either look.
+    Myofibrils lie in ``fibril_layers`` layers at their own depths, z-lines tilt out of the
+    image plane and the body bulges over its nucleus, so the stack holds more than its MIP.
 
     Examples
     --------
@@ -228,10 +173,15 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
         raise ValueError(f"`rater_noise` must be a finite number >= 0; got {rater_noise}")
     if not isinstance(touching, bool):
         raise TypeError(f"`touching` must be a bool; got {type(touching).__name__}")
+    _check_look(look)
+    recipe = LOOK_RECIPES[look]
+    if optics is not None and not isinstance(optics, recipe.optics_type):
+        raise TypeError(f"`optics` of look {look!r} must be a {recipe.optics_type.__name__}; "
+                        f"got {type(optics).__name__}")
 
     params = list(cell_params) if cell_params is not None else [sample_cell_params(rng) for _ in range(n_cells)]
     outlines = [Outline(p) for p in params]
-    centres, size_um = _place(rng, outlines, field_size_um, touching)
+    centres, size_um = place_cells(rng, outlines, field_size_um, touching)
     pixel = scale["y"]
     shape = (int(np.ceil(size_um[0] / pixel)), int(np.ceil(size_um[1] / pixel)))
 
@@ -242,33 +192,28 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
         poly = o.field_polygon_um(tuple(c)) / pixel
         r0, c0 = np.maximum(np.floor(poly.min(axis=0)).astype(int) - 2, 0)
         r1, c1 = np.minimum(np.ceil(poly.max(axis=0)).astype(int) + 3, shape)
-        y_um = np.arange(r0, r1) * pixel
-        x_um = np.arange(c0, c1) * pixel
-        u, v = o.to_cell_frame(y_um[:, None], x_um[None, :], tuple(c))
+        u, v = o.to_cell_frame(np.arange(r0, r1)[:, None] * pixel, np.arange(c0, c1)[None, :] * pixel, tuple(c))
         rho = o.rho(u, v)
         win = (slice(r0, r1), slice(c0, c1))
         take = (rho <= 1.0) & (rho < best[win])
         best[win][take] = rho[take]
         labels[win][take] = k
-        windows.append((win, y_um, x_um))
+        windows.append(win)
 
-    maps = {k: np.zeros(shape, np.float32) for k in ("emission", "depth", "depth_spread", "diffuse", "thickness")}
+    frames = []
     organised = np.zeros(shape, bool)
-    for k, (p, o, c, (win, y_um, x_um)) in enumerate(zip(params, outlines, centres, windows), start=1):
-        cell_maps = render_cell_maps(p, o, labels[win] == k, y_um, x_um, tuple(c), pixel)
-        owned = labels[win] == k
-        maps["emission"][win] += cell_maps["emission"]
-        organised[win] |= cell_maps["organised"]
-        for name in ("depth", "depth_spread", "diffuse", "thickness"):
-            maps[name][win][owned] = cell_maps[name][owned]
+    for k, (p, o, c, (sy, sx)) in enumerate(zip(params, outlines, centres, windows), start=1):
+        frame = cell_frame(p, o, labels[sy, sx] == k, np.arange(sy.start, sy.stop) * pixel,
+                           np.arange(sx.start, sx.stop) * pixel, tuple(c), pixel)
+        organised[frame.iy + sy.start, frame.ix + sx.start] = frame.organised
+        frames.append(frame)
 
-    tallest = max(p.height_um for p in params)
+    tallest = max(float(f.thickness.max(initial=0.0)) for f in frames)
     if n_z is None:
         n_z = int(np.ceil((tallest + 2 * _Z_MARGIN_UM) / scale["z"])) + 1
     base = ((n_z - 1) * scale["z"] - tallest) / 2
-    optics = sample_optics(rng)
-    stack = acquire_stack(maps["emission"], maps["depth"], maps["depth_spread"], maps["diffuse"], maps["thickness"],
-                          scale_um=scale, n_z=int(n_z), base_um=base, optics=optics, rng=rng)
+    optics = recipe.sample_optics(rng) if optics is None else optics
+    stack = recipe.image(frames, windows, shape, scale_um=scale, n_z=int(n_z), base_um=base, optics=optics, rng=rng)
     cells = []
     for k, (p, c) in enumerate(zip(params, centres), start=1):
         r = rate_cell(p, rater_noise=rater_noise, rng=rng if rater_noise > 0 else None)
@@ -276,4 +221,50 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
                                directionality=r["directionality"], params=p,
                                centre_yx_um=(float(c[0]), float(c[1]))))
     return SyntheticField(stack=stack, cell_labels=labels, cells=cells, scale_um=scale, optics=optics,
-                          organised=organised)
+                          organised=organised, look=look)
+
+
+class FieldOfView(NamedTuple):
+    """A fixed field of view: its size (height, width) in µm and its number of slices."""
+
+    size_um: tuple[float, float]
+    n_z: int
+
+
+def field_of_view(scale_um: dict, *, n_cells: int = 1) -> FieldOfView:
+    """The fixed field of view that holds `n_cells` of the largest cells the sampler draws.
+
+    Pass it as ``synthesize_field(..., field_size_um=fov.size_um, n_z=fov.n_z)`` so that all
+    fields share one shape, as a microscope's do.
+
+    Parameters
+    ----------
+    scale_um : dict
+        ``{"z", "y", "x"}`` in µm per slice / pixel, square pixels.
+    n_cells : int
+        Cells per field, >= 1: the side grows as ``sqrt(n_cells)``.
+
+    Returns
+    -------
+    FieldOfView
+        A square ``(side, side)`` of ``MAX_LENGTH_UM * sqrt(n_cells)`` plus a 4 µm margin on each
+        side, and the slices that hold the thickest body (nucleus bulge included) plus 1 µm
+        below and above.
+
+    Raises
+    ------
+    ValueError
+        If `n_cells` < 1 or `scale_um` is invalid.
+
+    Examples
+    --------
+    >>> fov = field_of_view({"z": 0.5, "y": 0.16, "x": 0.16})
+    >>> fov.size_um, fov.n_z
+    ((148.0, 148.0), 20)
+    """
+    scale = _check_scale(scale_um)
+    if isinstance(n_cells, bool) or not isinstance(n_cells, (int, np.integer)) or n_cells < 1:
+        raise ValueError(f"`n_cells` must be an int >= 1; got {n_cells!r}")
+    side = float(MAX_LENGTH_UM * np.sqrt(n_cells) + 2 * _MARGIN_UM)
+    n_z = int(np.ceil((MAX_BODY_HEIGHT_UM + 2 * _Z_MARGIN_UM) / scale["z"])) + 1
+    return FieldOfView(size_um=(side, side), n_z=n_z)

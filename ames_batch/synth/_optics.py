@@ -1,17 +1,17 @@
-"""SIM-like acquisition: z-sectioning, blur, haze, uneven light, background, noise, uint16."""
+"""Look "a", acquisition: SIM-like z-sectioning, blur, haze, uneven light, background, noise, uint16."""
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ._params import OpticsParams
 
-__all__ = ["sample_optics", "acquire_stack"]
+__all__ = ["sample_optics_a", "acquire_stack_a"]
 
 _FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
-def sample_optics(rng: np.random.Generator) -> OpticsParams:
-    """Draw acquisition settings (domain randomisation over real SIM-like ranges)."""
+def sample_optics_a(rng: np.random.Generator) -> OpticsParams:
+    """Draw look-"a" acquisition settings (domain randomisation over real SIM-like ranges)."""
     return OpticsParams(
         blur_lateral_um=float(np.exp(rng.uniform(np.log(0.09), np.log(0.3)))),
         blur_axial_um=rng.uniform(0.25, 0.45),
@@ -54,17 +54,18 @@ def _smooth_pattern(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndar
     return out / 3.0
 
 
-def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, depth_spread_um: np.ndarray,
-                  diffuse: np.ndarray, thickness_um: np.ndarray, *, scale_um: dict, n_z: int, base_um: float,
-                  optics: OpticsParams, rng: np.random.Generator) -> np.ndarray:
-    """Image the field's 2D emission maps into a noisy (Z, Y, X) uint16 stack.
+def acquire_stack_a(emitters: dict, diffuse: np.ndarray, thickness_um: np.ndarray, *, scale_um: dict, n_z: int,
+                    base_um: float, optics: OpticsParams, rng: np.random.Generator) -> np.ndarray:
+    """Image the field's emitters and diffuse stain into a noisy (Z, Y, X) uint16 stack.
 
     Parameters
     ----------
-    emission, depth_um, depth_spread_um, diffuse, thickness_um : (Y, X) ndarray of float32
-        In-focus emission, its height above the cell base (µm) and own extent in z
-        (standard deviation, µm), diffuse stain density and cell body thickness (µm),
-        as made by ``render_cell_maps``.
+    emitters : dict
+        ``index`` (M,) field-flat pixel, ``emission`` (M,) in-focus emission, ``depth`` (M,)
+        its height above the cell base (µm), ``spread`` (M,) its own extent in z (standard
+        deviation, µm), as made by ``render_cell_a`` (a pixel may hold several emitters).
+    diffuse, thickness_um : (Y, X) ndarray of float32
+        Diffuse stain density and cell body thickness (µm).
     scale_um : dict
         ``{"z", "y", "x"}`` in µm.
     n_z : int
@@ -81,21 +82,23 @@ def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, depth_spread_um: n
     stack : (Z, Y, X) ndarray of uint16
     """
     dz, py = scale_um["z"], scale_um["y"]
-    shape = emission.shape
+    shape = diffuse.shape
+    n_px = shape[0] * shape[1]
     sigma_z = np.sqrt((optics.blur_axial_um / _FWHM_PER_SIGMA) ** 2 + dz**2 / 12.0)
     sigma_xy_px = optics.blur_lateral_um / _FWHM_PER_SIGMA / py
-    idx = np.flatnonzero(emission > 1e-4)
-    order = np.argsort(depth_um.ravel()[idx], kind="stable")
-    idx = idx[order]  # sorted by depth: each slice touches only the emitters within 4 sigma
-    e_idx = emission.ravel()[idx]
-    z_idx = depth_um.ravel()[idx]
+    order = np.argsort(emitters["depth"], kind="stable")  # each slice touches only emitters within 4 sigma
+    idx = emitters["index"][order]
+    e_idx = emitters["emission"][order]
+    z_idx = emitters["depth"][order]
+    spread = emitters["spread"][order]
     # an extended emitter: the PSF widened by the emitter's own depth, peak kept
-    inv2var = (-0.5 / (sigma_z**2 + depth_spread_um.ravel()[idx] ** 2)).astype(np.float32)
-    reach = 4.0 * np.sqrt(sigma_z**2 + float(depth_spread_um.max()) ** 2)
+    inv2var = (-0.5 / (sigma_z**2 + spread**2)).astype(np.float32)
+    reach = 4.0 * np.sqrt(sigma_z**2 + (float(spread.max()) if spread.size else 0.0) ** 2)
     cell = np.flatnonzero(thickness_um > 0)
     d_cell = diffuse.ravel()[cell]
     t_cell = thickness_um.ravel()[cell]
     # dim out-of-focus haze from everything the cell holds, spread widely in z
+    emission = np.bincount(idx, weights=e_idx, minlength=n_px).astype(np.float32).reshape(shape)
     haze = optics.haze_level * _blur_wide(emission + diffuse * thickness_um, optics.haze_sigma_um / py)
     haze_mid = float(np.median(t_cell)) / 2 if cell.size else 0.0
     speckle = np.float32(1.0) + np.float32(optics.sim_speckle) * ndi.gaussian_filter(
@@ -109,12 +112,12 @@ def acquire_stack(emission: np.ndarray, depth_um: np.ndarray, depth_spread_um: n
     gain_map = (np.float32(optics.photons_per_unit) * speckle * illumination).astype(np.float32)
 
     stack = np.empty((n_z,) + shape, np.uint16)
-    plane = np.zeros(shape[0] * shape[1], np.float32)
+    plane = np.zeros(n_px, np.float32)
     for m in range(n_z):
         zc = m * dz - base_um
-        plane[:] = 0.0
         a, b = np.searchsorted(z_idx, [zc - reach, zc + reach])
-        plane[idx[a:b]] = e_idx[a:b] * np.exp(inv2var[a:b] * (zc - z_idx[a:b]) ** 2)
+        plane[:] = np.bincount(idx[a:b], weights=e_idx[a:b] * np.exp(inv2var[a:b] * (zc - z_idx[a:b]) ** 2),
+                               minlength=n_px)
         lo = np.maximum(zc - dz / 2, -sigma_z)
         hi = np.minimum(zc + dz / 2, t_cell + sigma_z)
         plane[cell] += d_cell * np.clip((hi - lo) / dz, 0.0, 1.0)

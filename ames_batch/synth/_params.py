@@ -9,16 +9,21 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..vocabulary import SOURCES
+
 __all__ = [
     "SOURCES",
+    "LOOKS",
     "SIM_SCALE_UM",
     "DEMO_SCALE_UM",
     "CellParams",
     "OpticsParams",
+    "OpticsParamsB",
 ]
 
-#: Cell sources, in the order used for class indices.
-SOURCES: tuple[str, ...] = ("adult", "neonatal", "ipsc")
+#: Renderings of the same cell truth by independent code: "a" (SIM-like, analytic stripes) and
+#: "b" (point-built z-discs, widefield- or Airyscan-like camera); see docs/synthetic-cells.md.
+LOOKS: tuple[str, ...] = ("a", "b")
 
 #: Close to a real 3D-SIM stack: 0.125 µm z-step; 0.08 µm pixels, i.e. a 0.04 µm
 #: reconstruction binned 2 x 2 so that an adult cell (150 µm) stays tractable.
@@ -47,6 +52,8 @@ class CellParams:
         Orientation of the long axis in the field, [0, 180), from x towards y.
     height_um : float
         Thickness of the cell body in its middle; it thins towards the outline.
+    nucleus_height_um : float
+        Extra thickness where the body bulges over its nucleus (a dome on the nucleus footprint).
     shape_exponent : float
         Superellipse exponent of the outline: 2 is an ellipse, larger is a rod.
     roughness : float
@@ -86,6 +93,11 @@ class CellParams:
         Coefficient of variation of single z-disc brightness (speckled look).
     zdisc_tilt_deg : float
         Standard deviation of single z-discs' tilt within their myofibril (wavy discs).
+    zdisc_out_of_plane_deg : float
+        Standard deviation of the z-lines' tilt out of the image plane: a myofibril sheet rolls
+        about its fibril axis by this much per domain, on top of following the body's dome.
+    fibril_layers : int
+        Number of myofibril layers stacked in the body's depth (1 in a flat cell, more in a rod).
     zbody_density_per_um2 : float
         Punctate z-bodies per µm² outside the organised region.
     zbody_size_um : float
@@ -105,6 +117,7 @@ class CellParams:
     width_um: float
     long_axis_deg: float
     height_um: float
+    nucleus_height_um: float
     shape_exponent: float
     roughness: float
     polygonality: float
@@ -126,6 +139,8 @@ class CellParams:
     stripe_sharpness: float
     zdisc_brightness_cv: float
     zdisc_tilt_deg: float
+    zdisc_out_of_plane_deg: float
+    fibril_layers: int
     zbody_density_per_um2: float
     zbody_size_um: float
     zbody_brightness: float
@@ -146,7 +161,8 @@ class CellParams:
                 raise ValueError(f"`{name}` must be > 0; got {getattr(self, name)}")
         for name in ("roughness", "polygonality", "sarcomere_jitter_um", "orientation_disorder_deg",
                      "fibril_gap_um", "fibril_bend_um", "register_jitter_um", "zdisc_brightness_cv",
-                     "zdisc_tilt_deg", "zbody_density_per_um2", "zbody_brightness", "diffuse_level"):
+                     "zdisc_tilt_deg", "zdisc_out_of_plane_deg", "nucleus_height_um", "zbody_density_per_um2",
+                     "zbody_brightness", "diffuse_level"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0; got {getattr(self, name)}")
         if self.width_um > self.length_um:
@@ -158,6 +174,9 @@ class CellParams:
         for name in ("fibril_fill", "fibril_branching"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"`{name}` must be in [0, 1]; got {getattr(self, name)}")
+        if isinstance(self.fibril_layers, bool) or not isinstance(self.fibril_layers, (int, np.integer)) \
+                or self.fibril_layers < 1:
+            raise ValueError(f"`fibril_layers` must be an int >= 1; got {self.fibril_layers!r}")
         if not -90 <= self.zdisc_angle_deg <= 90:
             raise ValueError(f"`zdisc_angle_deg` must be in [-90, 90]; got {self.zdisc_angle_deg}")
 
@@ -216,3 +235,69 @@ class OpticsParams:
         """All parameters as a flat ``{name: value}`` dict."""
         return asdict(self)
 
+
+
+@dataclass(frozen=True)
+class OpticsParamsB:
+    """Acquisition of one look-"b" field: a camera behind a widefield or Airyscan-like microscope.
+
+    Attributes
+    ----------
+    mode : str
+        ``"widefield"`` (wide point-spread function, strong out-of-focus haze) or
+        ``"airyscan"`` (narrower, little haze).
+    blur_lateral_um, blur_axial_um : float
+        Full width at half maximum of the in-focus point-spread function in x/y and z.
+    haze_level : float
+        Out-of-focus light a plane adds to every other plane, per µm of depth, relative to its
+        in-focus light (falling off with defocus).
+    haze_axial_um : float
+        Half width at half maximum of the haze's Lorentzian fall-off with defocus.
+    haze_lateral_um : float
+        Lateral standard deviation of the haze.
+    photons_per_unit : float
+        Expected photo-electrons at a z-disc dot of unit brightness.
+    background_photons : float
+        Mean background (photo-electrons per pixel).
+    vignetting : float
+        Relative loss of light at the field's corners (radial, quadratic).
+    vignette_centre_yx : tuple of float
+        Centre of the vignetting, as a fraction of the field's height and width.
+    gain : float
+        Counts per photo-electron.
+    offset_counts : float
+        Camera offset (counts).
+    read_noise : float
+        Read noise, standard deviation in counts.
+    fixed_pattern : float
+        Standard deviation (counts) of the per-pixel offset (an sCMOS's fixed pattern).
+    bit_depth : int
+        8, 12 or 16: counts are clipped to ``2**bit_depth - 1``; 8-bit files are exports,
+        scaled from the camera offset to `export_headroom` times the 99.9th percentile.
+    export_headroom : float
+        Head room of an 8-bit export's white point above the 99.9th percentile.
+    display_gamma : float
+        Gamma of an 8-bit export (1 = linear); ignored at 12 and 16 bits.
+    """
+
+    mode: str
+    blur_lateral_um: float
+    blur_axial_um: float
+    haze_level: float
+    haze_axial_um: float
+    haze_lateral_um: float
+    photons_per_unit: float
+    background_photons: float
+    vignetting: float
+    vignette_centre_yx: tuple[float, float]
+    gain: float
+    offset_counts: float
+    read_noise: float
+    fixed_pattern: float
+    bit_depth: int
+    export_headroom: float
+    display_gamma: float
+
+    def as_dict(self) -> dict:
+        """All parameters as a flat ``{name: value}`` dict."""
+        return asdict(self)

@@ -8,28 +8,15 @@ import numpy as np
 from ._params import SOURCES, CellParams
 from ._validate import _as_generator
 
-__all__ = [
-    "rate_cell",
-    "SARCOMERISATION_EDGES",
-    "DIRECTIONALITY_EDGES_DEG",
-    "ADULT_MIN_LENGTH_UM",
-    "ADULT_MIN_ASPECT",
-    "IPSC_MAX_LENGTH_UM",
-]
+__all__ = ["rate_cell", "SARCOMERISATION_EDGES", "DIRECTIONALITY_EDGES_DEG"]
 
 #: Organised-fraction edges between sarcomerisation ratings 1|2, 2|3, 3|4.
 SARCOMERISATION_EDGES: tuple[float, float, float] = (0.20, 0.45, 0.70)
 #: Stripe-to-long-axis angle edges (degrees) between directionality ratings 1|2, 2|3, 3|4.
 DIRECTIONALITY_EDGES_DEG: tuple[float, float, float] = (22.5, 45.0, 67.5)
-#: A rod: at least this long and this elongated is "adult".
-ADULT_MIN_LENGTH_UM = 70.0
-ADULT_MIN_ASPECT = 2.7
-#: Shorter than this (and not a rod) is "ipsc"; anything else is "neonatal".
-IPSC_MAX_LENGTH_UM = 52.0
 
 _SARC_NOISE_PER_UNIT = 0.25  # one class width of organised fraction
 _DIR_NOISE_PER_UNIT_DEG = 22.5  # one class width of angle
-_SHAPE_NOISE_PER_UNIT = 0.08  # relative misjudgement of length and aspect
 
 
 def _fold_angle(angle_deg: float) -> float:
@@ -40,14 +27,6 @@ def _fold_angle(angle_deg: float) -> float:
 
 def _bin(value: float, edges: tuple[float, ...]) -> int:
     return int(np.searchsorted(np.asarray(edges), value, side="right")) + 1
-
-
-def _source_from_shape(length_um: float, aspect: float) -> str:
-    if length_um >= ADULT_MIN_LENGTH_UM and aspect >= ADULT_MIN_ASPECT:
-        return "adult"
-    if length_um < IPSC_MAX_LENGTH_UM:
-        return "ipsc"
-    return "neonatal"
 
 
 def rate_cell(params: CellParams, *, rater_noise: float = 0.0,
@@ -83,8 +62,9 @@ def rate_cell(params: CellParams, *, rater_noise: float = 0.0,
       to [0, 90] degrees, at 22.5 / 45 / 67.5 (0 = parallel = 1, 90 = perpendicular = 4).
       It is judged on the organised part only; the reading error grows with
       orientation disorder and when little of the cell is organised.
-    - Source is the visible morphology: a rod (length >= 70 µm, aspect >= 2.7) is adult,
-      a cell shorter than 52 µm is iPSC-derived, anything else neonatal.
+    - Source is where the cell came from (``params.source``), as a lab knows it from the
+      culture; rater noise does not touch it. Sizes of the sources overlap, so it shows
+      in texture and form, not in size alone.
 
     Examples
     --------
@@ -106,17 +86,13 @@ def rate_cell(params: CellParams, *, rater_noise: float = 0.0,
 
     fraction = float(params.organised_fraction)
     angle = _fold_angle(params.zdisc_angle_deg)
-    length = float(params.length_um)
-    aspect = float(params.length_um / params.width_um)
     if rater_noise > 0:
         gen = _as_generator(rng)
         fraction += gen.normal(0.0, rater_noise * _SARC_NOISE_PER_UNIT)
         unsure = (1.0 + params.orientation_disorder_deg / 15.0) * np.sqrt(max(1.0, 0.2 / max(fraction, 1e-3)))
         angle = _fold_angle(angle + gen.normal(0.0, rater_noise * _DIR_NOISE_PER_UNIT_DEG * unsure))
-        length *= np.exp(gen.normal(0.0, rater_noise * _SHAPE_NOISE_PER_UNIT))
-        aspect *= np.exp(gen.normal(0.0, rater_noise * _SHAPE_NOISE_PER_UNIT))
     return {
         "sarcomerisation": _bin(fraction, SARCOMERISATION_EDGES),
         "directionality": _bin(angle, DIRECTIONALITY_EDGES_DEG),
-        "source": _source_from_shape(length, aspect),
+        "source": params.source,
     }

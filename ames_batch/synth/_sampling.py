@@ -1,11 +1,13 @@
 """Draw cell parameters, optionally for a requested class (balanced training sets)."""
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._params import SOURCES, CellParams
 from ._validate import _as_generator
 
-__all__ = ["sample_cell_params"]
+__all__ = ["sample_cell_params", "MAX_LENGTH_UM", "MAX_BODY_HEIGHT_UM"]
 
 # organised fraction drawn per sarcomerisation rating: inside the rating's bin with a
 # margin to the edges (0.20 / 0.45 / 0.70), so that noise-free labels are unambiguous
@@ -28,25 +30,65 @@ def _check_rating(name: str, value: int | None) -> None:
         raise ValueError(f"`{name}` must be in 1..4; got {value}")
 
 
+class _Morphology(NamedTuple):
+    """Ranges (µm unless noted) of one cell morphology; lengths are drawn log-uniform."""
+
+    weight: float  # share of the source's cells
+    length_um: tuple[float, float]
+    aspect: tuple[float, float]
+    shape_exponent: tuple[float, float]
+    roughness: tuple[float, float]
+    polygonality: tuple[float, float]
+    height_um: tuple[float, float]
+    nucleus_height_um: tuple[float, float]
+    fibril_layers: tuple[int, int]  # inclusive
+
+
+# Sizes overlap between sources as in culture (references in docs/synthetic-cells.md): adult rods
+# (length/width ~5, Korecky & Rakusan 1978) next to adult cells that spread in culture (Eppenberger
+# et al. 1994); neonatal cells spread up to ~5000 µm² (Simpson et al. 1982); iPSC-derived cells of
+# ~300-2000 µm² and aspect 1-8 (Ribeiro et al. 2015; Pardon et al. 2024). Source stays visible in
+# texture and form: sarcomere length, fibril width and layers, z-bodies, outline, thickness.
+_MORPHOLOGIES: dict[str, tuple[_Morphology, ...]] = {
+    "adult": (
+        _Morphology(0.65, (60.0, 140.0), (3.0, 7.0), (3.0, 6.0), (0.005, 0.03), (0.0, 0.02), (4.0, 7.0),
+                    (0.0, 0.5), (2, 4)),  # rod, as plated
+        _Morphology(0.35, (40.0, 110.0), (1.3, 3.0), (2.0, 3.5), (0.02, 0.06), (0.02, 0.07), (3.0, 5.5),
+                    (0.5, 2.0), (1, 3)),  # spread in culture
+    ),
+    "neonatal": (
+        _Morphology(1.0, (25.0, 110.0), (1.3, 4.0), (1.7, 3.0), (0.02, 0.07), (0.03, 0.08), (2.5, 5.0),
+                    (0.5, 2.5), (1, 2)),
+    ),
+    "ipsc": (
+        _Morphology(0.7, (20.0, 90.0), (1.3, 3.0), (1.8, 2.6), (0.02, 0.10), (0.0, 0.06), (2.5, 5.0),
+                    (0.8, 2.5), (1, 2)),  # round or irregular
+        _Morphology(0.3, (50.0, 120.0), (3.5, 7.0), (2.5, 4.5), (0.01, 0.05), (0.0, 0.03), (2.5, 4.5),
+                    (0.5, 2.0), (1, 2)),  # elongated: micropatterned or long in culture
+    ),
+}
+_WIDTH_UM = (10.0, 35.0)
+_LAYER_SPACING_UM = 1.5  # at most one myofibril layer per this much body height
+
+#: The longest cell and the thickest body (nucleus bulge included) the sampler draws, in µm.
+MAX_LENGTH_UM: float = max(m.length_um[1] for ms in _MORPHOLOGIES.values() for m in ms)
+MAX_BODY_HEIGHT_UM: float = max(m.height_um[1] + m.nucleus_height_um[1]
+                                for ms in _MORPHOLOGIES.values() for m in ms)
+
+
 def _shape(rng: np.random.Generator, source: str) -> dict:
-    """Outline and body of one cell; ranges respect the source rule with a margin."""
-    if source == "adult":  # long rod
-        length = rng.uniform(80.0, 150.0)
-        width = rng.uniform(15.0, min(30.0, length / 3.0))
-        return dict(length_um=length, width_um=width, height_um=rng.uniform(4.0, 7.0),
-                    shape_exponent=rng.uniform(3.0, 6.0), roughness=rng.uniform(0.005, 0.03),
-                    polygonality=rng.uniform(0.0, 0.02))
-    if source == "neonatal":  # spread, polygonal
-        length = rng.uniform(55.0, 95.0)
-        width = length / rng.uniform(1.3, 2.4)
-        return dict(length_um=length, width_um=width, height_um=rng.uniform(2.5, 5.0),
-                    shape_exponent=rng.uniform(1.7, 2.6), roughness=rng.uniform(0.02, 0.06),
-                    polygonality=rng.uniform(0.03, 0.08))
-    length = rng.uniform(22.0, 48.0)  # ipsc: round or irregular
-    width = length / rng.uniform(1.3, 2.1)
-    return dict(length_um=length, width_um=width, height_um=rng.uniform(2.5, 5.0),
-                shape_exponent=rng.uniform(1.8, 2.5), roughness=rng.uniform(0.02, 0.10),
-                polygonality=rng.uniform(0.0, 0.05))
+    """Outline, body and myofibril layers of one cell, from one of the source's morphologies."""
+    options = _MORPHOLOGIES[source]
+    m = options[int(rng.choice(len(options), p=[o.weight for o in options]))]
+    length = float(np.exp(rng.uniform(*np.log(m.length_um))))
+    width = float(np.clip(length / rng.uniform(*m.aspect), *_WIDTH_UM))
+    height = rng.uniform(*m.height_um)
+    most = min(m.fibril_layers[1], max(1, int(height // _LAYER_SPACING_UM)))
+    return dict(length_um=length, width_um=width, height_um=height,
+                nucleus_height_um=rng.uniform(*m.nucleus_height_um),
+                shape_exponent=rng.uniform(*m.shape_exponent), roughness=rng.uniform(*m.roughness),
+                polygonality=rng.uniform(*m.polygonality),
+                fibril_layers=int(rng.integers(min(m.fibril_layers[0], most), most + 1)))
 
 
 def sample_cell_params(rng: np.random.Generator | int, *, source: str | None = None,
@@ -83,7 +125,9 @@ def sample_cell_params(rng: np.random.Generator | int, *, source: str | None = N
     contrast, z-bodies, diffuse stain, brightness) is randomised widely so that a
     model cannot learn a class from a nuisance parameter. Maturity shifts a few
     nuisance ranges (longer myofibril runs and less disorder when sarcomerisation is
-    high) the way real cells do.
+    high) the way real cells do. Sizes of the sources overlap (adult cells as rods or
+    spread in culture, iPSC-derived cells round or elongated); the source shows in
+    texture and form (sarcomere length, fibril width and layers, z-bodies, outline).
 
     Examples
     --------
@@ -112,6 +156,8 @@ def sample_cell_params(rng: np.random.Generator | int, *, source: str | None = N
     max_disorder = {"adult": 6.0, "neonatal": 12.0, "ipsc": 16.0}[source] * (1.3 - 0.6 * maturity)
     sarcomere = {"adult": (1.8, 2.2), "neonatal": (1.7, 2.1), "ipsc": (1.6, 2.0)}[source]
     fibril_width = {"adult": (1.0, 2.0), "neonatal": (0.6, 1.6), "ipsc": (0.5, 1.3)}[source]
+    zbody_density = {"adult": (0.05, 0.35), "neonatal": (0.1, 0.5), "ipsc": (0.2, 0.7)}[source]
+    out_of_plane = {"adult": (2.0, 8.0), "neonatal": (4.0, 14.0), "ipsc": (6.0, 18.0)}[source]
     sarcomere_length = rng.uniform(*sarcomere)
     return CellParams(
         source=source,
@@ -135,7 +181,8 @@ def sample_cell_params(rng: np.random.Generator | int, *, source: str | None = N
         stripe_sharpness=rng.uniform(1.6, 4.0),
         zdisc_brightness_cv=rng.uniform(0.25, 0.6),
         zdisc_tilt_deg=rng.uniform(3.0, 12.0),
-        zbody_density_per_um2=rng.uniform(0.1, 0.6),
+        zdisc_out_of_plane_deg=rng.uniform(*out_of_plane),
+        zbody_density_per_um2=rng.uniform(*zbody_density),
         zbody_size_um=rng.uniform(0.08, 0.2),
         zbody_brightness=rng.uniform(0.2, 0.6),
         diffuse_level=rng.uniform(0.01, 0.06),

@@ -1,8 +1,9 @@
-"""Cell outlines and body heights: a rough superellipse in the cell's own frame.
+"""Cell outlines, body heights and nuclei: a rough superellipse in the cell's own frame.
 
 The cell frame has ``u`` along the long axis and ``v`` across it, both in µm from
 the cell centre. A point's *normalised radius* ``rho`` is 0 at the centre and 1 on
-the outline; the body is ``height_um * (1 - rho**q) ** 0.5`` thick there.
+the outline; the body is ``height_um * (1 - rho**q) ** 0.5`` thick there, plus a dome of
+``nucleus_height_um`` over the nucleus, an ellipse near the centre along the long axis.
 """
 
 import numpy as np
@@ -12,6 +13,9 @@ from ._params import CellParams
 __all__ = ["Outline", "cell_outline"]
 
 _ORDERS = np.arange(3, 9)  # outline harmonics; order 2 would change the aspect and axis
+_NUCLEUS_FLOOR_UM = 0.4  # cytoplasm under the nucleus
+_NUCLEUS_COVER_UM = 0.5  # cytoplasm over it
+_NUCLEUS_MAX_UM = 4.0  # the nucleus's own thickness at most; a thicker body holds cytoplasm above it
 
 
 class Outline:
@@ -36,6 +40,10 @@ class Outline:
         self.phase = rng.uniform(0, 2 * np.pi, _ORDERS.size)
         self.half_length_um = params.length_um / 2
         self.half_width_um = params.width_um / 2
+        self.nucleus_centre_uv = (rng.uniform(-0.15, 0.15) * self.half_length_um,
+                                  rng.uniform(-0.15, 0.15) * self.half_width_um)
+        a = min(rng.uniform(5.0, 8.0), 0.45 * self.half_length_um)
+        self.nucleus_axes_um = (a, min(rng.uniform(3.5, 5.5), 0.6 * self.half_width_um, a))
         self.exponent = params.shape_exponent
         # harmonics tilt the mask's principal axis a little: turn the outline back so
         # that its second moments put the long axis exactly at `long_axis_deg`
@@ -64,11 +72,28 @@ class Outline:
         ).reshape(phi.shape)
         return (base / wobble).astype(np.float32)
 
-    def height(self, rho: np.ndarray) -> np.ndarray:
-        """Body thickness (µm) at normalised radius `rho`; 0 outside the cell."""
+    def nucleus_dome(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """``sqrt(1 - r**2)`` of the nucleus ellipse at cell-frame points (µm); 0 outside it."""
+        du = (u - self.nucleus_centre_uv[0]) / self.nucleus_axes_um[0]
+        dv = (v - self.nucleus_centre_uv[1]) / self.nucleus_axes_um[1]
+        return np.sqrt(np.clip(1.0 - du * du - dv * dv, 0.0, None)).astype(np.float32)
+
+    def thickness(self, u: np.ndarray, v: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        """Body thickness (µm) at cell-frame points with normalised radius `rho`; 0 outside."""
         q = max(2.0, self.exponent)
         inside = np.clip(1.0 - np.asarray(rho, np.float32) ** q, 0.0, None)
-        return (self.params.height_um * np.sqrt(inside)).astype(np.float32)
+        bulge = self.params.nucleus_height_um * self.nucleus_dome(u, v) * (inside > 0)
+        return (self.params.height_um * np.sqrt(inside) + bulge).astype(np.float32)
+
+    def nucleus_span(self, u: np.ndarray, v: np.ndarray, thickness_um: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bottom and top (µm above the base) of the nucleus; ``top <= bottom`` where there is none.
+
+        The nucleus sits on a thin layer of cytoplasm, stays under a cover of it and is at most
+        4 µm thick.
+        """
+        bottom = np.full(np.shape(u), _NUCLEUS_FLOOR_UM, np.float32)
+        room = np.clip(thickness_um - _NUCLEUS_COVER_UM - _NUCLEUS_FLOOR_UM, 0.0, _NUCLEUS_MAX_UM)
+        return bottom, (bottom + room * self.nucleus_dome(u, v)).astype(np.float32)
 
     def polygon_um(self, n_points: int = 360) -> np.ndarray:
         """Outline as ``(n_points, 2)`` array of cell-frame ``(u, v)`` points in µm."""

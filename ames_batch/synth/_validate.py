@@ -2,7 +2,9 @@
 
 import numpy as np
 
-__all__ = ["_as_generator", "_check_scale"]
+from ._params import LOOKS
+
+__all__ = ["_as_generator", "_check_scale", "_check_look"]
 
 
 def _as_generator(rng, name: str = "rng") -> np.random.Generator:
@@ -26,3 +28,9 @@ def _check_scale(scale_um) -> dict:
     if not np.isclose(out["y"], out["x"], rtol=1e-6):
         raise ValueError(f"`scale_um` must have square pixels (y == x); got y={out['y']}, x={out['x']}")
     return out
+
+
+def _check_look(look) -> None:
+    """ValueError unless `look` is one of ``LOOKS``."""
+    if not isinstance(look, str) or look not in LOOKS:
+        raise ValueError(f"`look` must be one of {LOOKS}; got {look!r}")

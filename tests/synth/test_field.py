@@ -52,11 +52,15 @@ def test_same_seed_same_bytes_other_seed_differs():
 
 
 def test_default_scale_is_sim_and_n_z_follows_cell_height():
-    params = [dataclasses.replace(_small_cells(1, 1)[0], length_um=12.0, width_um=8.0, height_um=2.0)]
-    field = synthesize_field(1, cell_params=params)
+    flat = dataclasses.replace(_small_cells(1, 1)[0], length_um=12.0, width_um=8.0, height_um=2.0,
+                               nucleus_height_um=0.0)
+    field = synthesize_field(1, cell_params=[flat])
     assert field.scale_um == SIM_SCALE_UM
     expected = int(np.ceil((2.0 + 2.0) / SIM_SCALE_UM["z"])) + 1  # body + 1 µm below and above
     assert field.stack.shape[0] == expected
+    # a nucleus bulge of 1 µm makes the body up to 1 µm thicker (less where the nucleus is off centre)
+    bulged = synthesize_field(1, cell_params=[dataclasses.replace(flat, nucleus_height_um=1.0)])
+    assert expected < bulged.stack.shape[0] <= int(np.ceil((3.0 + 2.0) / SIM_SCALE_UM["z"])) + 1
 
 
 @pytest.mark.parametrize("touching", [False, True])

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ames_batch.synth import DEMO_SCALE_UM, rate_cell, sample_cell_params, synthesize_field
+from ames_batch.synth import DEMO_SCALE_UM, LOOKS, rate_cell, sample_cell_params, synthesize_field
 from synth_measure import angle_diff, dominant_period, mask_orientation_deg, mip_float, striated_fraction
 
 PIXEL_UM = DEMO_SCALE_UM["x"]
@@ -18,10 +18,12 @@ def _striated_cell(seed, sarcomere_um, source="ipsc"):
                                orientation_disorder_deg=0.0, fibril_gap_um=0.3, organised_fraction=0.9)
 
 
+@pytest.mark.parametrize("look", LOOKS)
 @pytest.mark.parametrize(("seed", "sarcomere_um"), [(0, 1.6), (1, 1.75), (2, 1.9), (3, 2.05), (4, 2.2)])
-def test_fft_period_and_stripe_angle_match_request(seed, sarcomere_um):
+def test_fft_period_and_stripe_angle_match_request(seed, sarcomere_um, look):
+    """Both looks, each with its own randomised optics, carry the requested period and angle."""
     params = _striated_cell(seed, sarcomere_um)
-    field = synthesize_field(seed, scale_um=DEMO_SCALE_UM, cell_params=[params])
+    field = synthesize_field(seed, scale_um=DEMO_SCALE_UM, cell_params=[params], look=look)
     period, wave_deg = dominant_period(mip_float(field.stack), field.cell_labels == 1, PIXEL_UM)
     assert period == pytest.approx(sarcomere_um, rel=0.05)
     stripe_deg = (wave_deg + 90.0) % 180.0  # stripes run perpendicular to the wave vector
@@ -29,7 +31,8 @@ def test_fft_period_and_stripe_angle_match_request(seed, sarcomere_um):
     assert angle_diff(stripe_deg, wanted) < 5.0
 
 
-def test_striated_area_rises_with_sarcomerisation():
+@pytest.mark.parametrize("look", LOOKS)
+def test_striated_area_rises_with_sarcomerisation(look):
     scores = {}
     for s in (1, 2, 3, 4):
         vals = []
@@ -38,7 +41,7 @@ def test_striated_area_rises_with_sarcomerisation():
             fraction = sample_cell_params(10 * s + seed, sarcomerisation=s).organised_fraction
             params = dataclasses.replace(base, organised_fraction=fraction, length_um=60.0, width_um=40.0)
             assert rate_cell(params)["sarcomerisation"] == s
-            field = synthesize_field(seed, scale_um=DEMO_SCALE_UM, cell_params=[params])
+            field = synthesize_field(seed, scale_um=DEMO_SCALE_UM, cell_params=[params], look=look)
             vals.append(striated_fraction(mip_float(field.stack), field.cell_labels == 1, PIXEL_UM))
         scores[s] = float(np.mean(vals))
     ordered = [scores[s] for s in (1, 2, 3, 4)]
@@ -61,7 +64,7 @@ def test_mask_long_axis_matches_request(seed):
 
 def test_cell_is_a_slab_thicker_in_the_middle():
     params = dataclasses.replace(sample_cell_params(3, source="ipsc"), height_um=4.0, diffuse_level=0.3,
-                                 organised_fraction=0.05, zbody_density_per_um2=0.0)
+                                 organised_fraction=0.05, zbody_density_per_um2=0.0, nucleus_height_um=0.0)
     field = synthesize_field(3, scale_um={"z": 0.25, "y": 0.25, "x": 0.25}, cell_params=[params])
     stack = field.stack.astype(float)
     bg = np.median(stack[:, field.cell_labels == 0])
@@ -77,11 +80,12 @@ def test_cell_is_a_slab_thicker_in_the_middle():
     assert stack[0, field.cell_labels == 1].mean() < bg + 0.2 * (stack.max(axis=0)[field.cell_labels == 1].mean() - bg)
 
 
-def test_period_at_sim_scale():
+@pytest.mark.parametrize("look", LOOKS)
+def test_period_at_sim_scale(look):
     params = _striated_cell(5, 1.85)
     params = dataclasses.replace(params, length_um=24.0, width_um=16.0, height_um=2.0)
     scale = {"z": 0.125, "y": 0.08, "x": 0.08}
-    field = synthesize_field(5, scale_um=scale, cell_params=[params])
+    field = synthesize_field(5, scale_um=scale, cell_params=[params], look=look)
     period, _ = dominant_period(mip_float(field.stack), field.cell_labels == 1, scale["x"])
     assert period == pytest.approx(1.85, rel=0.05)
 

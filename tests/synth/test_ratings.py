@@ -26,8 +26,9 @@ def test_rules_follow_documented_edges():
         assert rate_cell(dataclasses.replace(p, organised_fraction=f))["sarcomerisation"] == want
     for a, want in [(0.0, 1), (-30.0, 2), (DIRECTIONALITY_EDGES_DEG[1], 3), (-89.0, 4), (90.0, 4)]:
         assert rate_cell(dataclasses.replace(p, zdisc_angle_deg=a))["directionality"] == want
-    assert rate_cell(dataclasses.replace(p, length_um=120.0, width_um=20.0))["source"] == "adult"
-    assert rate_cell(dataclasses.replace(p, length_um=30.0, width_um=20.0))["source"] == "ipsc"
+    # source is where the cell came from, whatever its size or shape
+    for length, width in ((120.0, 20.0), (30.0, 20.0)):
+        assert rate_cell(dataclasses.replace(p, length_um=length, width_um=width))["source"] == "neonatal"
 
 
 def test_unconditional_draws_cover_all_classes_and_vary():
@@ -79,6 +80,9 @@ def test_sampler_and_rater_reject_bad_input():
     (dict(sarcomere_length_um=-1.0), "sarcomere_length_um"),
     (dict(zdisc_angle_deg=120.0), "zdisc_angle_deg"),
     (dict(diffuse_level=float("nan")), "diffuse_level"),
+    (dict(fibril_layers=0), "fibril_layers"),
+    (dict(fibril_layers=1.5), "fibril_layers"),
+    (dict(nucleus_height_um=-1.0), "nucleus_height_um"),
 ])
 def test_cell_params_reject_bad_values(change, match):
     import dataclasses

@@ -1,0 +1,20 @@
+"""Fixtures of the synth tests: quiet acquisition settings per look, so that structure shows."""
+
+import pytest
+
+from ames_batch.synth import OpticsParams, OpticsParamsB
+
+
+@pytest.fixture(scope="session")
+def quiet_optics():
+    """``{look: optics}``: bright, sharp, little haze and noise (look "b" Airyscan-like, 16 bit)."""
+    return {
+        "a": OpticsParams(blur_lateral_um=0.15, blur_axial_um=0.35, photons_per_unit=2000.0, background_photons=10.0,
+                          background_gradient=0.0, background_angle_deg=0.0, illumination_unevenness=0.0,
+                          haze_level=0.02, haze_sigma_um=2.0, read_noise=2.0, offset_counts=100.0, gain=1.0,
+                          sim_speckle=0.0),
+        "b": OpticsParamsB(mode="airyscan", blur_lateral_um=0.16, blur_axial_um=0.5, haze_level=0.05,
+                           haze_axial_um=0.7, haze_lateral_um=1.0, photons_per_unit=2000.0, background_photons=10.0,
+                           vignetting=0.0, vignette_centre_yx=(0.5, 0.5), gain=1.0, offset_counts=100.0,
+                           read_noise=2.0, fixed_pattern=0.0, bit_depth=16, export_headroom=1.0, display_gamma=1.0),
+    }
