@@ -11,7 +11,7 @@ import xarray as xr
 
 from .._logging import progress
 from ..io import FieldKey, write_csv_atomic, write_field, write_labels
-from ..synth import DEMO_SCALE_UM, SOURCES, sample_cell_params, synthesize_field
+from ..synth import DEMO_SCALE_UM, LOOKS, SOURCES, field_of_view, sample_cell_params, synthesize_field
 
 __all__ = ["DemoReport", "write_demo_plate", "TRUTH_LABELS", "STAIN_CHANNEL"]
 
@@ -20,6 +20,7 @@ log = logging.getLogger("ames_batch")
 TRUTH_LABELS = "truth"
 STAIN_CHANNEL = "alpha-actinin"
 _PLATE_COLUMNS = 12  # wells fill a 96-well layout row by row: A/1..A/12, B/1..
+_DRAWS_PER_FIELD = 20  # a field's cells are drawn again (same classes) when they do not fit into the view
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,15 @@ def write_demo_plate(
     scale_um: dict | None = None,
     rater_noise: float = 0.0,
     truth_csv: Path | None = None,
+    look: str = "a",
 ) -> DemoReport:
     """Write a synthetic OME-Zarr HCS plate and its ground-truth ratings.
 
     Classes are drawn uniformly per cell (source, sarcomerisation, directionality), so every
     rating appears about equally often. Each field holds `cells_per_field` cells, which may touch.
+    All fields of the plate share one shape, as a microscope's do: the fixed field of view
+    ``synth.field_of_view(scale_um, n_cells=cells_per_field)``, a square that holds the largest
+    cell the sampler draws (times ``sqrt(cells_per_field)``) and the thickest body.
 
     Parameters
     ----------
@@ -62,13 +67,17 @@ def write_demo_plate(
     n_wells, n_fields, cells_per_field : int
         Plate size; wells fill row by row from A/1.
     seed : int
-        Seed of everything random; the same seed writes the same voxels.
+        Seed of everything random; the same seed writes the same voxels, and the same cells
+        (labels, truth) in either look.
     scale_um : dict, optional
         ``{"z", "y", "x"}`` voxel size in µm; default the generator's demo preset.
     rater_noise : float
         Rater noise of the ground truth (see ``docs/synthetic-cells.md``), 0 = exact rules.
     truth_csv : Path, optional
         Where the ground-truth CSV goes; default ``<plate without .zarr>-truth.csv`` beside it.
+    look : {"a", "b"}
+        Rendering of the synthetic cells (``synth.LOOKS``): ``"a"`` SIM-like, ``"b"`` an
+        independent widefield/Airyscan-like rendering of the same truth.
 
     Returns
     -------
@@ -78,38 +87,40 @@ def write_demo_plate(
     Notes
     -----
     Ground-truth cell masks are stored as the label image ``truth`` of each field with the ratings
-    as label properties; ``ames-batch run`` writes its own ``cells`` labels beside them.
+    as label properties; ``ames-batch run`` writes its own ``cells`` labels beside them. Cells
+    that happen not to fit into the view together are drawn again with the same classes (an
+    operator moving the stage), up to 20 times.
+
+    Raises
+    ------
+    FileExistsError
+        If `plate` exists.
+    ValueError
+        If a count is < 1 or `look` is unknown.
     """
     plate = Path(plate)
     if plate.exists():
         raise FileExistsError(f"{plate}: already exists; choose a new path or remove it")
     if min(n_fields, cells_per_field) < 1:
         raise ValueError(f"`n_fields` and `cells_per_field` must be >= 1; got {n_fields}, {cells_per_field}")
+    if look not in LOOKS:
+        raise ValueError(f"`look` must be one of {LOOKS}; got {look!r}")
+    scale_um = scale_um or DEMO_SCALE_UM
+    view = field_of_view(scale_um, n_cells=cells_per_field)
     truth_csv = Path(truth_csv) if truth_csv else plate.with_name(plate.name.removesuffix(".zarr") + "-truth.csv")
     plate_name = plate.name.removesuffix(".zarr")
-    rng = np.random.default_rng(seed)
     keys = [FieldKey(well, str(f)) for well in demo_wells(n_wells) for f in range(n_fields)]
+    # one random stream per field: a field's cells do not depend on the look of the fields before it
+    streams = np.random.SeedSequence(seed).spawn(len(keys))
     rows = []
-    for key in progress(keys, total=len(keys), desc="demo fields"):
-        params = [
-            sample_cell_params(
-                rng,
-                source=SOURCES[rng.integers(len(SOURCES))],
-                sarcomerisation=int(rng.integers(1, 5)),
-                directionality=int(rng.integers(1, 5)),
-            )
-            for _ in range(cells_per_field)
-        ]
-        field = synthesize_field(
-            rng, n_cells=cells_per_field, scale_um=scale_um or DEMO_SCALE_UM, cell_params=params,
-            rater_noise=rater_noise, touching=cells_per_field > 1,
-        )
+    for key, stream in progress(zip(keys, streams), total=len(keys), desc="demo fields"):
+        field = _demo_field(np.random.default_rng(stream), cells_per_field, scale_um, view, rater_noise, look)
         image = xr.DataArray(
             field.stack[np.newaxis], dims=("c", "z", "y", "x"),
             coords={"c": [STAIN_CHANNEL]}, attrs={"scale_um": dict(field.scale_um)},
         )
         write_field(plate, key, image, plate_name=plate_name,
-                    attrs={"synthetic": {"seed": seed}, "stain_channel": STAIN_CHANNEL})
+                    attrs={"synthetic": {"seed": seed, "look": look}, "stain_channel": STAIN_CHANNEL})
         cell_rows = [_truth_row(plate_name, key, cell) for cell in field.cells]
         write_labels(
             plate, key, TRUTH_LABELS, field.cell_labels,
@@ -120,6 +131,28 @@ def write_demo_plate(
     write_csv_atomic(truth_csv, pd.DataFrame(rows))
     log.info("demo plate %s: %d fields, %d cells; ground truth in %s", plate, len(keys), len(rows), truth_csv)
     return DemoReport(plate=plate, truth_csv=truth_csv, fields=keys, n_cells=len(rows))
+
+
+def _demo_field(rng, n_cells: int, scale_um: dict, view, rater_noise: float, look: str):
+    """One field of the plate's fixed view; cells that do not fit together are drawn again."""
+    for _ in range(_DRAWS_PER_FIELD):
+        params = [
+            sample_cell_params(
+                rng,
+                source=SOURCES[rng.integers(len(SOURCES))],
+                sarcomerisation=int(rng.integers(1, 5)),
+                directionality=int(rng.integers(1, 5)),
+            )
+            for _ in range(n_cells)
+        ]
+        try:
+            return synthesize_field(rng, n_cells=n_cells, scale_um=scale_um, cell_params=params,
+                                    field_size_um=view.size_um, n_z=view.n_z, rater_noise=rater_noise,
+                                    touching=n_cells > 1, look=look)
+        except ValueError:  # the arguments are valid: only "do not fit into field_size_um" is left
+            continue
+    raise ValueError(f"{n_cells} cells did not fit into the {view.size_um} µm view in {_DRAWS_PER_FIELD} draws; "
+                     f"use fewer cells per field")
 
 
 def _truth_row(plate_name: str, key: FieldKey, cell) -> dict:

@@ -7,9 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ames_batch.io import FieldKey, list_fields, read_field, read_labels, validate_plate
+from ames_batch.io import FieldKey, field_attributes, list_fields, read_field, read_labels, validate_plate
 from ames_batch.pipeline import write_demo_plate
 from ames_batch.pipeline._demo import demo_wells
+from ames_batch.synth import DEMO_SCALE_UM, field_of_view
+
+COARSE = {"z": 1.0, "y": 0.4, "x": 0.4}  # small fields for the tests that write their own plate
 
 
 def test_demo_plate_is_valid_and_truth_matches_labels(demo_plate_master):
@@ -37,6 +40,33 @@ def test_same_seed_same_voxels(demo_plate_master, tmp_path):
     for key in again.fields:
         np.testing.assert_array_equal(read_field(again.plate, key).values,
                                       read_field(demo_plate_master.plate, key).values)
+
+
+def test_fields_of_a_plate_share_the_microscope_view(demo_plate_master):
+    """Every field has the shape of the fixed view that holds the largest cells the sampler draws."""
+    view = field_of_view(DEMO_SCALE_UM, n_cells=2)
+    expected = (view.n_z,) + tuple(int(np.ceil(s / DEMO_SCALE_UM["x"])) for s in view.size_um)
+    shapes = {read_field(demo_plate_master.plate, key).shape[1:] for key in list_fields(demo_plate_master.plate)}
+    assert shapes == {expected}
+
+
+def test_look_b_renders_the_same_truth_otherwise(tmp_path):
+    a = write_demo_plate(tmp_path / "a.zarr", n_wells=2, n_fields=2, cells_per_field=1, seed=4, scale_um=COARSE)
+    b = write_demo_plate(tmp_path / "b.zarr", n_wells=2, n_fields=2, cells_per_field=1, seed=4, scale_um=COARSE,
+                         look="b")
+    truth_a, truth_b = pd.read_csv(a.truth_csv), pd.read_csv(b.truth_csv)
+    pd.testing.assert_frame_equal(truth_a.drop(columns="plate"), truth_b.drop(columns="plate"))
+    shapes = set()
+    for key in a.fields:
+        np.testing.assert_array_equal(read_labels(a.plate, key, "truth")[0].values,
+                                      read_labels(b.plate, key, "truth")[0].values)
+        image_a, image_b = read_field(a.plate, key).values, read_field(b.plate, key).values
+        assert image_a.shape == image_b.shape and not np.array_equal(image_a, image_b)
+        assert field_attributes(b.plate, key)["synthetic"] == {"seed": 4, "look": "b"}
+        shapes.add(image_b.shape)
+    assert len(shapes) == 1
+    with pytest.raises(ValueError, match="look"):
+        write_demo_plate(tmp_path / "c.zarr", n_wells=1, n_fields=1, look="c")
 
 
 def test_wells_fill_a_96_well_plate_row_by_row():
