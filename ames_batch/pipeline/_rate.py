@@ -28,7 +28,8 @@ from ..segment import segment_cells
 from ._cells import CELL_MARGIN_UM, CellRecord, extract_cells, prepare_cells, records_table
 from ._field_input import SATURATED_SHARE, FieldData, read_field_data
 
-__all__ = ["CELL_LABELS", "ORGANISED", "FieldResult", "RunSettings", "rate_fields", "rows_from_labels"]
+__all__ = ["CELL_LABELS", "ORGANISED", "FieldGroup", "FieldResult", "RunSettings", "predict_group", "prepare_group",
+           "rate_fields", "rows_from_labels", "write_group"]
 
 log = logging.getLogger("ames_batch")
 
@@ -171,6 +172,64 @@ def _write(plate: Path, f: _Field, rows: list[dict], heatmaps: dict, settings: R
                                               "n_cells": len(rows), "timestamp": stamp}})
 
 
+@dataclass
+class FieldGroup:
+    """A group of fields on its way through a run: read and prepared, rated, written."""
+
+    keys: list[FieldKey]
+    fields: dict[FieldKey, _Field] = field(default_factory=dict)
+    ratings: dict[FieldKey, Rating] = field(default_factory=dict)
+    results: dict[FieldKey, FieldResult] = field(default_factory=dict)
+
+
+def prepare_group(plate: Path, keys: list[FieldKey], rater, settings: RunSettings) -> FieldGroup:
+    """Read, segment, measure and prepare each field of a group (CPU, no model pass)."""
+    group = FieldGroup(list(keys))
+    for key in keys:
+        try:
+            group.fields[key] = _prepare(plate, key, rater, settings)
+        except Exception as error:  # one bad field never stops the plate
+            group.results[key] = _error(key, error)
+    return group
+
+
+def predict_group(group: FieldGroup, rater, settings: RunSettings) -> FieldGroup:
+    """Rate all cells of the group in one batch; if it fails, field by field (only the culprit fails)."""
+    ready = [f for f in group.fields.values() if f.cells]
+    if not ready:
+        return group
+    try:
+        rating = _predict(rater, [c for f in ready for c in f.cells], settings)
+        group.ratings = {f.data.key: part for f, part in zip(ready, _split_batch(ready, rating))}
+    except Exception as error:  # the group's batch failed: find the culprit field by field
+        log.warning("a batch of %d fields failed (%s: %s); rating them one by one", len(ready),
+                    type(error).__name__, error)
+        for f in ready:
+            try:
+                group.ratings[f.data.key] = _predict(rater, f.cells, settings)
+            except Exception as field_error:
+                group.results[f.data.key] = _error(f.data.key, field_error)
+    return group
+
+
+def write_group(plate: Path, group: FieldGroup, rater, settings: RunSettings) -> list[FieldResult]:
+    """Write each rated field's labels, tables, heatmaps and (last) run record; results in key order."""
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for key, f in group.fields.items():
+        if key in group.results:
+            continue
+        try:
+            rating = group.ratings.get(key)
+            rows = _rows(f, rater, rating, stamp) if f.cells else []
+            heatmaps = ({m: _heatmap(f, m, rating.explanations.get(m), rater.tasks) for m in settings.explain}
+                        if rows else {})
+            _write(plate, f, rows, heatmaps, settings, stamp)
+            group.results[key] = FieldResult(key, "ok" if rows else "no cells", rows)
+        except Exception as error:
+            group.results[key] = _error(key, error)
+    return [group.results[k] for k in group.keys]
+
+
 def rate_fields(plate: Path, keys: list[FieldKey], rater, settings: RunSettings) -> list[FieldResult]:
     """Rate a group of fields and write their labels, heatmaps and run records into the plate.
 
@@ -190,42 +249,14 @@ def rate_fields(plate: Path, keys: list[FieldKey], rater, settings: RunSettings)
     list of FieldResult
         One per key, in order. A field that fails gets ``status="error: <why>"`` and leaves its
         previous outputs untouched; the others go on.
+
+    Notes
+    -----
+    :func:`prepare_group`, :func:`predict_group` and :func:`write_group` in turn; a run on one
+    machine overlaps them across groups (``run_plate``).
     """
-    fields: dict[FieldKey, _Field] = {}
-    results: dict[FieldKey, FieldResult] = {}
-    for key in keys:
-        try:
-            fields[key] = _prepare(plate, key, rater, settings)
-        except Exception as error:  # one bad field never stops the plate
-            results[key] = _error(key, error)
-    ready = [f for f in fields.values() if f.cells]
-    predicted: dict[FieldKey, Rating] = {}
-    try:
-        if ready:
-            rating = _predict(rater, [c for f in ready for c in f.cells], settings)
-            predicted = {f.data.key: part for f, part in zip(ready, _split_batch(ready, rating))}
-    except Exception as error:  # the group's batch failed: find the culprit field by field
-        log.warning("a batch of %d fields failed (%s: %s); rating them one by one", len(ready),
-                    type(error).__name__, error)
-        for f in ready:
-            try:
-                predicted[f.data.key] = _predict(rater, f.cells, settings)
-            except Exception as field_error:
-                results[f.data.key] = _error(f.data.key, field_error)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    for key, f in fields.items():
-        if key in results:
-            continue
-        try:
-            rating = predicted.get(key)
-            rows = _rows(f, rater, rating, stamp) if f.cells else []
-            heatmaps = ({m: _heatmap(f, m, rating.explanations.get(m), rater.tasks) for m in settings.explain}
-                        if rows else {})
-            _write(plate, f, rows, heatmaps, settings, stamp)
-            results[key] = FieldResult(key, "ok" if rows else "no cells", rows)
-        except Exception as error:
-            results[key] = _error(key, error)
-    return [results[k] for k in keys]
+    group = predict_group(prepare_group(plate, keys, rater, settings), rater, settings)
+    return write_group(plate, group, rater, settings)
 
 
 def _error(key: FieldKey, error: Exception) -> FieldResult:

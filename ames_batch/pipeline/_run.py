@@ -1,6 +1,7 @@
 """`ames-batch run`: rate every field of a plate into cell labels, heatmaps and a CSV."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from ..errors import ModelBundleError
 from ..io import (FieldKey, field_attributes, list_fields, list_labels, plate_lock, validate_plate,
                   write_csv_atomic, write_plate_table)
 from ..nn import load_rater, rater_info
-from ._rate import FieldResult, RunSettings, rate_fields, rows_from_labels
+from ._rate import (FieldResult, RunSettings, predict_group, prepare_group, rate_fields, rows_from_labels,
+                    write_group)
 
 __all__ = ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"]
 
@@ -162,7 +164,7 @@ def run_plate(
         log.info("%s: %d fields, %d already rated, %d to rate with %s", plate, len(keys), len(done),
                  len(todo), settings.model_id)
         if todo and scheduler is None and workers is None:
-            _rater(settings.model_id, str(model_path.resolve()))  # load errors are setup errors
+            _rater(settings.model_id, str(model_path.resolve()))  # load errors are setup errors, before any field
         groups = [todo[i:i + FIELDS_PER_GROUP] for i in range(0, len(todo), FIELDS_PER_GROUP)]
         results = dict(done)
         for group_results in progress(_run_groups(plate, groups, model_path, settings, scheduler, workers),
@@ -179,13 +181,34 @@ def run_plate(
     return report
 
 
+def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSettings):
+    """Yield each group's results; while one group is rated, the next is read and prepared and
+    the previous one written (threads: zarr, NumPy, SciPy and TensorFlow release the GIL).
+
+    At most three groups are in memory: one being prepared, one being rated, one being written.
+    """
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ames-run") as pool:
+        preparing = pool.submit(prepare_group, plate, groups[0], rater, settings)
+        writing = None
+        for i in range(len(groups)):
+            group = preparing.result()
+            if i + 1 < len(groups):
+                preparing = pool.submit(prepare_group, plate, groups[i + 1], rater, settings)
+            predict_group(group, rater, settings)
+            if writing is not None:
+                yield writing.result()
+            writing = pool.submit(write_group, plate, group, rater, settings)
+        yield writing.result()
+
+
 def _run_groups(plate, groups, model_path, settings, scheduler, workers):
-    """Yield each group's results as they finish: in-process, or on a dask.distributed cluster."""
-    args = [(str(plate.resolve()), [tuple(k) for k in g], str(model_path.resolve()), settings) for g in groups]
-    if scheduler is None and workers is None:
-        for a in args:
-            yield _rate_group(*a)
+    """Yield each group's results as they finish: in-process (pipelined), or on a dask.distributed cluster."""
+    if not groups:
         return
+    if scheduler is None and workers is None:
+        yield from _pipelined(plate, groups, _rater(settings.model_id, str(model_path.resolve())), settings)
+        return
+    args = [(str(plate.resolve()), [tuple(k) for k in g], str(model_path.resolve()), settings) for g in groups]
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
