@@ -7,7 +7,8 @@ lengths in µm, areas in µm², angles in degrees from x towards y. See ``docs/m
 from ._cell import METRIC_NAMES, cell_metrics
 from ._organisation import organised_fraction, organised_map
 from ._orientation import orientation_field, zdisc_orientation
-from ._sarcomere import sarcomere_length, zdisc_density
+from ._density import zdisc_density
+from ._sarcomere import sarcomere_length
 from ._shape import cell_shape
 
 __all__ = [

@@ -2,9 +2,11 @@
 
 import numpy as np
 
-from ._orientation import INTEGRATION_SIGMA_UM, _axis_relation, _tensor_complex, _zdisc_orientation
+from ._crop import _CellCrop
+from ._density import _zdisc_density
+from ._orientation import _axis_relation, _zdisc_orientation
 from ._organisation import _organised_map
-from ._sarcomere import MIN_CONFIDENCE, _highpass, _sarcomere_length, _zdisc_density, _zdisc_normal
+from ._sarcomere import MIN_CONFIDENCE, _sarcomere_length, _zdisc_normal
 from ._shape import _cell_shape
 from ._validate import _check_inputs
 
@@ -91,20 +93,19 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
         raise ValueError(f"`organised_out` must be a bool array of the mask's shape {m.shape}")
     out = dict.fromkeys(METRIC_NAMES, float("nan"))
     out.update(_cell_shape(m, px))
-    hp = _highpass(arr, px)
-    z = _tensor_complex(arr, px, INTEGRATION_SIGMA_UM)
-    angle, oop = _zdisc_orientation(z, m)
-    any_length, conf = _sarcomere_length(arr, m, px, min_confidence=0.0, highpassed=hp,
+    crop = _CellCrop(arr, m, px)
+    angle, oop = _zdisc_orientation(crop.tensor_in_cell)
+    any_length, conf = _sarcomere_length(crop, min_confidence=0.0,
                                          zdisc_normal_deg=_zdisc_normal(angle, oop))
     out["sarcomere_length_um"] = any_length if conf >= MIN_CONFIDENCE else float("nan")
     out["sarcomere_length_confidence"] = conf
     out["zdisc_orientation_deg"] = angle
     out["oop"] = oop
     out["zdisc_angle_deg"], out["zdisc_axis_alignment"] = _axis_relation(
-        z, m, angle, out["long_axis_deg"])
-    organised, _ = _organised_map(arr, m, px, tensor=z)
+        crop.tensor_in_cell, angle, out["long_axis_deg"])
+    organised, _ = _organised_map(crop)
     out["organised_fraction"] = float(organised.sum() / m.sum())
     if organised_out is not None:
         organised_out[...] = organised
-    out["zdisc_density_per_um"] = _zdisc_density(arr, m, px, highpassed=hp)
+    out["zdisc_density_per_um"] = _zdisc_density(crop)
     return {k: float(out[k]) for k in METRIC_NAMES}

@@ -3,17 +3,9 @@
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from ._crop import INTEGRATION_SIGMA_UM, _line_residual, _structure_tensor
 from ._validate import _as_mip, _check_inputs, _check_positive
-
-#: Derivative scale of the structure tensor in µm (about half a z-disc's width).
-DERIVATIVE_SIGMA_UM = 0.15
-#: Structure wider than this (µm, Gaussian sigma) is removed before the gradients, so the
-#: edges of whole myofibrils (0.5–2 µm wide) do not compete with the thin z-discs.
-LINE_SIGMA_UM = 0.3
-#: Default integration scale in µm: about half a sarcomere, so one z-disc and its flanks count.
-INTEGRATION_SIGMA_UM = 1.0
 
 
 def orientation_field(mip, pixel_size_um: float, *, sigma_um: float = INTEGRATION_SIGMA_UM
@@ -68,20 +60,8 @@ def orientation_field(mip, pixel_size_um: float, *, sigma_um: float = INTEGRATIO
     return _orientation_field(arr, px, sig)
 
 
-def _tensor_complex(mip: np.ndarray, pixel_size_um: float, sigma_um: float) -> np.ndarray:
-    """Per-pixel ``-(Jxx - Jyy) - 2i Jxy`` = strength * exp(2i * line angle), complex64."""
-    sd = max(DERIVATIVE_SIGMA_UM / pixel_size_um, 0.5)
-    si = sigma_um / pixel_size_um
-    mip = mip - ndi.gaussian_filter(mip, LINE_SIGMA_UM / pixel_size_um, mode="reflect")
-    gx = ndi.gaussian_filter(mip, sd, order=(0, 1), mode="reflect") / pixel_size_um
-    gy = ndi.gaussian_filter(mip, sd, order=(1, 0), mode="reflect") / pixel_size_um
-    jxx_m_jyy = ndi.gaussian_filter(gx * gx - gy * gy, si, mode="reflect")
-    jxy = ndi.gaussian_filter(gx * gy, si, mode="reflect")
-    return (-(jxx_m_jyy) - 2j * jxy).astype(np.complex64)
-
-
 def _orientation_field(mip, pixel_size_um, sigma_um):
-    z = _tensor_complex(mip, pixel_size_um, sigma_um)
+    z = _structure_tensor(_line_residual(mip, pixel_size_um), pixel_size_um, sigma_um)
     angle = ((np.degrees(np.angle(z)) / 2.0) % 180.0).astype(np.float32)
     angle[angle >= 180.0] = 0.0  # float32 rounding of 179.99999...
     return angle, np.abs(z).astype(np.float32)
@@ -132,11 +112,12 @@ def zdisc_orientation(mip, mask, pixel_size_um: float, *, sigma_um: float = INTE
     """
     arr, m, px = _check_inputs(mip, mask, pixel_size_um)
     sig = _check_positive(sigma_um, "sigma_um")
-    return _zdisc_orientation(_tensor_complex(arr, px, sig), m)
+    tensor = _structure_tensor(_line_residual(arr, px), px, sig)
+    return _zdisc_orientation(tensor[m].astype(np.complex128))
 
 
-def _zdisc_orientation(z: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    zm = z[mask].astype(np.complex128)
+def _zdisc_orientation(zm: np.ndarray) -> tuple[float, float]:
+    """(nematic mean line angle, order parameter) of the cell's tensor values `zm` (complex128)."""
     total = float(np.abs(zm).sum())
     if total <= 0 or not math.isfinite(total):
         return math.nan, math.nan
@@ -144,14 +125,14 @@ def _zdisc_orientation(z: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     return float((math.degrees(np.angle(s)) / 2.0) % 180.0), float(abs(s) / total)
 
 
-def _axis_relation(z: np.ndarray, mask: np.ndarray, mean_angle_deg: float,
-                   long_axis_deg: float) -> tuple[float, float]:
-    """(angle 0–90° between mean z-disc line and long axis, weighted <cos 2(theta - axis)>)."""
+def _axis_relation(zm: np.ndarray, mean_angle_deg: float, long_axis_deg: float
+                   ) -> tuple[float, float]:
+    """(angle 0–90° between mean z-disc line and long axis, weighted <cos 2(theta - axis)>);
+    `zm` holds the cell's tensor values (complex128)."""
     if not (math.isfinite(mean_angle_deg) and math.isfinite(long_axis_deg)):
         return math.nan, math.nan
     d = (mean_angle_deg - long_axis_deg) % 180.0
     angle = min(d, 180.0 - d)
-    zm = z[mask].astype(np.complex128)
     total = float(np.abs(zm).sum())
     rot = np.exp(-2j * math.radians(long_axis_deg))
     alignment = float((zm * rot).real.sum() / total) if total > 0 else math.nan

@@ -57,22 +57,29 @@ def cell_shape(mask, pixel_size_um: float) -> dict[str, float]:
 
 
 def _cell_shape(mask: np.ndarray, pixel_size_um: float) -> dict[str, float]:
-    rows, cols = np.nonzero(mask)
-    y = rows.astype(np.float64)
-    x = cols.astype(np.float64)
-    y -= y.mean()
-    x -= x.mean()
-    cxx, cyy, cxy = float((x * x).mean()), float((y * y).mean()), float((x * y).mean())
+    # moments from the row and column counts and one matrix-vector product
+    ny, nx = mask.shape
+    per_row, per_col = mask.sum(axis=1), mask.sum(axis=0)
+    n = int(per_row.sum())
+    y = np.arange(ny, dtype=np.float64) - float(per_row @ np.arange(ny)) / n
+    x = np.arange(nx, dtype=np.float64) - float(per_col @ np.arange(nx)) / n
+    cxx, cyy = float(per_col @ (x * x)) / n, float(per_row @ (y * y)) / n
+    cxy = float(y @ (mask @ x)) / n
     theta = 0.5 * math.atan2(2.0 * cxy, cxx - cyy)
-    u = x * math.cos(theta) + y * math.sin(theta)
-    v = -x * math.sin(theta) + y * math.cos(theta)
+    # calipers: along a row, u and v are linear in x, so its first and last pixel bound them
+    rows = np.flatnonzero(per_row)
+    first = np.argmax(mask[rows], axis=1)
+    last = nx - 1 - np.argmax(mask[rows, ::-1], axis=1)
+    xe, ye = x[np.concatenate([first, last])], np.tile(y[rows], 2)
+    u = xe * math.cos(theta) + ye * math.sin(theta)
+    v = -xe * math.sin(theta) + ye * math.cos(theta)
     length = (u.max() - u.min() + 1.0) * pixel_size_um
     width = (v.max() - v.min() + 1.0) * pixel_size_um
     if width > length:  # numerically round masks: keep length >= width
         length, width = width, length
         theta += math.pi / 2
     return {
-        "area_um2": float(len(rows) * pixel_size_um ** 2),
+        "area_um2": float(n * pixel_size_um ** 2),
         "length_um": float(length),
         "width_um": float(width),
         "aspect_ratio": float(length / width),
