@@ -333,7 +333,7 @@ def read_field(plate: Path, key: FieldKey, *, level: int = 0) -> xr.DataArray:
         If the field or level does not exist.
     """
     field_dir = _field_dir(plate, key)
-    data, axes, scale_um, attrs = ms.read_multiscale(field_dir, level)
+    data, axes, scale_um, _, attrs = ms.read_multiscale(field_dir, level)
     if axes != FIELD_DIMS:
         raise KeyError(f"{field_dir}: field axes are {axes}, expected {FIELD_DIMS}")
     channels = attrs.get("ome", {}).get("omero", {}).get("channels", [])

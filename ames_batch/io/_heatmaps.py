@@ -31,8 +31,10 @@ def write_heatmap(
         Method name, e.g. ``"gradcam"``; stored at ``<field>/heatmaps/<name>``.
     heatmap : xarray.DataArray of float32
         Dims ``("c", "y", "x")`` or ``("c", "z", "y", "x")``; coordinate ``c`` = task names;
-        ``attrs["scale_um"]`` with ``y``, ``x`` (and ``z``) in µm. Its y/x extent may differ
-        from the field's (e.g. a heatmap on a resampled MIP); its scale places it.
+        ``attrs["scale_um"]`` with ``y``, ``x`` (and ``z``) in µm; optional
+        ``attrs["translation_um"]`` (``y``, ``x``): where its first pixel centre lies in the
+        field, µm (default 0). Its extent may differ from the field's: a heatmap on a coarser
+        grid (the model's working scale) is placed by its scale and translation.
     attrs : dict, optional
         Stored under the ``"ames"`` key of the heatmap group (method settings, model id).
 
@@ -85,6 +87,7 @@ def write_heatmap(
             name=name,
             extra_ome={"omero": _omero(names, np.dtype(np.float32))},
             extra_attrs={"ames": dict(attrs)} if attrs else None,
+            origin_um=heatmap.attrs.get("translation_um"),
         )
         ms.store(pending, compute=True)
     except BaseException:
@@ -137,7 +140,8 @@ def read_heatmap(plate: Path, key: FieldKey, name: str, *, level: int = 0) -> xr
     -------
     heatmap : xarray.DataArray
         Dask-backed float32, dims ``("c", "y", "x")`` or ``("c", "z", "y", "x")``,
-        coordinate ``c`` = task names, ``attrs["scale_um"]``, ``attrs["ames"]``.
+        coordinate ``c`` = task names, ``attrs["scale_um"]``, ``attrs["translation_um"]``
+        (first pixel centre in the field, µm), ``attrs["ames"]``.
 
     Raises
     ------
@@ -150,9 +154,11 @@ def read_heatmap(plate: Path, key: FieldKey, name: str, *, level: int = 0) -> xr
     present = list_heatmaps(plate, key)
     if name not in present:
         raise KeyError(f"{plate}: field {key.path} has no heatmap {name!r}; it has {present}")
-    data, axes, scale_um, attrs = ms.read_multiscale(_field_dir(plate, key) / "heatmaps" / name, level)
+    data, axes, scale_um, translation_um, attrs = ms.read_multiscale(_field_dir(plate, key) / "heatmaps" / name,
+                                                                     level)
     channels = attrs["ome"].get("omero", {}).get("channels", [])
     names = [ch.get("label", str(i)) for i, ch in enumerate(channels)]
     return xr.DataArray(
-        data, dims=axes, coords={"c": names}, attrs={"scale_um": scale_um, "ames": attrs.get("ames", {})}
+        data, dims=axes, coords={"c": names},
+        attrs={"scale_um": scale_um, "translation_um": translation_um, "ames": attrs.get("ames", {})}
     )

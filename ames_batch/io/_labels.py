@@ -34,7 +34,7 @@ def _check_name(name: str, what: str = "name") -> None:
 
 def _field_geometry(field_dir: Path) -> tuple[tuple[int, ...], dict, int, int]:
     """(level-0 shape (C, Z, Y, X), scale_um, number of levels, chunk_yx) of a field."""
-    data, _, scale_um, attrs = ms.read_multiscale(field_dir, 0)
+    data, _, scale_um, _, attrs = ms.read_multiscale(field_dir, 0)
     levels = len(attrs["ome"]["multiscales"][0]["datasets"])
     return data.shape, scale_um, levels, int(data.chunksize[-1])
 
@@ -227,7 +227,7 @@ def read_labels(plate: Path, key: FieldKey, name: str) -> tuple[xr.DataArray, li
     _check_name(name)
     if name not in list_labels(plate, key):
         raise KeyError(f"{plate}: field {key.path} has no labels {name!r}; it has {list_labels(plate, key)}")
-    data, axes, scale_um, attrs = ms.read_multiscale(_field_dir(plate, key) / "labels" / name, 0)
+    data, axes, scale_um, _, attrs = ms.read_multiscale(_field_dir(plate, key) / "labels" / name, 0)
     props = list(attrs["ome"].get("image-label", {}).get("properties", []))
     return xr.DataArray(data, dims=axes, attrs={"scale_um": scale_um}), props
 

@@ -90,15 +90,21 @@ def axes_meta(axes: tuple[str, ...]) -> list[dict]:
     return out
 
 
-def datasets_meta(axes: tuple[str, ...], scale_um: dict, levels: int, method: str) -> list[dict]:
-    """``datasets`` entries with scale (and translation for mean pyramids) per level."""
+def datasets_meta(axes: tuple[str, ...], scale_um: dict, levels: int, method: str,
+                  origin_um: dict | None = None) -> list[dict]:
+    """``datasets`` entries with scale (and translation for mean pyramids) per level.
+
+    `origin_um` places level 0's first pixel centre (µm per y/x axis; default 0): an image on a
+    coarser grid than the field it overlays (a heatmap at a model's scale) starts there.
+    """
+    origin = {a: float((origin_um or {}).get(a, 0.0)) for a in "yx"}
     out = []
     for level in range(levels):
         f = 2**level
         scale = [1.0 if a == "c" else float(scale_um[a]) * (f if a in "yx" else 1) for a in axes]
         transforms: list[dict] = [{"type": "scale", "scale": scale}]
-        if method == "mean" and level > 0:
-            shift = [(f - 1) / 2 * float(scale_um[a]) if a in "yx" else 0.0 for a in axes]
+        if (method == "mean" and level > 0) or any(origin.values()):
+            shift = [origin[a] + (f - 1) / 2 * float(scale_um[a]) if a in "yx" else 0.0 for a in axes]
             transforms.append({"type": "translation", "translation": shift})
         out.append({"path": str(level), "coordinateTransformations": transforms})
     return out
@@ -130,6 +136,7 @@ def create_multiscale(
     name: str,
     extra_ome: dict | None = None,
     extra_attrs: dict | None = None,
+    origin_um: dict | None = None,
 ) -> PendingMultiscale:
     """Create the group and empty level arrays at `tmp`; :func:`store` fills them.
 
@@ -159,7 +166,7 @@ def create_multiscale(
     multiscale = {
         "name": name,
         "axes": axes_meta(axes),
-        "datasets": datasets_meta(axes, scale_um, levels, method),
+        "datasets": datasets_meta(axes, scale_um, levels, method, origin_um),
         "type": method,
     }
     ome = {"version": NGFF_VERSION, "multiscales": [multiscale]}
@@ -247,7 +254,7 @@ def discard(tmp: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def read_multiscale(group_dir: Path, level: int) -> tuple[da.Array, tuple[str, ...], dict, dict]:
+def read_multiscale(group_dir: Path, level: int) -> tuple[da.Array, tuple[str, ...], dict, dict, dict]:
     """Open level `level` of a multiscale group lazily.
 
     Returns
@@ -256,6 +263,8 @@ def read_multiscale(group_dir: Path, level: int) -> tuple[da.Array, tuple[str, .
     axes : tuple of str
     scale_um : dict
         µm per pixel of that level for its space axes.
+    translation_um : dict
+        µm position of that level's first pixel centre for its space axes.
     attrs : dict
         All attributes of the group.
     """
@@ -269,6 +278,8 @@ def read_multiscale(group_dir: Path, level: int) -> tuple[da.Array, tuple[str, .
     ds = datasets[level]
     scale = next(t["scale"] for t in ds["coordinateTransformations"] if t["type"] == "scale")
     scale_um = {a: float(s) for a, s in zip(axes, scale) if a != "c"}
+    shift = next((t["translation"] for t in ds["coordinateTransformations"] if t["type"] == "translation"), None)
+    translation_um = {a: float(t) for a, t in zip(axes, shift or [0.0] * len(axes)) if a != "c"}
     arr = group[ds["path"]]
     data = da.from_zarr(arr)
-    return data, axes, scale_um, attrs
+    return data, axes, scale_um, translation_um, attrs

@@ -196,6 +196,23 @@ def test_heatmap_round_trip(tmp_path, rng, dims):
     assert list_heatmaps(plate, KEY) == ["gradcam"]
 
 
+def test_a_coarse_heatmap_lies_over_the_field_by_scale_and_translation(tmp_path, rng):
+    """A heatmap on a 4x coarser grid (the model's scale) keeps its first pixel centre where
+    the 4 x 4 field pixels it stands for have theirs, at every pyramid level."""
+    plate = make_plate(tmp_path, rng)
+    fine = {"y": 0.08, "x": 0.08}
+    coarse = {a: 4 * s for a, s in fine.items()}
+    origin = {a: 1.5 * s for a, s in fine.items()}  # centre of field pixels 0..3
+    hm = xr.DataArray(rng.uniform(0, 1, (3, 300, 320)).astype(np.float32), dims=("c", "y", "x"),
+                      coords={"c": TASKS}, attrs={"scale_um": coarse, "translation_um": origin})
+    write_heatmap(plate, KEY, "gradcam", hm)
+    out = read_heatmap(plate, KEY, "gradcam")
+    assert out.attrs["scale_um"] == pytest.approx(coarse) and out.attrs["translation_um"] == pytest.approx(origin)
+    level1 = read_heatmap(plate, KEY, "gradcam", level=1)
+    assert level1.attrs["translation_um"]["x"] == pytest.approx(origin["x"] + 0.5 * coarse["x"])
+    validate_plate(plate)
+
+
 def test_heatmap_rejects_bad_input(tmp_path, rng):
     plate = make_plate(tmp_path, rng)
     hm = xr.DataArray(np.zeros((3, 20, 24), np.float64), dims=("c", "y", "x"), coords={"c": TASKS},
