@@ -117,7 +117,8 @@ def _discs(frame: CellFrame, maps: dict, rng: np.random.Generator):
     reach = 1.2 * frame.half_extent_um
     starts, rel, width = [], [], []
     for layer in range(p.fibril_layers):
-        offsets = -reach + rng.uniform(0, pitch) + np.cumsum(pitch * rng.uniform(0.85, 1.15, int(2 * reach / pitch) + 2))
+        spacing = pitch * rng.uniform(0.85, 1.15, int(2 * reach / pitch) + 2)
+        offsets = -reach + rng.uniform(0, pitch) + np.cumsum(spacing)
         offsets = offsets[offsets < reach]
         starts.append(centre + offsets[:, None] * n0)
         rel.append((layer + 0.5 + rng.uniform(-0.3, 0.3, offsets.size)) / p.fibril_layers)
@@ -135,7 +136,8 @@ def _discs(frame: CellFrame, maps: dict, rng: np.random.Generator):
     phase = (float((centre @ e0) % sl) + rng.normal(0.0, p.register_jitter_um, n_half)) % sl
     first = np.concatenate([phase, sl - phase])
     n_disc = int(n_steps // _STEPS_PER_SARCOMERE) - 1
-    arc = first[:, None] + sl * np.arange(n_disc)[None, :] + rng.normal(0.0, p.sarcomere_jitter_um, (2 * n_half, n_disc))
+    arc = (first[:, None] + sl * np.arange(n_disc)[None, :]
+           + rng.normal(0.0, p.sarcomere_jitter_um, (2 * n_half, n_disc)))
     arc = np.clip(arc, 0.0, n_steps * step - 1e-3)
     i = np.floor(arc / step).astype(np.int64)
     f = np.repeat(np.arange(2 * n_half)[:, None], n_disc, axis=1)
@@ -236,7 +238,8 @@ def render_cell_b(frame: CellFrame) -> dict:
     p = frame.params
     rng = np.random.default_rng([p.detail_seed, 5])
     maps = {"ramp": frame.window_map(frame.ramp), "thickness": frame.window_map(frame.thickness),
-            "nucleus_bottom": frame.window_map(frame.nucleus_bottom), "nucleus_top": frame.window_map(frame.nucleus_top)}
+            "nucleus_bottom": frame.window_map(frame.nucleus_bottom),
+            "nucleus_top": frame.window_map(frame.nucleus_top)}
     parts = [_zbodies(frame, maps, rng)]
     if frame.organised.any():
         parts.append(_discs(frame, maps, rng))

@@ -36,6 +36,7 @@ class _Morphology(NamedTuple):
     weight: float  # share of the source's cells
     length_um: tuple[float, float]
     aspect: tuple[float, float]
+    width_um: tuple[float, float]  # the width length / aspect is clipped to
     shape_exponent: tuple[float, float]
     roughness: tuple[float, float]
     polygonality: tuple[float, float]
@@ -50,24 +51,24 @@ class _Morphology(NamedTuple):
 # ~300-2000 µm² and aspect 1-8 (Ribeiro et al. 2015; Pardon et al. 2024). Source stays visible in
 # texture and form: sarcomere length, fibril width and layers, z-bodies, outline, thickness.
 _MORPHOLOGIES: dict[str, tuple[_Morphology, ...]] = {
+    # weight, length, aspect, width, exponent, roughness, polygonality, height, nucleus bulge, layers
     "adult": (
-        _Morphology(0.65, (60.0, 140.0), (3.0, 7.0), (3.0, 6.0), (0.005, 0.03), (0.0, 0.02), (4.0, 7.0),
-                    (0.0, 0.5), (2, 4)),  # rod, as plated
-        _Morphology(0.35, (40.0, 110.0), (1.3, 3.0), (2.0, 3.5), (0.02, 0.06), (0.02, 0.07), (3.0, 5.5),
-                    (0.5, 2.0), (1, 3)),  # spread in culture
+        _Morphology(0.65, (60.0, 140.0), (3.0, 7.0), (12.0, 35.0), (3.0, 6.0), (0.005, 0.03), (0.0, 0.02),
+                    (4.0, 7.0), (0.0, 0.5), (2, 4)),  # rod, as plated
+        _Morphology(0.35, (40.0, 110.0), (1.3, 3.0), (15.0, 45.0), (2.0, 3.5), (0.02, 0.06), (0.02, 0.07),
+                    (3.0, 5.5), (0.5, 2.0), (1, 3)),  # spread in culture
     ),
     "neonatal": (
-        _Morphology(1.0, (25.0, 110.0), (1.3, 4.0), (1.7, 3.0), (0.02, 0.07), (0.03, 0.08), (2.5, 5.0),
-                    (0.5, 2.5), (1, 2)),
+        _Morphology(1.0, (25.0, 110.0), (1.3, 4.0), (10.0, 45.0), (1.7, 3.0), (0.02, 0.07), (0.03, 0.08),
+                    (2.5, 5.0), (0.5, 2.5), (1, 2)),  # spread, polygonal
     ),
     "ipsc": (
-        _Morphology(0.7, (20.0, 90.0), (1.3, 3.0), (1.8, 2.6), (0.02, 0.10), (0.0, 0.06), (2.5, 5.0),
-                    (0.8, 2.5), (1, 2)),  # round or irregular
-        _Morphology(0.3, (50.0, 120.0), (3.5, 7.0), (2.5, 4.5), (0.01, 0.05), (0.0, 0.03), (2.5, 4.5),
-                    (0.5, 2.0), (1, 2)),  # elongated: micropatterned or long in culture
+        _Morphology(0.7, (20.0, 90.0), (1.3, 3.0), (10.0, 40.0), (1.8, 2.6), (0.02, 0.10), (0.0, 0.06),
+                    (2.5, 5.0), (0.8, 2.5), (1, 2)),  # round or irregular
+        _Morphology(0.3, (50.0, 120.0), (3.5, 7.0), (10.0, 25.0), (2.5, 4.5), (0.01, 0.05), (0.0, 0.03),
+                    (2.5, 4.5), (0.5, 2.0), (1, 2)),  # elongated: micropatterned or long in culture
     ),
 }
-_WIDTH_UM = (10.0, 35.0)
 _LAYER_SPACING_UM = 1.5  # at most one myofibril layer per this much body height
 
 #: The longest cell and the thickest body (nucleus bulge included) the sampler draws, in µm.
@@ -81,7 +82,7 @@ def _shape(rng: np.random.Generator, source: str) -> dict:
     options = _MORPHOLOGIES[source]
     m = options[int(rng.choice(len(options), p=[o.weight for o in options]))]
     length = float(np.exp(rng.uniform(*np.log(m.length_um))))
-    width = float(np.clip(length / rng.uniform(*m.aspect), *_WIDTH_UM))
+    width = float(np.clip(length / rng.uniform(*m.aspect), *m.width_um))
     height = rng.uniform(*m.height_um)
     most = min(m.fibril_layers[1], max(1, int(height // _LAYER_SPACING_UM)))
     return dict(length_um=length, width_um=width, height_um=height,

@@ -76,8 +76,8 @@ def test_out_of_plane_tilt_spreads_the_zdisc_heights(look, quiet_optics):
     for seed in (7, 8):
         spread = []
         for tilt in (0.0, 20.0):
-            signal, mip, inside, u, v, off_nucleus = _image(_rod(seed, zdisc_out_of_plane_deg=tilt, domain_size_um=15.0),
-                                                            look, quiet_optics)
+            params = _rod(seed, zdisc_out_of_plane_deg=tilt, domain_size_um=15.0)
+            signal, mip, inside, u, v, off_nucleus = _image(params, look, quiet_optics)
             bright = inside & off_nucleus & (mip > np.percentile(mip[inside], 95))
             spread.append(_z_centroid_um(signal)[bright & (np.abs(u) < 12.0) & (np.abs(v) < 6.0)].std())
         # measured: a 0.70 -> 1.27 and 0.69 -> 1.27 µm, b 0.76 -> 1.44 and 0.61 -> 1.06 µm

@@ -32,7 +32,7 @@ def _cv_accuracy(features, labels):
 def test_size_alone_does_not_tell_the_source(draws):
     """A logistic regression on length, width and area (raw and log) of 300 drawn cells.
 
-    Measured on these draws: 0.53 (raw) and 0.55 (log) accuracy, chance 0.33. With the sampler before issue #15
+    Measured on these draws: 0.55 (raw) and 0.57 (log) accuracy, chance 0.33. With the sampler before issue #15
     (adult 80-150 µm rods, neonatal 55-95 µm, iPSC 22-48 µm) the same regression scored 0.98 and 0.99.
     """
     size = np.array([[p.length_um, p.width_um, _polygon_area_um2(Outline(p).polygon_um())] for p in draws])
