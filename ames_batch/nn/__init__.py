@@ -11,9 +11,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         # the rater protocol and its kinds
         "_rater": ["BundleRater", "CellExplanation", "Rater", "RaterInfo", "Rating", "load_rater", "rater_info", "register_rater_kind"],
-        "_cnn_rater": ["CNNInput", "CNNRater", "cnn_input"],
+        "_cnn_rater": ["FEATURE_LAYER", "CNNInput", "CNNRater", "cnn_input"],
         "_metrics_rater": ["MetricsRater"],
-        "_trainers": ["FitResult", "Trainer", "make_trainer"],
+        "_trainers": ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer"],
+        "_ood": ["OOD_QUANTILE", "OODStatistics", "fit_ood"],
         # models and bundles
         "_architectures": ["ARCHS", "Ensemble", "build_model", "min_input_size"],
         "_bundle": ["FORMAT_VERSION", "load_bundle", "make_card", "model_card_schema", "read_card", "save_bundle",
@@ -27,6 +28,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_evaluate": ["encode_ratings", "evaluate_ratings"],
         "_report": ["PAPER_TABLE1", "plot_confusion", "plot_history", "summary_markdown"],
         "_split": ["CellSplit", "split_cells"],
-        "_train": ["TrainResult", "TrainSettings", "fit_model", "predict_probs", "train_model"],
+        "_train": ["TrainResult", "TrainSettings", "fine_tune_model", "fit_model", "predict_probs", "train_model"],
     },
 )

@@ -7,15 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from ._architectures import ARCHS, LAST_CONV
+from ._ood import OODStatistics
 from ._preprocess import CellGeometry, PreprocessSettings, cell_input_2d, cell_input_3d
 from ._rater import BundleRater, CellExplanation, Rating, _columns, register_rater_kind
 
-__all__ = ["CNNInput", "CNNRater", "cnn_input"]
+__all__ = ["FEATURE_LAYER", "CNNInput", "CNNRater", "cnn_input"]
 
 #: Cells per forward/gradient pass; a 3D input is ~16x larger and its activations dominate memory.
 BATCH_SIZE = {2: 32, 3: 4}
 #: Integration steps of Integrated Gradients (Gauss-Legendre); completeness is reported per cell.
 IG_STEPS = 32
+#: A singular CNN's shared features before the heads: where its cells are compared for `ood`.
+FEATURE_LAYER = "dense100"
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +48,12 @@ class CNNRater(BundleRater):
         The network(s), tasks and preprocessing settings.
     card : dict, optional
         Its model card (None for a model not saved yet).
+
+    Attributes
+    ----------
+    ood : OODStatistics or None
+        Its training cells in `FEATURE_LAYER` space (the card's ``ood``); with it, :meth:`rate`
+        adds ``ood_score`` and ``ood`` per cell, from the same forward pass as the probabilities.
     """
 
     explanations = ("gradcam", "ig")
@@ -57,6 +66,7 @@ class CNNRater(BundleRater):
         self.settings = model.settings
         self.needs_stack = model.settings.ndim == 3
         self.batch_size = BATCH_SIZE[model.settings.ndim]
+        self.ood = OODStatistics.from_dict(self.card["ood"]) if "ood" in self.card else None
 
     @classmethod
     def from_bundle(cls, path: Path, card: dict) -> "CNNRater":
@@ -75,19 +85,44 @@ class CNNRater(BundleRater):
         x = np.stack([b.x for b in batch]) if len(batch) else np.zeros((0, *self.model.input_shape), np.float32)
         return self.model.predict(x, batch_size=self.batch_size)
 
-    def rate(self, batch: Sequence[CNNInput], explain: Sequence[str] = ()) -> Rating:
-        """As :meth:`BundleRater.rate`; a singular CNN's Grad-CAM comes from the predicting pass."""
-        from ..xai import grad_cam_pass
+    def features(self, batch: Sequence[CNNInput] | np.ndarray) -> np.ndarray:
+        """(N, 100) activations of `FEATURE_LAYER` (inference mode) of a singular CNN's cells
+        (prepared cells, or their stacked (N, ...) float32 inputs)."""
+        from ..xai import forward_pass
 
-        if "gradcam" not in explain or self.model.members is not None or not batch:
+        if self.model.members is not None:
+            raise ValueError(f"{self.name}: an ensemble has no shared feature layer")
+        x = batch if isinstance(batch, np.ndarray) else np.stack([b.x for b in batch])
+        _, extras = forward_pass(self.model.keras_model, x.astype(np.float32, copy=False), outputs=list(self.tasks),
+                                 extra_layers=[FEATURE_LAYER], batch_size=self.batch_size)
+        return extras[FEATURE_LAYER]
+
+    def rate(self, batch: Sequence[CNNInput], explain: Sequence[str] = ()) -> Rating:
+        """As :meth:`BundleRater.rate`; a singular CNN's Grad-CAM and ``ood`` columns come from its
+        predicting pass."""
+        from ..xai import forward_pass, grad_cam_pass
+
+        singular = self.model.members is None
+        cam = singular and "gradcam" in explain
+        extra = [self.ood.features] if singular and self.ood is not None else []
+        if not batch or not (cam or extra):
             return super().rate(batch, explain)
         x = np.stack([b.x for b in batch])
-        probs, maps, _ = grad_cam_pass(self.model.keras_model, x, outputs=list(self.tasks), layer=LAST_CONV,
-                                       batch_size=self.batch_size)
-        explanations = {m: self.explain(m, batch, probs) for m in explain if m != "gradcam"}
-        explanations["gradcam"] = [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.geometry)
-                                   for i, b in enumerate(batch)]
-        return Rating(probs, explanations, _columns(len(batch), explanations))
+        if cam:
+            probs, maps, extras = grad_cam_pass(self.model.keras_model, x, outputs=list(self.tasks), layer=LAST_CONV,
+                                                extra_layers=extra, batch_size=self.batch_size)
+        else:
+            probs, extras = forward_pass(self.model.keras_model, x, outputs=list(self.tasks), extra_layers=extra,
+                                         batch_size=self.batch_size)
+        explanations = {m: self.explain(m, batch, probs) for m in explain if not (cam and m == "gradcam")}
+        if cam:
+            explanations["gradcam"] = [CellExplanation(maps={t: maps[t][i] for t in self.tasks},
+                                                       placement=b.geometry) for i, b in enumerate(batch)]
+        columns = _columns(len(batch), explanations)
+        if extra:
+            for column, ood in zip(columns, self.ood.columns(extras[extra[0]])):
+                column.update(ood)
+        return Rating(probs, explanations, columns)
 
     def explain(self, method: str, batch: Sequence[CNNInput], probabilities: Mapping[str, np.ndarray]
                 ) -> list[CellExplanation]:
@@ -129,6 +164,8 @@ class CNNRater(BundleRater):
 
         card = make_card(name=name, version=version, tasks={t: list(c) for t, c in self.tasks.items()},
                          settings=self.settings, training=training, metrics=metrics, description=description)
+        if self.ood is not None:
+            card["ood"] = self.ood.to_dict()
         return save_bundle(self.model.model, card, path, overwrite=True)
 
 
