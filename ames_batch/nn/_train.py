@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from ._combiner import fit_combiner
 from ._evaluate import encode_ratings, evaluate_ratings
 from ._split import CellSplit, split_cells
 
-__all__ = ["TrainSettings", "TrainResult", "fit_model", "train_model", "predict_probs"]
+__all__ = ["TrainSettings", "TrainResult", "fine_tune_model", "fit_model", "train_model", "predict_probs"]
 
 log = logging.getLogger("ames_batch")
 
@@ -256,6 +256,97 @@ def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint
     if callback.best_weights is not None:
         model.set_weights(callback.best_weights)
     return model, state
+
+
+def _copy_weights(source, target) -> None:
+    """Weights of every layer of `source` into the layer of the same name in `target`."""
+    for layer in source.layers:
+        if layer.weights:
+            target.get_layer(layer.name).set_weights(layer.get_weights())
+
+
+def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: CellSplit, settings: TrainSettings,
+                    fine_tune, *, checkpoint_dir: Path | None = None, resume: bool = False):
+    """Adapt a trained singular CNN to new rated cells: heads first, then the whole network.
+
+    Parameters
+    ----------
+    init : keras.Model
+        The trained model (left unchanged: a copy is tuned).
+    inputs : (N, ...) ndarray of float32
+        Preprocessed inputs of all rated cells, with the initial model's preprocessing.
+    y : dict of str to (N,) ndarray of int
+        Class index per cell of each rated task (a subset of the model's tasks).
+    split : CellSplit
+        Train and validation cells (early stopping on the validation loss in both phases).
+    settings : TrainSettings
+        Augmentation, balance, batch size, seed, patience; `learning_rate` for the heads and
+        `epochs` for the second phase.
+    fine_tune : FineTuneSettings
+        Phase lengths and the trunk's learning rate.
+    checkpoint_dir : Path, optional
+        Phase checkpoints go to ``heads/`` and ``trunk/`` under it (resumable).
+    resume : bool
+        Continue from those checkpoints.
+
+    Returns
+    -------
+    model : keras.Model
+        All of `init`'s outputs; the heads of tasks not in `y` keep their weights.
+    history : dict of str to list of float
+        Both phases, one entry per epoch.
+    epochs_run, best_epoch : int
+        Over both phases (1-based; the phase-2 epochs follow the phase-1 ones).
+
+    Notes
+    -----
+    Only a sub-model with the rated outputs is fitted (it shares its layers with the copy), so
+    an unrated head gets no gradient at all. Phase 1 trains those heads with the trunk and its
+    BatchNorm statistics frozen (a frozen Keras BatchNorm runs in inference mode); phase 2
+    unfreezes the trunk (but the fixed striation filters) at ``learning_rate *
+    trunk_lr_factor``. If phase 2 ends with a worse validation loss than phase 1, phase 1's
+    weights are kept.
+    """
+    keras = _keras()
+    model = keras.models.clone_model(init)
+    model.set_weights(init.get_weights())
+    fixed = {layer.name for layer in model.layers if not layer.trainable}
+    tasks = list(y)
+    heads = {f"{t}_{part}" for t in tasks for part in ("dense20", "logits")}
+    rated = keras.Model(model.inputs, {t: model.get_layer(t).output for t in tasks}, name=f"{model.name}_rated")
+    spatial_axes = (0, 1) if inputs.ndim == 4 else (1, 2)
+    losses = {t: "sparse_categorical_crossentropy" for t in tasks}
+    n_classes = {t: int(model.get_layer(f"{t}_logits").units) for t in tasks}
+    keras.utils.set_random_seed(settings.seed)
+
+    def phase(name: str, trainable, phase_settings):
+        for layer in model.layers:
+            layer.trainable = layer.name not in fixed and trainable(layer)
+        folder = None if checkpoint_dir is None else Path(checkpoint_dir) / name
+        fitted, state = _fit_one(rated, inputs, y, split, phase_settings, losses=losses, n_classes=n_classes,
+                                 checkpoint_dir=folder, resume=resume, spatial_axes=spatial_axes)
+        if fitted is not rated:  # resumed: a model loaded from the checkpoint, not sharing layers
+            _copy_weights(fitted, model)
+        return state
+
+    batchnorm = keras.layers.BatchNormalization
+    first = phase("heads", lambda layer: layer.name in heads,
+                  replace(settings, epochs=int(fine_tune.head_epochs)))
+    after_heads = model.get_weights()
+    second = phase("trunk", lambda layer: fine_tune.train_batchnorm or not isinstance(layer, batchnorm),
+                   replace(settings, learning_rate=settings.learning_rate * fine_tune.trunk_lr_factor))
+    for layer in model.layers:
+        layer.trainable = layer.name not in fixed
+    e1, e2 = int(first["epoch"]), int(second["epoch"])
+    best = e1 + int(second["best_epoch"])
+    if second["best_val_loss"] > first["best_val_loss"]:
+        log.info("fine-tuning the trunk did not lower the validation loss (%.4f > %.4f): heads-only weights kept",
+                 second["best_val_loss"], first["best_val_loss"])
+        model.set_weights(after_heads)
+        best = int(first["best_epoch"])
+    history = {k: first["history"].get(k, []) + second["history"].get(k, [])
+               for k in {*first["history"], *second["history"]}}
+    return model, history, e1 + e2, best
 
 
 #: Layers that end the fixed, weight-free front of a tuned member (see ``_architectures``)

@@ -2,23 +2,31 @@
 
 A trainer prepares cells exactly as its rater will (``prepare(cell, field)``) and fits on a
 split made by the caller, so every kind is trained, scored and saved by the same code
-(``ames_batch.pipeline.train_plate``) with no special path.
+(``ames_batch.pipeline.train_plate``) with no special path. Every fitted rater also learns what
+its training cells looked like (``ood``, see ``_ood.py``): the density on the training split,
+the threshold on the validation split.
+
+Fine-tuning (``make_trainer(..., init=rater)``) starts from a trained singular CNN instead of
+random weights: first only the heads of the rated tasks learn (trunk frozen), then the trunk
+joins at a lower learning rate. Heads of tasks the ratings leave out are never trained.
 """
 
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from ._architectures import ARCHS
-from ._cnn_rater import CNNRater, cnn_input
+from ._cnn_rater import FEATURE_LAYER, CNNRater, cnn_input
 from ._metrics_rater import MetricsRater
+from ._ood import OOD_QUANTILE, OODStatistics, fit_ood
 from ._preprocess import PreprocessSettings
 from ._split import CellSplit
 
-__all__ = ["FitResult", "Trainer", "make_trainer"]
+__all__ = ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer"]
 
 #: Every kind `make_trainer` builds.
 TRAINABLE = (*ARCHS, "metrics")
@@ -60,6 +68,95 @@ class Trainer(Protocol):
             resume: bool = False) -> FitResult: ...
 
 
+@dataclass(frozen=True)
+class FineTuneSettings:
+    """How a trained CNN is adapted to new rated cells (recorded in the card).
+
+    Attributes
+    ----------
+    head_epochs : int
+        Most epochs of the first phase: only the rated tasks' heads learn, at the trainer's
+        learning rate, the trunk (and its BatchNorm statistics) frozen.
+    trunk_lr_factor : float
+        Second phase: the whole network (but the fixed striation filters) learns at the
+        learning rate times this, for at most the trainer's `epochs`.
+    train_batchnorm : bool
+        Let BatchNorm layers renew their statistics in the second phase (they see the new
+        images' contrast); False keeps the initial model's.
+    """
+
+    head_epochs: int = 20
+    trunk_lr_factor: float = 0.1
+    train_batchnorm: bool = True
+
+    def __post_init__(self):
+        if int(self.head_epochs) < 1:
+            raise ValueError(f"`head_epochs` must be >= 1; got {self.head_epochs}")
+        if not 0 < self.trunk_lr_factor <= 1:
+            raise ValueError(f"`trunk_lr_factor` must be in (0, 1]; got {self.trunk_lr_factor}")
+
+
+def fit_rater_ood(rater, fit_batch: Sequence, held_out_batch: Sequence, *,
+                  quantile: float = OOD_QUANTILE) -> OODStatistics | None:
+    """Give `rater` (a singular CNN or a metrics model) the statistics of its training cells.
+
+    Parameters
+    ----------
+    rater : CNNRater or MetricsRater
+        Fitted; its ``ood`` is set here.
+    fit_batch : sequence
+        Prepared inputs of the cells it was fitted on (``rater.prepare``; for a CNN also an
+        (N, ...) float32 array of inputs).
+    held_out_batch : sequence
+        Prepared inputs of in-distribution cells it never trained on (its validation cells).
+    quantile : float
+        Share of the held-out cells left unflagged.
+
+    Returns
+    -------
+    OODStatistics or None
+        None (and ``rater.ood`` None) for an ensemble, which has no shared feature layer.
+    """
+    if isinstance(rater, CNNRater) and rater.model.members is not None:
+        rater.ood = None
+        return None
+    name = FEATURE_LAYER if isinstance(rater, CNNRater) else "metrics"
+    rater.ood = fit_ood(rater.features(fit_batch), rater.features(held_out_batch), features=name,
+                        quantile=quantile)
+    return rater.ood
+
+
+def add_ood_statistics(path: str | os.PathLike, fit_inputs, held_out_inputs, *,
+                       quantile: float = OOD_QUANTILE) -> OODStatistics:
+    """Add ``ood`` statistics to a saved bundle (e.g. the bundled default) and save it in place.
+
+    Parameters
+    ----------
+    path : path-like
+        Bundle folder (its card and files are rewritten; name, version, training, metrics and
+        description kept; the identity changes, so `run` re-rates fields it rated before).
+    fit_inputs, held_out_inputs
+        As for :func:`fit_rater_ood`: the bundle's training cells (or a fresh draw from the same
+        distribution) and held-out cells of that distribution.
+    quantile : float
+        Share of the held-out cells left unflagged.
+
+    Returns
+    -------
+    OODStatistics
+    """
+    from ._rater import load_rater
+
+    rater = load_rater(path)
+    stats = fit_rater_ood(rater, fit_inputs, held_out_inputs, quantile=quantile)
+    if stats is None:
+        raise ValueError(f"{path}: an ensemble has no shared feature layer for ood statistics")
+    card = rater.card
+    rater.save(path, name=card["name"], version=card["version"], training=card["training"],
+               metrics=card.get("metrics"), description=card.get("description", ""))
+    return stats
+
+
 class _CNNTrainer:
     """A CNN ("2d", "2d-ensemble", "3d") from preprocessed windows (``ames_batch.nn.fit_model``)."""
 
@@ -80,8 +177,45 @@ class _CNNTrainer:
         result = fit_model(inputs, dict(ratings), list(cell_ids), classes={t: list(c) for t, c in classes.items()},
                            split=split, settings=self.settings, checkpoint_dir=checkpoint_dir, resume=resume)
         rater = CNNRater(RatingModel(result.model, tasks=result.classes, settings=self.preprocess))
+        fit_rater_ood(rater, inputs[split.train], inputs[split.val])
         return FitResult(rater=rater, history=result.history, epochs_run=result.epochs_run,
                          best_epoch=result.best_epoch, settings=self.settings.to_dict())
+
+
+class _FineTuneTrainer:
+    """A singular CNN ("2d", "3d") fine-tuned from a trained one (``ames_batch.nn.fine_tune_model``)."""
+
+    def __init__(self, init: CNNRater, settings, fine_tune: FineTuneSettings):
+        self.init = init
+        self.arch = init.model.arch
+        self.preprocess = init.settings
+        self.settings = settings
+        self.fine_tune = fine_tune
+        self.needs_stack = init.needs_stack
+
+    def prepare(self, cell, field):
+        return cnn_input(self.preprocess, cell, field)
+
+    def fit(self, prepared, ratings, cell_ids, split, *, classes, checkpoint_dir=None, resume=False) -> FitResult:
+        from ._evaluate import encode_ratings
+        from ._predict import RatingModel
+        from ._train import fine_tune_model
+
+        for task in ratings:
+            if task not in self.init.tasks or list(classes[task]) != list(self.init.tasks[task]):
+                raise ValueError(f"{self.init.name} rates {dict(self.init.tasks)}; cannot fine-tune task {task!r} "
+                                 f"with classes {list(classes.get(task, []))}")
+        inputs = np.stack([p.x for p in prepared]).astype(np.float32)
+        y = encode_ratings(dict(ratings), {t: list(classes[t]) for t in ratings})
+        model, history, epochs_run, best_epoch = fine_tune_model(
+            self.init.model.keras_model, inputs, y, split, self.settings, self.fine_tune,
+            checkpoint_dir=checkpoint_dir, resume=resume)
+        tasks = {t: list(c) for t, c in self.init.tasks.items()}
+        rater = CNNRater(RatingModel(model, tasks=tasks, settings=self.preprocess))
+        fit_rater_ood(rater, inputs[split.train], inputs[split.val])
+        return FitResult(rater=rater, history=history, epochs_run=epochs_run, best_epoch=best_epoch,
+                         settings={**self.settings.to_dict(), "fine_tune": asdict(self.fine_tune),
+                                   "init": self.init.identity, "tuned_tasks": list(ratings)})
 
 
 class _MetricsTrainer:
@@ -98,19 +232,28 @@ class _MetricsTrainer:
 
         model = MetricsRatingModel(tasks=list(ratings))
         model.fit([prepared[i] for i in split.train], {t: np.asarray(v)[split.train] for t, v in ratings.items()})
-        return FitResult(rater=MetricsRater(model), settings={"arch": "metrics", "features": list(model.features),
+        rater = MetricsRater(model)
+        fit_rater_ood(rater, [prepared[i] for i in split.train], [prepared[i] for i in split.val])
+        return FitResult(rater=rater, settings={"arch": "metrics", "features": list(model.features),
                                                               "c": model.c, "class_weight": model.class_weight})
 
 
 def make_trainer(arch: str, *, preprocess: PreprocessSettings | None = None, max_rotation_deg: float = 5.0,
-                 **options) -> Trainer:
+                 init: CNNRater | None = None, fine_tune: FineTuneSettings | None = None, **options) -> Trainer:
     """A trainer for `arch`.
 
     Parameters
     ----------
     arch : {"2d", "2d-ensemble", "3d", "metrics"}
+        With `init`, the initial model's arch ("2d" or "3d").
     preprocess : PreprocessSettings, optional
         CNN input (default ``default_3d()`` for "3d", else ``default_2d()``); ignored by "metrics".
+        With `init`, None or the initial model's own (the network was trained on it).
+    init : CNNRater, optional
+        A trained singular CNN to fine-tune (see :class:`FineTuneSettings`) instead of training
+        from random weights; the rater fitted keeps all its tasks.
+    fine_tune : FineTuneSettings, optional
+        How to fine-tune (with `init` only); default ``FineTuneSettings()``.
     max_rotation_deg : float
         CNN augmentation: largest random turn of a training input (flips, small gain changes
         and, when the input is not aligned to the cell's long axis, 90° turns come with it).
@@ -125,6 +268,16 @@ def make_trainer(arch: str, *, preprocess: PreprocessSettings | None = None, max
     """
     if arch not in TRAINABLE:
         raise ValueError(f"`arch` must be one of {TRAINABLE}; got {arch!r}")
+    if fine_tune is not None and init is None:
+        raise ValueError("`fine_tune` settings need an `init` model to fine-tune")
+    if init is not None:
+        if not isinstance(init, CNNRater) or init.model.members is not None:
+            raise ValueError(f"`init` must be a singular CNN rater ('2d' or '3d'); got {init!r}")
+        if arch != init.model.arch:
+            raise ValueError(f"`arch` {arch!r} differs from the initial model's {init.model.arch!r}")
+        if preprocess is not None and preprocess != init.settings:
+            raise ValueError("`preprocess` must be the initial model's own (its network was trained on it)")
+        preprocess = init.settings
     if arch == "metrics":
         return _MetricsTrainer()
     from ._augment import AugmentSettings
@@ -138,4 +291,6 @@ def make_trainer(arch: str, *, preprocess: PreprocessSettings | None = None, max
     augment = AugmentSettings(rot90=not preprocess.align_long_axis, max_rotation_deg=max_rotation_deg,
                               gain=0.05, offset=0.0)
     settings = TrainSettings(arch=arch, augment=augment, um_per_px=preprocess.target_um_per_px, **options)
+    if init is not None:
+        return _FineTuneTrainer(init, settings, fine_tune or FineTuneSettings())
     return _CNNTrainer(arch, preprocess, settings)
