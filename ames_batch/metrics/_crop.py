@@ -5,6 +5,8 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._blur import _blurs
+
 #: Derivative scale of the structure tensor in µm (about half a z-disc's width).
 DERIVATIVE_SIGMA_UM = 0.15
 #: Structure wider than this (µm, Gaussian sigma) is removed before the gradients, so the
@@ -34,8 +36,8 @@ def _structure_tensor(residual: np.ndarray, pixel_size_um: float, sigma_um: floa
     si = sigma_um / pixel_size_um
     gx = ndi.gaussian_filter(residual, sd, order=(0, 1), mode="reflect") / pixel_size_um
     gy = ndi.gaussian_filter(residual, sd, order=(1, 0), mode="reflect") / pixel_size_um
-    jxx_m_jyy = ndi.gaussian_filter(gx * gx - gy * gy, si, mode="reflect")
-    jxy = ndi.gaussian_filter(gx * gy, si, mode="reflect")
+    jxx_m_jyy = _blurs(gx * gx - gy * gy, [si], mode="reflect")[0]
+    jxy = _blurs(gx * gy, [si], mode="reflect")[0]
     return (-(jxx_m_jyy) - 2j * jxy).astype(np.complex64)
 
 
@@ -59,7 +61,7 @@ class _CellCrop:
     @cached_property
     def highpassed(self) -> np.ndarray:
         """The MIP minus its `HIGHPASS_SIGMA_UM` Gaussian blur, float32."""
-        return self.mip - ndi.gaussian_filter(self.mip, HIGHPASS_SIGMA_UM / self.px, mode="reflect")
+        return self.mip - _blurs(self.mip, [HIGHPASS_SIGMA_UM / self.px], mode="reflect")[0]
 
     @cached_property
     def tensor(self) -> np.ndarray:

@@ -6,6 +6,7 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._blur import _blurs
 from ._crop import _CellCrop
 from ._validate import _check_inputs, _check_positive
 
@@ -20,9 +21,11 @@ MIN_SCORE = 0.2
 #: Gaussian sigma of the majority vote that smooths the organised decision, µm.
 VOTE_UM = 0.75
 #: The spacing search first scores every spacing on this many evenly spread z-disc pixels,
-#: then scores on all pixels only the spacings the sample cannot rule out (their sample sum
-#: within _SCREEN_SE standard errors of the best): the sample cuts the work, all pixels decide.
+#: keeps the spacings the sample cannot rule out (sample sum within _SCREEN_SE standard
+#: errors of the best), scores those on _SCREEN_GROWTH times as many pixels, and so on;
+#: the last round uses all pixels: samples cut the work, all pixels decide.
 _SCREEN_POINTS = 4000
+_SCREEN_GROWTH = 8
 _SCREEN_SE = 4.0
 #: Gaussian sigma of the small neighbourhood that must itself be periodic within half a
 #: sarcomere of an organised pixel, µm.
@@ -149,10 +152,11 @@ class _Comb:
 
     def __init__(self, resp, mask, tensor, room_px, pixel_size_um):
         at = np.nonzero(resp > 0)  # R(x) = 0 elsewhere: nothing to multiply
-        room = room_px[at]
-        order = np.argsort(-room, kind="stable")
+        # whole pixels of room, most first (a radix sort); the split below stays exact
+        room = np.minimum(np.floor(room_px[at]), 65535).astype(np.uint16)
+        order = np.argsort(65535 - room, kind="stable")
         self.at = (at[0][order], at[1][order])
-        self.room = room[order]
+        self.neg_room = -room[order].astype(np.int32)
         self.r = resp[self.at]
         n = np.angle(tensor[self.at]) / 2.0 + np.pi / 2.0  # across the z-disc lines, x towards y
         self.step = np.stack([np.sin(n), np.cos(n)]).astype(np.float32) / pixel_size_um
@@ -186,7 +190,8 @@ class _Comb:
     def product(self, shift_um: float) -> np.ndarray:
         """``R(x)`` times the mean of ``R(x ± d n)`` over the sides that lie in the cell."""
         # neighbours at d px round to pixels within d + 0.71 px: inside where the room is larger
-        clear = int(np.searchsorted(-self.room, -(shift_um / self.px + 0.75), side="left"))
+        clear = int(np.searchsorted(self.neg_room, -(math.floor(shift_um / self.px + 0.75) + 1),
+                                    side="right"))
         total = np.zeros_like(self.r)
         count = np.full_like(self.r, 2.0)
         count[clear:] = 0.0
@@ -207,46 +212,53 @@ class _Comb:
         pick = np.minimum((np.arange(count) * (n / count)).astype(np.intp), n - 1)
         out = copy.copy(self)
         out.at = (self.at[0][pick], self.at[1][pick])
-        out.room, out.r, out.step, out.yx = self.room[pick], self.r[pick], self.step[:, pick], self.yx[:, pick]
+        out.neg_room, out.r, out.step, out.yx = self.neg_room[pick], self.r[pick], self.step[:, pick], self.yx[:, pick]
         return out
 
 
-def _best_length(comb: _Comb) -> float:
-    """Spacing (µm) in the band at which the comb's sum over the cell is largest.
+def _best_length(comb: _Comb) -> tuple[float, np.ndarray]:
+    """Spacing (µm) in the band at which the comb's sum over the cell is largest, and the
+    comb at that spacing (per point).
 
-    With more than twice `_SCREEN_POINTS` z-disc pixels, a sample screens the spacings first
-    (see `_SCREEN_POINTS`); the winner is still chosen by the sum over all pixels.
+    Spacings are screened on growing samples of the z-disc pixels (see `_SCREEN_POINTS`);
+    the winner is always chosen by the sum over all pixels.
     """
     grid = np.arange(SARCOMERE_BAND_UM[0], SARCOMERE_BAND_UM[1] + 1e-9, _LENGTH_STEP_UM)
-    candidates = range(len(grid))
-    if comb.r.size > 2 * _SCREEN_POINTS:
-        sample = comb.sample(_SCREEN_POINTS)
-        per_point = np.stack([sample.comb(length) for length in grid]).astype(np.float64)
+    candidates = np.arange(len(grid))
+    size = _SCREEN_POINTS
+    while len(candidates) > 1 and comb.r.size > 2 * size:
+        sample = comb.sample(size)
+        per_point = np.stack([sample.comb(grid[i]) for i in candidates]).astype(np.float64)
         sums = per_point.sum(axis=1)
         best = int(np.argmax(sums))
-        se = np.sqrt(_SCREEN_POINTS) * (per_point - per_point[best]).std(axis=1)
-        candidates = np.flatnonzero(sums >= sums[best] - _SCREEN_SE * se)
-    sums = {int(i): float(comb.comb(grid[i]).sum()) for i in candidates}
-    return float(grid[max(sums, key=sums.get)])
+        se = np.sqrt(size) * (per_point - per_point[best]).std(axis=1)
+        candidates = candidates[sums >= sums[best] - _SCREEN_SE * se]
+        size *= _SCREEN_GROWTH
+    combs = {int(i): comb.comb(grid[i]) for i in candidates}
+    best = max(combs, key=lambda i: float(combs[i].sum()))
+    return float(grid[best]), combs[best]
 
 
 def _majority(decision, mask, sigma_px):
     """Cell pixels whose Gaussian neighbourhood inside the cell is mostly `decision`."""
-    votes = ndi.gaussian_filter(decision.astype(np.float32), sigma_px, mode="constant")
-    weight = ndi.gaussian_filter(mask.astype(np.float32), sigma_px, mode="constant")
+    votes = _blurs(decision.astype(np.float32), [sigma_px], mode="constant")[0]
+    weight = _blurs(mask.astype(np.float32), [sigma_px], mode="constant")[0]
     return (votes >= 0.5 * weight) & mask
 
 
-def _ratio(products, energy, mask, sigma_px):
-    """``G * products / G * energy`` in the cell; 0 where the neighbourhood has no stain."""
-    num = ndi.gaussian_filter(products, sigma_px, mode="constant")
-    den = ndi.gaussian_filter(energy, sigma_px, mode="constant")
-    # no stain: a neighbourhood with under 2 % of the z-disc energy of the cell's bright parts
-    floor = 0.02 * float(np.percentile(den[mask], 90))
-    ok = mask & (den > max(floor, 1e-30))
-    score = np.zeros(products.shape, np.float32)
-    score[ok] = np.clip(num[ok] / den[ok], -1.0, 1.0)
-    return score
+def _ratios(products, energy, mask, sigmas_px):
+    """``G * products / G * energy`` in the cell for each Gaussian of `sigmas_px`; 0 where
+    the neighbourhood has no stain."""
+    scores = []
+    for num, den in zip(_blurs(products, sigmas_px, mode="constant"),
+                        _blurs(energy, sigmas_px, mode="constant")):
+        # no stain: a neighbourhood with under 2 % of the z-disc energy of the cell's bright parts
+        floor = 0.02 * float(np.percentile(den[mask], 90))
+        ok = mask & (den > max(floor, 1e-30))
+        score = np.zeros(products.shape, np.float32)
+        score[ok] = np.clip(num[ok] / den[ok], -1.0, 1.0)
+        scores.append(score)
+    return scores
 
 
 def _within(seeds: np.ndarray, limit_um: float, pixel_size_um: float) -> np.ndarray:
@@ -281,15 +293,17 @@ def _organised_map(crop, *, length_um=None, neighbourhood_um=NEIGHBOURHOOD_UM,
         return np.zeros((ny, nx), bool), np.zeros((ny, nx), np.float32)
     comb = _Comb(resp, mask, crop.tensor, crop.room_px, px)
     if length_um is None:
-        length_um = _best_length(comb)
+        length_um, at_length = _best_length(comb)
+    else:
+        at_length = comb.comb(length_um)
     products = np.zeros((ny, nx), np.float32)
-    products[comb.at] = comb.comb(length_um)
-    energy = resp * resp
-    score = _ratio(products, energy, mask, neighbourhood_um / px)
+    products[comb.at] = at_length
     # footprint: the wide neighbourhood lends a periodic fibril's score to empty stain-free
     # surroundings up to ~3 sigma away; count only pixels within half a sarcomere of a
     # place that is periodic on its own (a small neighbourhood)
-    local = _ratio(products, energy, mask, FOOTPRINT_NEIGHBOURHOOD_UM / px) >= min_score
+    score, small = _ratios(products, resp * resp, mask,
+                           [neighbourhood_um / px, FOOTPRINT_NEIGHBOURHOOD_UM / px])
+    local = small >= min_score
     if not local.any():
         return np.zeros((ny, nx), bool), score
     near = _within(local, 0.5 * length_um, px)
