@@ -10,10 +10,10 @@ import pandas as pd
 
 from .._logging import progress
 from ..errors import ModelBundleError
-from ..io import (FieldKey, field_attributes, list_fields, list_labels, plate_lock, validate_plate,
-                  write_csv_atomic, write_plate_table)
+from ..io import (FieldKey, field_attributes, list_fields, list_labels, list_tables, plate_lock, write_csv_atomic,
+                  write_plate_table)
 from ..nn import load_rater, rater_info
-from ._rate import (FieldResult, RunSettings, predict_group, prepare_group, rate_fields, rows_from_labels,
+from ._rate import (CELL_LABELS, FieldResult, RunSettings, predict_group, prepare_group, rate_fields, rows_from_labels,
                     write_group)
 
 __all__ = ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"]
@@ -143,7 +143,8 @@ def run_plate(
         Setup errors (nothing is rated).
     """
     plate = Path(plate)
-    validate_plate(plate)
+    list_fields(plate)  # not a plate: a setup error before anything else (a full NGFF validation of a
+    # large plate costs seconds, and each field is checked as it is read)
     model_path = Path(model) if model is not None else default_model_path(mode or "2d")
     info = rater_info(model_path)  # the card only: deciding what to skip needs no TensorFlow
     model_mode = "3d" if info.needs_stack else "2d"
@@ -173,7 +174,8 @@ def run_plate(
         ordered = [results[k] for k in keys]
         table = _table(plate, ordered)
         write_csv_atomic(out_csv, table)
-        if not wells:  # the plate's own table holds every cell of the plate
+        # the plate's own table holds every cell of the plate; rating any field drops it
+        if not wells and (todo or CELL_LABELS not in list_tables(plate)):
             cells = table[table["status"] == "ok"].drop(columns=["plate", "status"])
             write_plate_table(plate, cells.astype({"label": np.int64}) if "label" in cells else cells)
     report = RunReport(plate, out_csv, ordered)
