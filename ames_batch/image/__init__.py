@@ -1,11 +1,14 @@
-"""Pure (lazy where possible) image operations: projection, resampling, crops, normalisation."""
+"""Pure (lazy where possible) image operations: projection, resampling, working scale, crops,
+normalisation."""
 
 from ._crop import cell_bbox, cell_long_axis
 from ._normalize import normalize_percentile
 from ._projection import max_projection
 from ._resample import antialias_sigma_px, resample, resample_frame
+from ._working_scale import WORKING_PIXEL_SIZE_UM, to_working_scale, upsample_labels
 
 __all__ = [
+    "WORKING_PIXEL_SIZE_UM",
     "antialias_sigma_px",
     "cell_bbox",
     "cell_long_axis",
@@ -13,4 +16,6 @@ __all__ = [
     "normalize_percentile",
     "resample",
     "resample_frame",
+    "to_working_scale",
+    "upsample_labels",
 ]
