@@ -163,18 +163,19 @@ class _Comb:
         self.yx = np.stack(self.at).astype(np.float32)
         self.px = pixel_size_um
         self.resp, self.mask = resp, mask
-        self._flat = np.pad(resp, ((0, 1), (0, 1))).ravel()  # bilinear reads one row/column on
+        # bilinear corners as shifted views of one padded copy (reads one row/column on)
+        flat = np.pad(resp, ((0, 1), (0, 1))).ravel()
+        self._width = resp.shape[1] + 1
+        self._corners = (flat, flat[1:], flat[self._width:], flat[self._width + 1:])
 
     def _bilinear(self, coords: np.ndarray) -> np.ndarray:
         """`resp` at (2, k) float32 coordinates inside [0, n - 1] (as map_coordinates, order 1)."""
-        width = self.resp.shape[1] + 1
         base = np.floor(coords)
         fy, fx = coords - base
-        i = base[0].astype(np.intp) * width + base[1].astype(np.intp)
-        f = self._flat
-        top = f[i] + (f[i + 1] - f[i]) * fx
-        bottom = f[i + width] + (f[i + width + 1] - f[i + width]) * fx
-        return top + (bottom - top) * fy
+        i = base[0].astype(np.int32) * np.int32(self._width) + base[1].astype(np.int32)
+        a, b, c, d = (np.take(f, i) for f in self._corners)
+        top = a + (b - a) * fx
+        return top + (c + (d - c) * fx - top) * fy
 
     def _at_edge(self, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(`resp` interpolated, 1 where the nearest pixel is in the cell) at any coordinates;
