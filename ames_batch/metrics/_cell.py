@@ -73,10 +73,16 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
 
     Notes
     -----
-    Eager, on one in-memory crop; work in float32 (spectra in float64). The high-passed
-    image is computed once for length and density, the structure tensor once for
-    orientation, axis relation and organisation (which picks its own spacing, see
-    `organised_map`).
+    Eager, on one in-memory crop, float32 (sums over the cell and spectral profiles in
+    float64). The filtered images are computed once and shared: one line residual for the
+    structure tensor and the organised map, one high-pass for length and density, one
+    structure tensor for orientation, axis relation and organisation (which picks its own
+    spacing, see `organised_map`), one distance transform for the taper and the comb.
+    Cost grows with the crop's pixels (~0.5 s per megapixel, one core): the pipeline
+    measures cells at ``ames_batch.image.WORKING_PIXEL_SIZE_UM`` (0.16 µm/px, see
+    `ames_batch.image.to_working_scale`), where the numbers agree with those at 3D-SIM
+    pixel sizes (docs/metrics.md, "Working scale"). FFTs use scipy.fft's worker count
+    (``scipy.fft.set_workers``; one by default).
 
     Examples
     --------
