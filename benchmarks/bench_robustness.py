@@ -84,8 +84,8 @@ def _prepared(rater, changed: list) -> list:
 
     out = []
     for i, (mip, mask, px) in enumerate(changed):
-        field = FieldData(FieldKey("A/1", str(i)), np.asarray(mip, np.float32), None, {"z": 1.0, "y": px, "x": px})
-        out += prepare_cells(extract_cells(field, mask.astype(np.uint32)), field, rater)
+        field = FieldData.from_arrays(FieldKey("A/1", str(i)), np.asarray(mip, np.float32), {"y": px, "x": px})
+        out += prepare_cells(extract_cells(field, field.labels_from_field(mask.astype(np.uint32))), field, rater)
     return [r.prepared for r in out]
 
 

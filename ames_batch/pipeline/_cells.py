@@ -71,9 +71,9 @@ def extract_cells(field: FieldData, labels: np.ndarray, *, only: Sequence[int] |
     Parameters
     ----------
     field : FieldData
-        The field's stain (MIP (Y, X) and scale in µm).
+        The field's stain (MIP (Y, X) at the working scale, its scale and origin in µm).
     labels : (Y, X) ndarray of int
-        Cell labels of the field, 0 = background.
+        Cell labels on the grid of ``field.mip``, 0 = background.
     only : sequence of int, optional
         Measure only these labels (a label that is absent is left out; the caller reports it).
     keep_organised : bool
@@ -96,7 +96,8 @@ def extract_cells(field: FieldData, labels: np.ndarray, *, only: Sequence[int] |
         metrics = cell_metrics(field.mip[bbox], crop, px, organised_out=organised)
         cy, cx = np.argwhere(mask).mean(axis=0)
         records.append(CellRecord(key=field.key, label=label, bbox=bbox, mask=crop,
-                                  centroid_um=(float(cy * field.scale_um["y"]), float(cx * field.scale_um["x"])),
+                                  centroid_um=tuple(float(field.translation_um[a] + c * field.scale_um[a])
+                                                    for a, c in zip("yx", (cy, cx))),
                                   metrics=metrics, organised=organised))
     return records
 

@@ -130,7 +130,7 @@ def _split_batch(fields: list[_Field], rating: Rating) -> list[Rating]:
 
 
 def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
-    """A field-frame heatmap, one channel per task (or one "organised" channel)."""
+    """A heatmap on the field's working-scale grid, one channel per task (or one "organised" channel)."""
     data = f.data
     if method == ORGANISED:
         plane = np.zeros(data.mip.shape, np.float32)
@@ -148,7 +148,8 @@ def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
                 np.copyto(plane, placed, where=np.abs(placed) > np.abs(plane))
             planes.append(plane)
     scale = {d: data.scale_um[d] for d in dims[1:]}
-    return xr.DataArray(np.stack(planes), dims=dims, coords={"c": names}, attrs={"scale_um": scale})
+    return xr.DataArray(np.stack(planes), dims=dims, coords={"c": names},
+                        attrs={"scale_um": scale, "translation_um": dict(data.translation_um)})
 
 
 def _rows(f: _Field, rater, rating: Rating, stamp: str) -> list[dict]:
@@ -159,7 +160,7 @@ def _rows(f: _Field, rater, rating: Rating, stamp: str) -> list[dict]:
 
 def _write(plate: Path, f: _Field, rows: list[dict], heatmaps: dict, settings: RunSettings, stamp: str):
     key = f.data.key
-    write_cell_labels(plate, key, f.labels.astype(np.uint32), rows, name=CELL_LABELS,
+    write_cell_labels(plate, key, f.data.labels_to_field(f.labels).astype(np.uint32), rows, name=CELL_LABELS,
                       attrs={"run": settings.signature})
     write_cell_table(plate, key, pd.DataFrame(rows), name=CELL_LABELS, region=CELL_LABELS)
     for method, heatmap in heatmaps.items():

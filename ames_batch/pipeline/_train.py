@@ -63,13 +63,14 @@ class TrainingCells:
 
 @dataclass(frozen=True)
 class TrainReport:
-    """What :func:`train_plate` did."""
+    """What :func:`train_plate` did (`selection`: the cross-validation of ``--init``, else None)."""
 
     model: Path
     n_cells: int
     split: dict
     test_metrics: dict
     skipped: list[str]
+    selection: dict | None = None
 
 
 def plate_rows(plate: Path, ratings: pd.DataFrame) -> pd.DataFrame:
@@ -162,7 +163,7 @@ def collect_cells(
         key = FieldKey(str(well), str(fld))
         data = read_field_data(plate, key, channel=channel, with_stack=preparer.needs_stack)
         lab, _ = read_labels(plate, key, labels)
-        found = {c.label: c for c in extract_cells(data, np.asarray(lab.max(dim="z").values),
+        found = {c.label: c for c in extract_cells(data, data.labels_from_field(np.asarray(lab.max(dim="z").values)),
                                                      only=[int(v) for v in cells["label"]])}
         kept = []
         for r in cells.itertuples():
@@ -219,12 +220,38 @@ def _preprocess(arch: str, preprocess, input_px: int | None, um_per_px: float | 
     return base
 
 
-def _score(rater, cells: TrainingCells, rows: np.ndarray, classes: dict) -> dict:
+def _score(rater, prepared: list, cells: TrainingCells, rows: np.ndarray, classes: dict) -> dict:
     """``evaluate_ratings`` of the rater's predictions on cells `rows` (through the rater protocol)."""
     from ..nn import evaluate_ratings
 
-    probs = rater.predict_proba([cells.records[i].prepared for i in rows])
+    probs = rater.predict_proba([prepared[i] for i in rows])
     return evaluate_ratings({t: cells.ratings[t][rows] for t in classes}, {t: probs[t] for t in classes}, classes)
+
+
+def _init_rater(init: Path | str):
+    """The rater to fine-tune: ``"default"`` (the bundled 2D default) or a bundle folder."""
+    from ..nn import CNNRater, load_rater
+    from ._run import default_model_path
+
+    path = default_model_path("2d") if str(init) == "default" else Path(init)
+    rater = load_rater(path)
+    if not isinstance(rater, CNNRater) or rater.model.members is not None:
+        raise ValueError(f"--init {init}: fine-tuning starts from a singular CNN ('2d' or '3d'); "
+                         f"{path} is a {rater.card.get('arch')!r} model")
+    return rater
+
+
+def _candidates(trainer, init, cells: TrainingCells, tasks: list[str]):
+    """The raters that compete for the bundle: the initial one unchanged, fine-tuned, and the metrics model."""
+    from ..nn import make_trainer
+    from ._crossval import Candidate
+
+    metrics = make_trainer("metrics")
+    every = tuple(init.tasks)
+    return [Candidate("initial", cells.prepared, rater=init, tasks=every),
+            Candidate("fine-tuned", cells.prepared, trainer=trainer, tasks=every),
+            Candidate("metrics", [metrics.prepare(r, None) for r in cells.records], trainer=metrics,
+                      tasks=tuple(tasks))]
 
 
 def train_plate(
@@ -232,7 +259,9 @@ def train_plate(
     ratings_csv: Path,
     out: Path,
     *,
-    arch: str = "2d",
+    arch: str | None = None,
+    init: Path | str | None = None,
+    folds: int = 5,
     tasks: list[str] | None = None,
     labels: str = "cells",
     channel: str | int | None = None,
@@ -265,10 +294,23 @@ def train_plate(
         One row per rated cell (``plate, well, field, label`` + tasks [+ ``group``]).
     out : Path
         Bundle folder to write (created); ``out/checkpoints`` holds a CNN's resumable state.
-    arch : {"2d", "2d-ensemble", "3d", "metrics"}
-        CNN architecture, or the classifier on sarcomere metrics.
+    arch : {"2d", "2d-ensemble", "3d", "metrics"}, optional
+        CNN architecture, or the classifier on sarcomere metrics; default "2d", or with `init`
+        the initial model's own.
+    init : Path or "default", optional
+        Fine-tune this singular CNN bundle (``"default"``: the bundled default) instead of
+        training from scratch: heads first (trunk frozen), then the whole network at a tenth of
+        `learning_rate` (``nn.FineTuneSettings``). The initial model unchanged, the fine-tuned
+        CNN and a metrics model fitted on the same cells are then compared by grouped k-fold
+        cross-validation, and the bundle is the winner (the highest mean out-of-fold accuracy
+        over the rated tasks; the metrics model only when the CSV rates every task of the
+        initial model). ``summary.md`` and the card's ``training.selection`` report it. The
+        input settings (`preprocess`, `input_px`, `um_per_px`) are the initial model's.
+    folds : int
+        k of the cross-validation (with `init`), >= 2; lowered to the number of groups.
     tasks : list of str, optional
-        Tasks to learn; default every task the CSV rates.
+        Tasks to learn; default every task the CSV rates. With `init`, a task left out keeps
+        the initial model's head weights.
     labels : str
         Label image with the cell masks.
     channel : str or int, optional
@@ -286,13 +328,14 @@ def train_plate(
     source_loss_weight : float, optional
         Weight of the source loss in a singular CNN's shared trunk (others weigh 1).
     max_minutes : float, optional
-        Wall-clock budget of the fit (best weights kept).
+        Wall-clock budget of one fit (best weights kept).
     steps_per_epoch : int, optional
         Cap on batches per epoch (quick runs).
     resume : bool
-        Continue from ``out/checkpoints`` (same plate, ratings and seed).
+        Continue from ``out/checkpoints`` (same plate, ratings and seed; with `init` the
+        cross-validation is run again).
     name, version, description : str, optional
-        Card fields; default name ``"<plate>-<arch>"``.
+        Card fields; default name ``"<plate>-<arch>"`` (``"<plate>-finetuned"`` with `init`).
 
     Returns
     -------
@@ -301,7 +344,8 @@ def train_plate(
     Raises
     ------
     ValueError
-        Unknown arch or task, no usable rated cells, too few cells or groups to split.
+        Unknown arch or task, no usable rated cells, too few cells or groups to split, an
+        `init` that is not a singular CNN, or input settings given with `init`.
     FileExistsError
         If `out` exists, is not empty and `resume` is False.
     """
@@ -310,10 +354,14 @@ def train_plate(
     plate, out = Path(plate), Path(out)
     if out.is_dir() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"{out}: already holds files; choose a new folder or pass --resume")
+    start = None if init is None else _init_rater(init)
+    if start is not None and (preprocess is not None or input_px is not None or um_per_px is not None):
+        raise ValueError("with --init the input settings are the initial model's; drop --input-px/--um-per-px")
+    arch = arch or (start.model.arch if start is not None else "2d")
     ratings = read_ratings(ratings_csv)
     tasks = _tasks_in(ratings, tasks)
-    pre = _preprocess(arch, preprocess, input_px, um_per_px)
-    trainer = make_trainer(arch, preprocess=pre, max_rotation_deg=max_rotation_deg, epochs=epochs,
+    pre = None if start is not None else _preprocess(arch, preprocess, input_px, um_per_px)
+    trainer = make_trainer(arch, preprocess=pre, init=start, max_rotation_deg=max_rotation_deg, epochs=epochs,
                            batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                            val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                            steps_per_epoch=steps_per_epoch,
@@ -324,27 +372,53 @@ def train_plate(
     classes = {t: list(TASK_CLASSES[t]) for t in tasks}
     split = split_cells(cells.cell_ids, encode_ratings(cells.ratings, classes), groups=cells.groups,
                         val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    fit = trainer.fit(cells.prepared, cells.ratings, cells.cell_ids, split, classes=classes,
-                      checkpoint_dir=out / "checkpoints", resume=resume)
-    val_metrics, test_metrics = (_score(fit.rater, cells, split.indices(k), classes) for k in ("val", "test"))
+    training, selection, prepared = {}, None, cells.prepared
+    if start is None:
+        fit = trainer.fit(prepared, cells.ratings, cells.cell_ids, split, classes=classes,
+                          checkpoint_dir=out / "checkpoints", resume=resume)
+    else:
+        from ._crossval import cross_validate
+
+        candidates = _candidates(trainer, start, cells, tasks)
+        grouped_by = "group" if cells.groups is not None else "well"
+        groups = cells.groups if cells.groups is not None else np.asarray([r.key.well for r in cells.records])
+        selection = cross_validate(candidates, cells.ratings, cells.cell_ids, groups, classes=classes,
+                                   grouped_by=grouped_by, folds=folds, val_fraction=val_fraction, seed=seed,
+                                   required_tasks=tuple(start.tasks))
+        log.info("cross-validation: %s", ", ".join(f"{c} {100 * selection.mean_accuracy(c):.1f} %"
+                                                    for c in selection.scores))
+        log.info("keeping the %s model", selection.winner)
+        winner = next(c for c in candidates if c.name == selection.winner)
+        prepared = winner.prepared
+        if winner.trainer is None:
+            from ..nn import FitResult
+
+            fit = FitResult(rater=start, settings={"unchanged": True})
+        else:
+            fit = winner.trainer.fit(prepared, cells.ratings, cells.cell_ids, split, classes=classes,
+                                     checkpoint_dir=out / "checkpoints", resume=resume)
+        training = {"init": start.identity, "selection": selection.to_dict()}
+    val_metrics, test_metrics = (_score(fit.rater, prepared, cells, split.indices(k), classes) for k in ("val", "test"))
     split_summary = split.summary(cells.ratings)
     out.mkdir(parents=True, exist_ok=True)
+    default_name = f"{plate.name.removesuffix('.zarr')}-{'finetuned' if start is not None else arch}"
     fit.rater.save(
-        out, name=name or f"{plate.name.removesuffix('.zarr')}-{arch}", version=version, description=description,
+        out, name=name or default_name, version=version, description=description,
         training={"data_fingerprint": cells.fingerprint, "split": split_summary, "seed": seed,
                   "plate": plate.name, "labels": labels, "settings": fit.settings,
                   "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
-                  "n_cells": len(cells.cell_ids), "n_skipped": len(cells.skipped)},
+                  "n_cells": len(cells.cell_ids), "n_skipped": len(cells.skipped), **training},
         metrics={t: {"accuracy": m["accuracy"], "f1_weighted": m["weighted_f1"], "n_cells": m["n_cells"]}
                  for t, m in test_metrics.items()},
     )
-    write_training_outputs(out, fit, split, cells, val_metrics=val_metrics, test_metrics=test_metrics)
+    write_training_outputs(out, fit, split, cells, val_metrics=val_metrics, test_metrics=test_metrics,
+                           selection=selection)
     return TrainReport(model=out, n_cells=len(cells.cell_ids), split=split_summary, test_metrics=test_metrics,
-                       skipped=cells.skipped)
+                       skipped=cells.skipped, selection=None if selection is None else selection.to_dict())
 
 
 def write_training_outputs(out: Path, fit, split, cells: TrainingCells, *, val_metrics: dict,
-                           test_metrics: dict) -> None:
+                           test_metrics: dict, selection=None) -> None:
     """split.json, cells.csv, history.json, metrics.json, summary.md and PNGs beside the bundle."""
     from ..nn import plot_confusion, plot_history, summary_markdown
 
@@ -358,12 +432,19 @@ def write_training_outputs(out: Path, fit, split, cells: TrainingCells, *, val_m
                                                  for i, p in enumerate(part)])
     write_csv_atomic(out / "cells.csv", pd.DataFrame(rows))
     (out / "history.json").write_text(json.dumps(fit.history) + "\n")
-    (out / "metrics.json").write_text(json.dumps(
-        {"test": test_metrics, "val": val_metrics, "split": split.summary(cells.ratings),
-         "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch}, indent=1) + "\n")
-    (out / "summary.md").write_text(summary_markdown(
+    report = {"test": test_metrics, "val": val_metrics, "split": split.summary(cells.ratings),
+              "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch}
+    if selection is not None:
+        report["selection"] = selection.to_dict()
+    (out / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
+    held_out = summary_markdown(
         {out.name: test_metrics},
-        note=f"Held-out test cells (n = {split.test.size}), split by cell/group before augmentation."))
+        note=f"Held-out test cells (n = {split.test.size}), split by cell/group before augmentation.")
+    if selection is not None:
+        held_out = (f"# {out.name}: which rater to trust on these cells\n\nKept: **the {selection.winner} model** "
+                    f"(highest mean out-of-fold accuracy).\n\n{selection.markdown()}\n"
+                    f"## The kept model on this bundle's own test split\n\n{held_out}")
+    (out / "summary.md").write_text(held_out)
     plot_confusion(test_metrics, out / "confusion.png", title=f"{out.name}: held-out test cells")
     if fit.history and all(isinstance(v, list) for v in fit.history.values()):
         plot_history(fit.history, out / "training_curves.png")

@@ -1,0 +1,60 @@
+"""A field finer than the working scale: measured and rated at the working scale, written where it belongs.
+
+The demo plate here is drawn at 0.08 µm/px, half the working pixel size (0.16 µm): labels must
+come back on the field's own grid, heatmaps stay on the working grid placed by their scale and
+translation, and the CSV's µm are those of the field.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ames_batch.image import WORKING_PIXEL_SIZE_UM
+from ames_batch.io import list_fields, read_field, read_heatmap, read_labels
+from ames_batch.pipeline import read_field_data, run_plate, write_demo_plate
+from ames_batch.segment import match_labels
+
+FINE = {"z": 1.0, "y": 0.08, "x": 0.08}
+
+
+@pytest.fixture(scope="module")
+def rated_fine(tmp_path_factory, small_bundle):
+    root = tmp_path_factory.mktemp("fine")
+    demo = write_demo_plate(root / "plate.zarr", n_wells=1, n_fields=1, cells_per_field=1, seed=2, scale_um=FINE)
+    run_plate(demo.plate, model=small_bundle, explain=("gradcam", "organised"), out_csv=root / "r.csv")
+    return demo.plate, pd.read_csv(root / "r.csv")
+
+
+def test_labels_are_written_on_the_fields_grid_and_match_the_truth(rated_fine):
+    plate, table = rated_fine
+    (key,) = list_fields(plate)
+    found, _ = read_labels(plate, key, "cells")
+    truth, _ = read_labels(plate, key, "truth")
+    assert found.shape == truth.shape == read_field(plate, key).shape[1:]
+    assert found.attrs["scale_um"]["x"] == pytest.approx(FINE["x"])
+    match = match_labels(np.asarray(found[0]), np.asarray(truth[0]), iou_threshold=0.8)
+    assert match.recall == 1.0 and match.precision == 1.0
+    # the CSV's centroid (µm) is the truth mask's centroid on the field's own grid
+    ys, xs = np.nonzero(np.asarray(truth[0]) == 1)
+    assert table.centroid_y_um.iloc[0] == pytest.approx(ys.mean() * FINE["y"], abs=0.3)
+    assert table.centroid_x_um.iloc[0] == pytest.approx(xs.mean() * FINE["x"], abs=0.3)
+
+
+def test_heatmaps_stay_on_the_working_grid_and_lie_over_the_cell(rated_fine):
+    plate, table = rated_fine
+    (key,) = list_fields(plate)
+    data = read_field_data(plate, key)
+    assert data.pixel_size_um == pytest.approx(WORKING_PIXEL_SIZE_UM) and data.ratio == pytest.approx(2.0)
+    truth, _ = read_labels(plate, key, "truth")
+    inside = data.labels_from_field(np.asarray(truth[0])) == 1
+    for method in ("gradcam", "organised"):
+        heat = read_heatmap(plate, key, method)
+        assert heat.shape[-2:] == data.mip.shape  # 4x fewer pixels than the field
+        assert heat.attrs["scale_um"]["x"] == pytest.approx(WORKING_PIXEL_SIZE_UM)
+        assert heat.attrs["translation_um"]["x"] == pytest.approx(0.5 * FINE["x"])  # centre of 2 field pixels
+        values = np.asarray(heat.values).max(axis=0)
+        assert values[inside].max() > 0 and values[~inside].max() <= values[inside].max()
+    organised = np.asarray(read_heatmap(plate, key, "organised").values[0])
+    found = data.labels_from_field(np.asarray(read_labels(plate, key, "cells")[0][0]))
+    share = organised[found == table.label.iloc[0]].mean()
+    assert share == pytest.approx(table.organised_fraction.iloc[0], abs=0.02)  # same map, resampled labels
