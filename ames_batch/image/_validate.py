@@ -1,5 +1,8 @@
 """Argument checks shared by the image room (private)."""
 
+import math
+from numbers import Real
+
 import numpy as np
 
 _AXES = ("yx", "zyx")
@@ -45,3 +48,13 @@ def _check_mask(mask, name: str = "cell_mask") -> np.ndarray:
     if not mask.any():
         raise ValueError(f"`{name}` is empty (no True pixel); cannot locate the cell")
     return mask
+
+
+def _check_pixel_size(value, name: str) -> float:
+    """`value` as a float µm > 0; TypeError if it is not a real number, ValueError if <= 0."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"`{name}` must be a real number (µm); got {type(value).__name__}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` must be finite and > 0 µm; got {value}")
+    return value

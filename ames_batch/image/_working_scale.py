@@ -7,12 +7,12 @@ same periods and angles. The pipeline therefore brings each field's MIP to
 """
 
 import math
-from numbers import Real
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ._resample import antialias_sigma_px
+from ._validate import _check_pixel_size
 
 __all__ = ["WORKING_PIXEL_SIZE_UM", "to_working_scale", "upsample_labels"]
 
@@ -24,15 +24,6 @@ WORKING_PIXEL_SIZE_UM = 0.16
 
 #: Pixel sizes within this relative distance of the working one count as already there.
 _SAME_SCALE_RTOL = 1e-6
-
-
-def _check_pixel_size(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a real number (µm); got {type(value).__name__}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` must be finite and > 0 µm; got {value}")
-    return value
 
 
 def to_working_scale(mip, pixel_size_um: float | None = None, *,

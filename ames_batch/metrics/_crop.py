@@ -96,7 +96,9 @@ class _CellCrop:
 
     @cached_property
     def room_px(self) -> np.ndarray:
-        """Lower bound (px) on the distance from each pixel to one outside the cell or the array."""
+        """Room (px) around each pixel: its distance to the nearest background pixel, or to the
+        array's first/last row or column where that is nearer. A point less than this minus
+        0.71 px away lies in the array and rounds to a cell pixel."""
         ys, xs = np.arange(self.mask.shape[0]), np.arange(self.mask.shape[1])
         to_border = np.minimum(np.minimum(ys, ys[::-1])[:, None], np.minimum(xs, xs[::-1])[None, :])
         return np.minimum(self.edge_distance_px, to_border)

@@ -147,9 +147,10 @@ def organised_fraction(mip, mask, pixel_size_um: float, **options) -> float:
 class _Comb:
     """Products ``R(x) R(x ± d n)`` at the z-disc pixels, for any shift ``d`` (µm).
 
-    Points are kept in order of their room (distance to the nearest pixel outside the cell
-    or the array), so those whose neighbours at ``± d`` surely lie on cell pixels are a
-    prefix: they are interpolated directly, the rest as at the cell edge (outside counts 0).
+    Points are kept in order of their room (`_CellCrop.room_px`, whole pixels), so those
+    whose neighbours at ``± d`` surely round to cell pixels are a prefix: they are
+    interpolated directly, the rest as at the cell edge (outside counts 0), both exactly as
+    ``scipy.ndimage.map_coordinates`` (order 1 for R, order 0 for the cell, constant mode).
     """
 
     def __init__(self, resp, mask, tensor, room_px, pixel_size_um):
@@ -215,7 +216,8 @@ class _Comb:
         pick = np.minimum((np.arange(count) * (n / count)).astype(np.intp), n - 1)
         out = copy.copy(self)
         out.at = (self.at[0][pick], self.at[1][pick])
-        out.neg_room, out.r, out.step, out.yx = self.neg_room[pick], self.r[pick], self.step[:, pick], self.yx[:, pick]
+        out.neg_room, out.r = self.neg_room[pick], self.r[pick]
+        out.step, out.yx = self.step[:, pick], self.yx[:, pick]
         return out
 
 
