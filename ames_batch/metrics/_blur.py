@@ -55,6 +55,7 @@ def _blurs(image: np.ndarray, sigmas_px: list[float], *, mode: str) -> list[np.n
             shape = tuple(sfft.next_fast_len(n + pad, real=True) for n in image.shape)
         spec = sfft.rfft2(image_ext, s=shape)
         for s in wide:
-            h = _transfer(shape[0], s, half=False)[:, None] * _transfer(shape[1], s, half=True)[None, :]
+            h = (_transfer(shape[0], s, half=False)[:, None]
+                 * _transfer(shape[1], s, half=True)[None, :])
             out[s] = sfft.irfft2(spec * h, s=shape)[lead:lead + ny, lead:lead + nx]
     return [out[s] if s in out else ndi.gaussian_filter(image, s, mode=mode) for s in sigmas_px]

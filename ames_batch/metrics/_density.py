@@ -74,7 +74,8 @@ def _zdisc_density(crop: _CellCrop) -> float:
     skel = np.pad(keep[labels], 1)
     # length: each skeleton pixel counts half of each step to its 8-neighbours on the skeleton
     ys, xs = np.nonzero(skel)
-    axial = (skel[ys - 1, xs].astype(np.int64) + skel[ys + 1, xs] + skel[ys, xs - 1] + skel[ys, xs + 1])
+    axial = (skel[ys - 1, xs].astype(np.int64) + skel[ys + 1, xs] + skel[ys, xs - 1]
+             + skel[ys, xs + 1])
     diag = (skel[ys - 1, xs - 1].astype(np.int64) + skel[ys - 1, xs + 1] + skel[ys + 1, xs - 1]
             + skel[ys + 1, xs + 1])
     length_px = 0.5 * float(axial.sum()) + 0.5 * math.sqrt(2) * float(diag.sum())

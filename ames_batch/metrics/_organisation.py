@@ -90,8 +90,9 @@ def organised_map(mip, mask, pixel_size_um: float, *, length_um: float | None = 
     rich in z-bodies that peak often sits at the band's edge, and the comb then missed whole
     organised regions. In large cells the spacings are first screened on samples of the
     z-disc pixels (4000, then 8x more); only those a sample cannot rule out (within 4
-    standard errors of its best) are summed over all pixels, which decide. Noise correlated over >= 0.3 µm (smoothed or upsampled images) raises
-    the score of empty areas: judge such images with care.
+    standard errors of its best) are summed over all pixels, which decide. Noise correlated
+    over >= 0.3 µm (smoothed or upsampled images) raises the score of empty areas: judge
+    such images with care.
 
     Examples
     --------

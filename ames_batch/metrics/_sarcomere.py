@@ -84,8 +84,8 @@ def sarcomere_length(mip, mask, pixel_size_um: float, *,
     if not 0.0 <= float(min_confidence) < 1.0:
         raise ValueError(f"`min_confidence` must be in [0, 1); got {min_confidence}")
     crop = _CellCrop(arr, m, px)
-    return _sarcomere_length(crop, min_confidence=float(min_confidence),
-                             zdisc_normal_deg=_zdisc_normal(*_zdisc_orientation(crop.tensor_in_cell)))
+    normal = _zdisc_normal(*_zdisc_orientation(crop.tensor_in_cell))
+    return _sarcomere_length(crop, min_confidence=float(min_confidence), zdisc_normal_deg=normal)
 
 
 def _zdisc_normal(angle_deg: float, oop: float) -> float | None:
