@@ -11,6 +11,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..image import upsample_labels
 from . import _multiscale as ms
 from ._fields import _check_json_dict, _field_dir
 from ._plate import FieldKey, _metadata_lock, _move_into_place, _read_attrs, _write_group_attrs
@@ -80,6 +81,8 @@ def write_labels(
     properties: list[dict] | None = None,
     colors: dict[int, tuple[int, int, int, int]] | None = None,
     attrs: dict | None = None,
+    scale_um: dict | None = None,
+    translation_um: dict | None = None,
 ) -> None:
     """Write a label image for a field, atomically, with NGFF image-label metadata.
 
@@ -92,14 +95,19 @@ def write_labels(
     name : str
         Label image name, e.g. ``"cells"``; stored at ``<field>/labels/<name>``.
     labels : (Y, X) or (Z, Y, X) ndarray or dask array of uint32
-        0 = background. (Y, X) must match the field; a (Y, X) mask is extruded through the
-        field's z so it overlays every slice. (Z, Y, X) must match the field's Z too.
+        0 = background. (Y, X) must match the field (or the grid of `scale_um`); a (Y, X)
+        mask is extruded through the field's z so it overlays every slice. (Z, Y, X) must
+        match the field's Z too.
     properties : list of dict, optional
         One dict per label, each with an int ``"label-value"`` plus JSON values.
     colors : dict of int to (r, g, b, a), optional
         Display colour per label value, 0–255 each.
     attrs : dict, optional
         Stored under the ``"ames"`` key of the label group's attributes.
+    scale_um, translation_um : dict, optional
+        ``y``, ``x`` µm per pixel and µm position of the first pixel centre of a grid coarser
+        than the field's (labels made at the working scale are written there: no more
+        resolution than they have); default the field's own grid.
 
     Raises
     ------
@@ -120,12 +128,12 @@ def write_labels(
     the same names. The ``labels`` group lists the names and carries ``"version": "0.5"``.
     """
     label_meta = _image_label_meta(properties, colors)
-    field_dir, tmp = _stage_labels(plate, key, name, labels, label_meta, attrs)
+    field_dir, tmp = _stage_labels(plate, key, name, labels, label_meta, attrs, scale_um, translation_um)
     _place(Path(plate), field_dir, tmp, name)
 
 
-def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dict,
-                  attrs: dict | None) -> tuple[Path, Path]:
+def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dict, attrs: dict | None,
+                  scale_um: dict | None = None, translation_um: dict | None = None) -> tuple[Path, Path]:
     """Check `labels` against the field and write them complete into a hidden temporary group.
 
     Returns the field directory and the temporary group, for `_place`.
@@ -140,7 +148,13 @@ def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dic
     _check_json_dict(attrs, "attrs")
 
     field_dir = _field_dir(plate, key)
-    (_, nz, ny, nx), scale_um, levels, chunk_yx = _field_geometry(field_dir)
+    (_, nz, ny, nx), field_scale, levels, chunk_yx = _field_geometry(field_dir)
+    if scale_um is not None:  # a coarser grid over the same field of view
+        grid = {a: float(scale_um[a]) for a in "yx"}
+        if any(grid[a] < field_scale[a] * (1 - 1e-6) for a in "yx"):
+            raise ValueError(f"`scale_um` {grid} must not be finer than the field's {field_scale}")
+        ny, nx = (max(1, int(round(n * field_scale[a] / grid[a]))) for n, a in ((ny, "y"), (nx, "x")))
+        field_scale = {**field_scale, **grid}
     if labels.shape[-2:] != (ny, nx) or (labels.ndim == 3 and labels.shape[0] != nz):
         want = f"(Y, X) = {(ny, nx)} or (Z, Y, X) = {(nz, ny, nx)}"
         raise ValueError(f"`labels` shape must match field {key.path}: {want}; got {labels.shape}")
@@ -156,13 +170,14 @@ def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dic
             tmp,
             data,
             axes=("z", "y", "x"),
-            scale_um=scale_um,
+            scale_um=field_scale,
             chunks=(nz, chunk_yx, chunk_yx),
             method="nearest",
             levels=levels,
             name=name,
             extra_ome={"image-label": label_meta},
             extra_attrs={"ames": dict(attrs)} if attrs else None,
+            origin_um=translation_um,
         )
         ms.store(pending, compute=True)
     except BaseException:
@@ -207,13 +222,24 @@ def list_labels(plate: Path, key: FieldKey) -> list[str]:
     return [n for n in names if (labels_dir / n / "zarr.json").is_file()]
 
 
-def read_labels(plate: Path, key: FieldKey, name: str) -> tuple[xr.DataArray, list[dict]]:
+def read_labels(plate: Path, key: FieldKey, name: str, *, on_field_grid: bool = False
+                ) -> tuple[xr.DataArray, list[dict]]:
     """Open a label image lazily with its properties.
+
+    Parameters
+    ----------
+    plate : Path
+    key : FieldKey
+    name : str
+    on_field_grid : bool
+        Bring labels stored on a coarser grid (see `write_labels`) to the field's own grid
+        (nearest neighbour, eager); labels already there come back as they are.
 
     Returns
     -------
     labels : xarray.DataArray
-        Dask-backed uint32, dims ``("z", "y", "x")``, ``attrs["scale_um"]``.
+        Dask-backed uint32, dims ``("z", "y", "x")``, ``attrs["scale_um"]`` and
+        ``attrs["translation_um"]`` (µm position of the first pixel centre).
     properties : list of dict
         The image-label ``properties`` (each with ``"label-value"``), [] if none.
 
@@ -227,9 +253,17 @@ def read_labels(plate: Path, key: FieldKey, name: str) -> tuple[xr.DataArray, li
     _check_name(name)
     if name not in list_labels(plate, key):
         raise KeyError(f"{plate}: field {key.path} has no labels {name!r}; it has {list_labels(plate, key)}")
-    data, axes, scale_um, _, attrs = ms.read_multiscale(_field_dir(plate, key) / "labels" / name, 0)
+    field_dir = _field_dir(plate, key)
+    data, axes, scale_um, translation_um, attrs = ms.read_multiscale(field_dir / "labels" / name, 0)
     props = list(attrs["ome"].get("image-label", {}).get("properties", []))
-    return xr.DataArray(data, dims=axes, attrs={"scale_um": scale_um}), props
+    if on_field_grid:
+        (_, _, ny, nx), field_scale, _, _ = _field_geometry(field_dir)
+        if data.shape[-2:] != (ny, nx):
+            data = da.from_array(np.stack([
+                upsample_labels(plane, (ny, nx), pixel_size_um=field_scale["x"], labels_pixel_size_um=scale_um["x"])
+                for plane in np.asarray(data)]))
+            scale_um, translation_um = {**scale_um, **{a: field_scale[a] for a in "yx"}}, {a: 0.0 for a in axes}
+    return xr.DataArray(data, dims=axes, attrs={"scale_um": scale_um, "translation_um": translation_um}), props
 
 
 def _copy_labels(plate: Path, field_dir: Path, source: str, name: str, label_meta: dict) -> None:
@@ -257,6 +291,8 @@ def write_cell_labels(
     name: str = "cells",
     colours_by_task: Mapping[str, Mapping[str, tuple[int, int, int, int]]] = RATING_COLOURS,
     attrs: dict | None = None,
+    scale_um: dict | None = None,
+    translation_um: dict | None = None,
 ) -> list[str]:
     """Write a field's cell labels with their rows, and one colouring per further rated task.
 
@@ -277,6 +313,8 @@ def write_cell_labels(
         Display colours; the first task colours `name`, each further one its own image.
     attrs : dict, optional
         Stored under ``"ames"`` of every label image written.
+    scale_um, translation_um : dict, optional
+        The grid of `labels` when coarser than the field's, as in `write_labels`.
 
     Returns
     -------
@@ -321,7 +359,7 @@ def write_cell_labels(
                                             colouring(task))
         for task in tasks[1:] if any(r.get(task) is not None for r in rows)
     }
-    field_dir, tmp = _stage_labels(plate, key, name, labels, first, attrs)
+    field_dir, tmp = _stage_labels(plate, key, name, labels, first, attrs, scale_um, translation_um)
     _place(Path(plate), field_dir, tmp, name, stale=tuple(f"{name}-{task}" for task in tasks[1:]))
     for copy, label_meta in further.items():
         _copy_labels(Path(plate), field_dir, name, copy, label_meta)

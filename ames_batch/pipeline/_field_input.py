@@ -2,8 +2,8 @@
 
 Segmentation, metrics and model inputs all work on the field's MIP brought once to the
 working pixel size (``image.WORKING_PIXEL_SIZE_UM``, ~11 px per sarcomere): a 3D-SIM field at
-0.04 µm/px has 1/16 of the pixels to measure. Labels go back to the field's own grid to be
-written; heatmaps are written at the working scale, placed by scale and translation.
+0.04 µm/px has 1/16 of the pixels to measure. Labels and heatmaps are written on that grid
+too (they have no finer detail), placed over the field by their scale and translation.
 """
 
 import math
@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import BadFieldError
-from ..image import max_projection, to_working_scale, upsample_labels
+from ..image import max_projection, to_working_scale
 from ..io import FieldKey, field_attributes, read_field, resolve_channel
 
 __all__ = ["FieldData", "read_field_data"]
@@ -91,13 +91,6 @@ class FieldData:
         return cls(key, np.asarray(working, np.float32), stack, {"z": float(scale_um.get("z", 1.0)), "y": working_px,
                                                                 "x": working_px},
                    {a: (ratio - 1) / 2 * px for a in "yx"}, tuple(mip.shape), dict(scale_um))
-
-    def labels_to_field(self, labels: np.ndarray) -> np.ndarray:
-        """Working-scale labels on the field's own (Y, X) grid (nearest neighbour)."""
-        if labels.shape == self.field_shape:
-            return labels
-        return upsample_labels(labels, self.field_shape, pixel_size_um=float(self.field_scale_um["x"]),
-                               labels_pixel_size_um=self.pixel_size_um)
 
     def labels_from_field(self, labels: np.ndarray) -> np.ndarray:
         """Field-grid (Y, X) labels sampled at the working pixels' centres (nearest neighbour)."""

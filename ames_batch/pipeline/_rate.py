@@ -160,8 +160,9 @@ def _rows(f: _Field, rater, rating: Rating, stamp: str) -> list[dict]:
 
 def _write(plate: Path, f: _Field, rows: list[dict], heatmaps: dict, settings: RunSettings, stamp: str):
     key = f.data.key
-    write_cell_labels(plate, key, f.data.labels_to_field(f.labels).astype(np.uint32), rows, name=CELL_LABELS,
-                      attrs={"run": settings.signature})
+    # on the working grid: they have no finer detail (napari and other NGFF viewers place them by scale)
+    write_cell_labels(plate, key, f.labels.astype(np.uint32), rows, name=CELL_LABELS, attrs={"run": settings.signature},
+                      scale_um={a: f.data.scale_um[a] for a in "yx"}, translation_um=f.data.translation_um)
     write_cell_table(plate, key, pd.DataFrame(rows), name=CELL_LABELS, region=CELL_LABELS)
     for method, heatmap in heatmaps.items():
         write_heatmap(plate, key, method, heatmap, attrs={"method": method, **settings.signature})

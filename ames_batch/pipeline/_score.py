@@ -41,8 +41,8 @@ def score_run(plate: Path, ratings_csv: Path, truth_csv: Path, *, truth_labels: 
     truth = read_ratings(truth_csv)
     pairs, n_truth, n_found = [], 0, 0
     for key in list_fields(plate):
-        predicted, _ = read_labels(plate, key, CELL_LABELS)
-        true, _ = read_labels(plate, key, truth_labels)
+        predicted, _ = read_labels(plate, key, CELL_LABELS, on_field_grid=True)
+        true, _ = read_labels(plate, key, truth_labels, on_field_grid=True)
         match = match_labels(np.asarray(predicted[0]), np.asarray(true[0]), iou_threshold=iou_threshold)
         n_truth, n_found = n_truth + match.n_truth, n_found + match.n_predicted
         pairs += [(key.well, key.field, int(p), int(t)) for p, t, _ in match.pairs]

@@ -1,8 +1,8 @@
-"""A field finer than the working scale: measured and rated at the working scale, written where it belongs.
+"""A field finer than the working scale: measured, rated and written at the working scale.
 
-The demo plate here is drawn at 0.08 µm/px, half the working pixel size (0.16 µm): labels must
-come back on the field's own grid, heatmaps stay on the working grid placed by their scale and
-translation, and the CSV's µm are those of the field.
+The demo plate here is drawn at 0.08 µm/px, half the working pixel size (0.16 µm): labels and
+heatmaps stay on the working grid (4x fewer pixels), placed over the field by their scale and
+translation, so they overlay the truth on the field's own grid; the CSV's µm are the field's.
 """
 
 import numpy as np
@@ -25,13 +25,16 @@ def rated_fine(tmp_path_factory, small_bundle):
     return demo.plate, pd.read_csv(root / "r.csv")
 
 
-def test_labels_are_written_on_the_fields_grid_and_match_the_truth(rated_fine):
+def test_labels_lie_on_the_working_grid_and_over_the_truth(rated_fine):
     plate, table = rated_fine
     (key,) = list_fields(plate)
-    found, _ = read_labels(plate, key, "cells")
+    stored, _ = read_labels(plate, key, "cells")
+    assert stored.attrs["scale_um"]["x"] == pytest.approx(WORKING_PIXEL_SIZE_UM)
+    assert stored.attrs["translation_um"]["x"] == pytest.approx(0.5 * FINE["x"])
+    assert stored.shape[-1] == read_field(plate, key).shape[-1] // 2
+    found, _ = read_labels(plate, key, "cells", on_field_grid=True)
     truth, _ = read_labels(plate, key, "truth")
     assert found.shape == truth.shape == read_field(plate, key).shape[1:]
-    assert found.attrs["scale_um"]["x"] == pytest.approx(FINE["x"])
     match = match_labels(np.asarray(found[0]), np.asarray(truth[0]), iou_threshold=0.8)
     assert match.recall == 1.0 and match.precision == 1.0
     # the CSV's centroid (µm) is the truth mask's centroid on the field's own grid
@@ -55,6 +58,6 @@ def test_heatmaps_stay_on_the_working_grid_and_lie_over_the_cell(rated_fine):
         values = np.asarray(heat.values).max(axis=0)
         assert values[inside].max() > 0 and values[~inside].max() <= values[inside].max()
     organised = np.asarray(read_heatmap(plate, key, "organised").values[0])
-    found = data.labels_from_field(np.asarray(read_labels(plate, key, "cells")[0][0]))
+    found = np.asarray(read_labels(plate, key, "cells")[0][0])  # on the working grid already
     share = organised[found == table.label.iloc[0]].mean()
     assert share == pytest.approx(table.organised_fraction.iloc[0], abs=0.02)  # same map, resampled labels
