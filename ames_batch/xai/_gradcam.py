@@ -172,8 +172,8 @@ def grad_cam_pass(
     extra_layers : sequence of str
         Layers whose outputs are returned too (e.g. the shared features before the heads).
     batch_size : int
-        Samples per pass. Every pass has this shape (the last one is padded), so the graph is
-        traced once per model and batch size and no data pipeline is built per call.
+        Samples per pass. Every pass has a fixed shape (the last one padded to a power of two),
+        so a graph is traced once per model and batch size and no data pipeline is built per call.
 
     Returns
     -------
@@ -211,7 +211,7 @@ def grad_cam_pass(
     x = _check_inputs(model, inputs)
     outputs, extra_layers = tuple(outputs), tuple(extra_layers)
     batch_size = _check_positive_int("batch_size", batch_size)
-    probs, cams, extras = _fixed_batches(pass_function(model, outputs, layer, extra_layers, batch_size), x,
+    probs, cams, extras = _fixed_batches(lambda b: pass_function(model, outputs, layer, extra_layers, b), x,
                                          batch_size)
     return (dict(zip(outputs, probs)), {o: _to_input_grid(c, x.shape[1:-1]) for o, c in zip(outputs, cams)},
             dict(zip(extra_layers, extras)))
@@ -244,22 +244,26 @@ def forward_pass(model, inputs: np.ndarray, *, outputs: Sequence[str], extra_lay
     x = _check_inputs(model, inputs)
     outputs, extra_layers = tuple(outputs), tuple(extra_layers)
     batch_size = _check_positive_int("batch_size", batch_size)
-    probs, extras = _fixed_batches(forward_function(model, outputs, extra_layers, batch_size), x, batch_size)
+    probs, extras = _fixed_batches(lambda b: forward_function(model, outputs, extra_layers, b), x, batch_size)
     return dict(zip(outputs, probs)), dict(zip(extra_layers, extras))
 
 
-def _fixed_batches(fn, x: np.ndarray, batch_size: int) -> list[list[np.ndarray]]:
-    """Apply a fixed-batch function to all of `x`, padding the last batch.
+def _fixed_batches(function_for, x: np.ndarray, batch_size: int) -> list[list[np.ndarray]]:
+    """Apply fixed-batch functions to all of `x`.
 
-    `fn` returns groups (lists) of arrays with the batch axis first; so does this, each array
-    concatenated over the batches and cut to ``len(x)``.
+    ``function_for(b)`` is the (cached, traced once) function for batches of ``b`` samples:
+    full batches use `batch_size`, the last one the smallest power of two that holds it
+    (padded), so a field with one cell does not pay for a 32-cell pass, and at most
+    ``log2(batch_size) + 1`` graphs are traced. Each function returns groups (lists) of arrays
+    with the batch axis first; so does this, concatenated over the batches, cut to ``len(x)``.
     """
     batches = []
     for sl in _batches(x.shape[0], batch_size):
         chunk = x[sl]
         n = chunk.shape[0]
-        if n < batch_size:
-            chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), np.float32)])
-        batches.append([[np.asarray(v, dtype=np.float32)[:n] for v in group] for group in fn(chunk)])
+        size = min(batch_size, 1 << (n - 1).bit_length())
+        if n < size:
+            chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), np.float32)])
+        batches.append([[np.asarray(v, dtype=np.float32)[:n] for v in group] for group in function_for(size)(chunk)])
     return [[np.concatenate([b[g][i] for b in batches]) for i in range(len(batches[0][g]))]
             for g in range(len(batches[0]))]
