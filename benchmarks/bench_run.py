@@ -16,7 +16,17 @@ The 3D rows use ``--model-3d`` or the bundled 3D default; an installation withou
 bundle with the default 3D preprocessing and random weights instead (speed and memory only, its
 ratings not scored).
 
-Run: ``.venv/bin/python benchmarks/bench_run.py [--sizes 4 32]``; writes ``benchmarks/results/run.json``.
+SIM scale (``--sim``, on by default): the cached plate of ``sim_plate.py`` (fields of 1024 x 1024
+x 64 at 0.04 µm/px, one cell each); runs over its first 4 and all 12 fields (``wells=``), 2D
+without heatmaps, 2D with Grad-CAM and 3D with Grad-CAM. The *marginal* time per field
+(t12 - t4) / 8 is set against the raw zarr read of one field's level-0 array, measured in the
+same run; the heatmaps' bytes on disk against the images'.
+
+A rerun with nothing to do (``--noop``): a 96-field demo plate rated once, then rated again
+in a fresh process (``ames-batch run``, the command a cron job calls): wall-clock seconds.
+
+Run: ``.venv/bin/python benchmarks/bench_run.py [--sizes 4 32] [--no-sim] [--no-noop]``; writes
+``benchmarks/results/run.json``.
 """
 
 import argparse
@@ -32,22 +42,22 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results" / "run.json"
 
 
-def _run_child(plate: str, model: str | None, mode: str, queue) -> None:
+def _run_child(plate: str, model: str | None, mode: str, queue, explain=("gradcam",), wells=None) -> None:
     from ames_batch._logging import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from ames_batch.pipeline import run_plate
 
     t0 = time.perf_counter()
-    report = run_plate(Path(plate), model=Path(model) if model else None, mode=mode, explain=("gradcam",),
-                       force=True, out_csv=Path(plate).with_suffix(f".{mode}.csv"))
+    report = run_plate(Path(plate), model=Path(model) if model else None, mode=mode, explain=explain,
+                       force=True, wells=wells, out_csv=Path(plate).with_suffix(f".{mode}.csv"))
     elapsed = time.perf_counter() - t0
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put({"seconds": elapsed, "fields": len(report.results), "cells": report.n_cells,
                "failed": len(report.failed), "peak_rss_mib": peak_mib})
 
 
-def _read_child(plate: str, queue) -> None:
+def _read_child(plate: str, queue, wells=None) -> None:
     import zarr
 
     from ames_batch.io import list_fields
@@ -55,7 +65,8 @@ def _read_child(plate: str, queue) -> None:
     t0 = time.perf_counter()
     nbytes = 0
     for key in list_fields(Path(plate)):
-        nbytes += zarr.open_array(Path(plate) / key.path / "0", mode="r")[...].nbytes
+        if wells is None or key.well in wells:
+            nbytes += zarr.open_array(Path(plate) / key.path / "0", mode="r")[...].nbytes
     queue.put({"seconds": time.perf_counter() - t0, "bytes": nbytes,
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
@@ -98,22 +109,143 @@ def _untrained_3d_bundle(path: Path) -> str:
     return str(save_bundle(model, card, path))
 
 
-def _in_child(target, *args) -> dict:
+def _in_child(target, *args, **kwargs) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
+    proc = ctx.Process(target=target, args=(*args, queue), kwargs=kwargs)
     proc.start()
     result = queue.get()
     proc.join()
     return result
 
 
+def _disk_bytes(folders) -> int:
+    return sum(f.stat().st_size for folder in folders for f in Path(folder).rglob("*") if f.is_file())
+
+
+def sim_scale(tmp: Path, models: dict, sizes=(4, 12)) -> dict:
+    """Marginal seconds per SIM-scale field against the raw read of one, per mode and heatmaps."""
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from sim_plate import make_sim_plate
+
+    from ames_batch.io import list_fields
+
+    cached = make_sim_plate(Path(tempfile.gettempdir()) / "ames-sim-plate", max(sizes))
+    plate = tmp / "sim.zarr"
+    shutil.copytree(cached, plate)
+    wells = [k.well for k in list_fields(plate)]
+    out = {"plate": "sim_plate.py: 1024 x 1024 x 64 uint16 at 0.04 um / 0.125 um, one cell per field",
+           "sizes": list(sizes), "cases": []}
+    reads = {n: _in_child(_read_child, str(plate), wells=wells[:n]) for n in sizes}
+    raw_per_field = (reads[sizes[1]]["seconds"] - reads[sizes[0]]["seconds"]) / (sizes[1] - sizes[0])
+    out["raw_read_seconds_per_field"] = round(raw_per_field, 4)
+    out["raw_read_seconds"] = {n: round(r["seconds"], 3) for n, r in reads.items()}
+    for mode, explain in (("2d", ()), ("2d", ("gradcam",)), ("3d", ("gradcam",))):
+        runs = {n: _in_child(_run_child, str(plate), models[mode], mode, explain=explain, wells=wells[:n])
+                for n in sizes}
+        marginal = (runs[sizes[1]]["seconds"] - runs[sizes[0]]["seconds"]) / (sizes[1] - sizes[0])
+        case = {"mode": mode, "explain": list(explain), "seconds": {n: round(r["seconds"], 2) for n, r in runs.items()},
+                "marginal_seconds_per_field": round(marginal, 3),
+                "ratio_to_raw_read": round(marginal / raw_per_field, 1),
+                "peak_rss_mib": {n: round(r["peak_rss_mib"]) for n, r in runs.items()},
+                "failed": sum(r["failed"] for r in runs.values())}
+        if explain:
+            keys = list_fields(plate)
+            case["heatmap_bytes_over_image_bytes"] = round(
+                _disk_bytes(plate / k.path / "heatmaps" for k in keys)
+                / _disk_bytes(plate / k.path / "0" for k in keys), 4)
+        out["cases"].append(case)
+        print(json.dumps(case))
+    return out
+
+
+def noop_rerun(tmp: Path, n_wells: int = 48, n_fields: int = 2) -> dict:
+    """Seconds of `ames-batch run` on a rated plate of n_wells x n_fields demo fields (nothing to do)."""
+    import subprocess
+    import sys
+
+    from ames_batch.pipeline import write_demo_plate
+
+    plate = write_demo_plate(tmp / "noop.zarr", n_wells=n_wells, n_fields=n_fields, cells_per_field=1,
+                             seed=3000).plate
+    cmd = [sys.executable, "-m", "ames_batch.cli", "-q", "run", str(plate), "--explain", "none"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    seconds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        seconds.append(time.perf_counter() - t0)
+    row = {"fields": n_wells * n_fields, "seconds": [round(t, 2) for t in seconds], "best_seconds": round(min(seconds), 2)}
+    print(json.dumps({"noop_rerun": row}))
+    return row
+
+
+def _demo_row(plate, model, mode, explain, raw, truth_csv, untrained) -> dict:
+    from ames_batch.pipeline import score_run
+
+    run = _in_child(_run_child, str(plate), model, mode, explain=explain)
+    row = {"mode": mode, "explain": list(explain), "fields": run["fields"], "cells": run["cells"],
+           "failed": run["failed"], "seconds": round(run["seconds"], 2),
+           "fields_per_s": round(run["fields"] / run["seconds"], 3),
+           "cells_per_s": round(run["cells"] / run["seconds"], 3),
+           "peak_rss_mib": round(run["peak_rss_mib"]),
+           "raw_read_seconds": round(raw["seconds"], 3),
+           "ratio_to_raw_read": round(run["seconds"] / raw["seconds"], 1),
+           "against_truth": score_run(plate, plate.with_suffix(f".{mode}.csv"), truth_csv)}
+    if mode in untrained:  # cells are found by segmentation; ratings of random weights mean nothing
+        row["weights"] = "untrained: speed and memory only"
+        row["against_truth"] = {k: v for k, v in row["against_truth"].items() if not isinstance(v, dict)}
+    print(json.dumps(row))
+    return row
+
+
+def demo_scale(tmp: Path, sizes, modes: dict, untrained: set, results: dict) -> None:
+    """Plates of `sizes` fields (the first plate's fields repeated), each mode with and without
+    Grad-CAM; marginal cells/s between the smallest and the largest; accuracy on 32 distinct fields."""
+    from ames_batch.pipeline import score_run, write_demo_plate
+
+    first = tmp / f"plate{sizes[0]}.zarr"
+    demo = write_demo_plate(first, n_wells=max(1, sizes[0] // 4), n_fields=min(4, sizes[0]), cells_per_field=2,
+                            seed=1000)
+    rows = {}
+    for n_fields in sizes:
+        plate = tmp / f"plate{n_fields}.zarr"
+        truth_csv = _repeat_plate(first, demo.truth_csv, plate, n_fields) if plate != first else demo.truth_csv
+        raw = _in_child(_read_child, str(plate))
+        for mode, model in modes.items():
+            for explain in ((), ("gradcam",)):
+                rows[n_fields, mode, explain] = _demo_row(plate, model, mode, explain, raw, truth_csv, untrained)
+                results["runs"].append(rows[n_fields, mode, explain])
+    small, large = sizes[0], sizes[-1]
+    results["marginal"] = []
+    for mode in modes:
+        for explain in ((), ("gradcam",)):
+            a, b = rows[small, mode, explain], rows[large, mode, explain]
+            results["marginal"].append({
+                "mode": mode, "explain": list(explain),
+                "cells_per_s": round((b["cells"] - a["cells"]) / (b["seconds"] - a["seconds"]), 2),
+                "peak_rss_growth": round(b["peak_rss_mib"] / a["peak_rss_mib"], 3)})
+            print(json.dumps(results["marginal"][-1]))
+    # Accuracy needs many different cells, not repeats: 32 distinct fields, the 2D default.
+    distinct = write_demo_plate(tmp / "distinct.zarr", n_wells=8, n_fields=4, cells_per_field=2, seed=2000)
+    _in_child(_run_child, str(distinct.plate), modes["2d"], "2d")
+    results["accuracy_2d_32_distinct_fields"] = score_run(
+        distinct.plate, distinct.plate.with_suffix(".2d.csv"), distinct.truth_csv)
+    print(json.dumps(results["accuracy_2d_32_distinct_fields"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 32])
     parser.add_argument("--model-3d", default=None, help="3D bundle (default: the bundled one if any)")
+    parser.add_argument("--no-sim", dest="sim", action="store_false", help="skip the SIM-scale plate")
+    parser.add_argument("--no-noop", dest="noop", action="store_false", help="skip the 96-field no-op rerun")
+    parser.add_argument("--no-demo", dest="demo", action="store_false", help="skip the demo-scale plates")
     args = parser.parse_args()
-    from ames_batch.pipeline import default_model_path, score_run, write_demo_plate
+    from ames_batch.pipeline import default_model_path
 
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "runs": []}
     with tempfile.TemporaryDirectory(prefix="bench_run_") as tmp:
@@ -124,34 +256,12 @@ def main() -> None:
         except ValueError:
             modes["3d"] = _untrained_3d_bundle(Path(tmp) / "untrained-3d")
             untrained.add("3d")
-        first = Path(tmp) / f"plate{args.sizes[0]}.zarr"
-        demo = write_demo_plate(first, n_wells=max(1, args.sizes[0] // 4), n_fields=min(4, args.sizes[0]),
-                                cells_per_field=2, seed=1000)
-        for n_fields in args.sizes:
-            plate = Path(tmp) / f"plate{n_fields}.zarr"
-            truth_csv = _repeat_plate(first, demo.truth_csv, plate, n_fields) if plate != first else demo.truth_csv
-            raw = _in_child(_read_child, str(plate))
-            for mode, model in modes.items():
-                run = _in_child(_run_child, str(plate), model, mode)
-                row = {"mode": mode, "fields": run["fields"], "cells": run["cells"], "failed": run["failed"],
-                       "seconds": round(run["seconds"], 2),
-                       "fields_per_s": round(run["fields"] / run["seconds"], 3),
-                       "cells_per_s": round(run["cells"] / run["seconds"], 3),
-                       "peak_rss_mib": round(run["peak_rss_mib"]),
-                       "raw_read_seconds": round(raw["seconds"], 3),
-                       "ratio_to_raw_read": round(run["seconds"] / raw["seconds"], 1),
-                       "against_truth": score_run(plate, plate.with_suffix(f".{mode}.csv"), truth_csv)}
-                if mode in untrained:  # cells are found by segmentation; ratings of random weights mean nothing
-                    row["weights"] = "untrained: speed and memory only"
-                    row["against_truth"] = {k: v for k, v in row["against_truth"].items() if not isinstance(v, dict)}
-                results["runs"].append(row)
-                print(json.dumps(row))
-        # Accuracy needs many different cells, not repeats: 32 distinct fields, the 2D default.
-        distinct = write_demo_plate(Path(tmp) / "distinct.zarr", n_wells=8, n_fields=4, cells_per_field=2, seed=2000)
-        _in_child(_run_child, str(distinct.plate), modes["2d"], "2d")
-        results["accuracy_2d_32_distinct_fields"] = score_run(
-            distinct.plate, distinct.plate.with_suffix(".2d.csv"), distinct.truth_csv)
-        print(json.dumps(results["accuracy_2d_32_distinct_fields"]))
+        if args.sim:
+            results["sim_scale"] = sim_scale(Path(tmp), modes)
+        if args.noop:
+            results["noop_rerun"] = noop_rerun(Path(tmp))
+        if args.demo:
+            demo_scale(Path(tmp), args.sizes, modes, untrained, results)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -15,6 +15,7 @@ from ..io import (FieldKey, field_attributes, list_fields, list_labels, list_tab
 from ..nn import load_rater, rater_info
 from ._rate import (CELL_LABELS, FieldResult, RunSettings, predict_group, prepare_group, rate_fields, rows_from_labels,
                     write_group)
+from ._report import ReportFiles, write_plate_report
 
 __all__ = ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"]
 
@@ -35,6 +36,7 @@ class RunReport:
     plate: Path
     csv: Path
     results: list[FieldResult]
+    report: ReportFiles | None = None
 
     @property
     def failed(self) -> list[FieldResult]:
@@ -99,6 +101,7 @@ def run_plate(
     force: bool = False,
     scheduler: str | None = None,
     workers: int | None = None,
+    report: bool = True,
 ) -> RunReport:
     """Rate every (selected) field of a plate; write labels, heatmaps and a CSV of ratings.
 
@@ -130,6 +133,9 @@ def run_plate(
         Address of a dask.distributed scheduler; the plate must be on storage its workers see.
     workers : int, optional
         Start a local dask.distributed cluster with this many worker processes.
+    report : bool
+        Also write the HTML plate report (``<plate>-report.html``) and the per-well summary
+        (``<csv without -ratings>-wells.csv``) from the CSV (``write_plate_report``).
 
     Returns
     -------
@@ -178,9 +184,10 @@ def run_plate(
         if not wells and (todo or CELL_LABELS not in list_tables(plate)):
             cells = table[table["status"] == "ok"].drop(columns=["plate", "status"])
             write_plate_table(plate, cells.astype({"label": np.int64}) if "label" in cells else cells)
-    report = RunReport(plate, out_csv, ordered)
-    log.info("%s: %d cells rated, %d fields failed; CSV %s", plate, report.n_cells, len(report.failed), out_csv)
-    return report
+        files = write_plate_report(plate, out_csv) if report else None
+    result = RunReport(plate, out_csv, ordered, files)
+    log.info("%s: %d cells rated, %d fields failed; CSV %s", plate, result.n_cells, len(result.failed), out_csv)
+    return result
 
 
 def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSettings):

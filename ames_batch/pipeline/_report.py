@@ -1,0 +1,168 @@
+"""``ames-batch report``: a rated plate as one self-contained HTML page and a per-well CSV.
+
+Reads the run's CSV (one row per cell), the plate's cell labels and heatmaps for the example
+cells, and hands them to the pure renderers of ``ames_batch.report``. Written by ``run`` at the
+end (unless ``--no-report``) and by ``ames-batch report`` on its own.
+"""
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..image import cell_bbox
+from ..io import FieldKey, field_attributes, list_heatmaps, list_labels, read_heatmap, read_labels, write_csv_atomic
+from ..segment import match_labels
+from ._cells import CELL_MARGIN_UM
+from ._field_input import read_field_data
+from ._rate import CELL_LABELS
+
+__all__ = ["ReportFiles", "report_path", "wells_csv_path", "write_plate_report"]
+
+log = logging.getLogger("ames_batch")
+
+#: Display pixel size of the gallery pictures, µm (a 100 µm cell is 250 px wide).
+GALLERY_UM_PER_PX = 0.4
+#: Heatmaps shown on the gallery cells, the first the plate has.
+GALLERY_HEATMAPS = ("gradcam", "organised")
+TRUTH_LABELS = "truth"
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What :func:`write_plate_report` wrote."""
+
+    html: Path
+    wells_csv: Path
+
+
+def _beside(plate: Path, suffix: str) -> Path:
+    return plate.with_name(plate.name.removesuffix(".zarr") + suffix)
+
+
+def report_path(plate: Path) -> Path:
+    """Default report beside the plate: ``plate.zarr`` → ``plate-report.html``."""
+    return _beside(Path(plate), "-report.html")
+
+
+def wells_csv_path(ratings_csv: Path) -> Path:
+    """The per-well summary beside a ratings CSV: ``plate-ratings.csv`` → ``plate-wells.csv``."""
+    ratings_csv = Path(ratings_csv)
+    return ratings_csv.with_name(ratings_csv.name.removesuffix(".csv").removesuffix("-ratings") + "-wells.csv")
+
+
+def _task_maps(plate: Path, key: FieldKey) -> dict[str, np.ndarray]:
+    """{task: (Y', X') heatmap in [0, 1]} of the first of `GALLERY_HEATMAPS` the field has (a 3D map
+    projected over z; the organised map stands for sarcomerisation)."""
+    method = next((m for m in GALLERY_HEATMAPS if m in list_heatmaps(plate, key)), None)
+    if method is None:
+        return {}
+    heat = read_heatmap(plate, key, method)
+    maps = {}
+    for name in heat.coords["c"].values:
+        plane = np.asarray(heat.sel(c=name))
+        maps[str(name)] = np.clip(plane.max(axis=0) if plane.ndim == 3 else plane, 0, 1)
+    return {"sarcomerisation": maps["organised"]} if method == "organised" else maps
+
+
+def _gallery(plate: Path, cells: pd.DataFrame) -> list[dict]:
+    """Thumbnails (outline, the heatmap of the task shown) of the report's example cells."""
+    from ..report import cell_thumbnail_png, gallery_cells
+
+    items = []
+    for (well, fld), rows in gallery_cells(cells, per_class=2).groupby(["well", "field"], sort=False):
+        key = FieldKey(str(well), str(fld))
+        data = read_field_data(plate, key)
+        labels = np.asarray(read_labels(plate, key, CELL_LABELS)[0].max(dim="z"))
+        maps = {t: m for t, m in _task_maps(plate, key).items() if m.shape == data.mip.shape}
+        for row in rows.to_dict("records"):
+            mask = labels == int(row["label"])
+            if mask.shape != data.mip.shape or not mask.any():
+                continue  # labels of an older release on another grid: no picture
+            box = cell_bbox(mask, pixel_size_um=data.pixel_size_um, margin_um=CELL_MARGIN_UM)
+            overlay = maps[row["task"]][box] if row["task"] in maps else None
+            png = cell_thumbnail_png(data.mip[box], mask[box], pixel_size_um=data.pixel_size_um, heatmap=overlay,
+                                     display_um_per_px=GALLERY_UM_PER_PX)
+            items.append({**row, "png": png})
+    return items
+
+
+def _truth_of_found(plate: Path, truth_csv: Path) -> pd.DataFrame:
+    """The truth CSV keyed by the run's labels: each found cell takes the truth cell it overlaps
+    (IoU >= 0.5, the demo plate's ``labels/truth``); without truth labels, the CSV as it is."""
+    truth = pd.read_csv(truth_csv, dtype={"field": str, "sarcomerisation": str, "directionality": str})
+    rows = []
+    for (well, fld), part in truth.groupby(["well", "field"]):
+        key = FieldKey(str(well), str(fld))
+        if TRUTH_LABELS not in list_labels(plate, key) or CELL_LABELS not in list_labels(plate, key):
+            rows.append(part)
+            continue
+        found = np.asarray(read_labels(plate, key, CELL_LABELS, on_field_grid=True)[0][0])
+        true = np.asarray(read_labels(plate, key, TRUTH_LABELS, on_field_grid=True)[0][0])
+        to_found = {t: p for p, t, _ in match_labels(found, true, iou_threshold=0.5).pairs}
+        matched = part[part["label"].isin(to_found)]
+        rows.append(matched.assign(label=matched["label"].map(to_found)))
+    return pd.concat(rows, ignore_index=True) if rows else truth
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_plate_report(plate: Path, ratings_csv: Path, *, out: Path | None = None,
+                       truth_csv: Path | None = None) -> ReportFiles:
+    """Write the HTML plate report and the per-well summary CSV of a rated plate.
+
+    Parameters
+    ----------
+    plate : Path
+        A plate rated by ``ames-batch run``.
+    ratings_csv : Path
+        The run's CSV.
+    out : Path, optional
+        The HTML file; default ``<plate>-report.html`` beside the plate.
+    truth_csv : Path, optional
+        True ratings (an expert's, or a demo plate's ``-truth.csv``): adds confusion matrices.
+        Cells are matched to the run's by overlap when the plate holds ``labels/truth``.
+
+    Returns
+    -------
+    ReportFiles
+        The report and ``<plate>-wells.csv`` beside `ratings_csv`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `ratings_csv` (or `truth_csv`) does not exist.
+    ValueError
+        If the CSV is not a run's ratings table.
+    """
+    from ..report import render_plate_report, well_summary
+
+    plate, ratings_csv = Path(plate), Path(ratings_csv)
+    cells = pd.read_csv(ratings_csv, dtype={"field": str, "sarcomerisation": str, "directionality": str})
+    wells_csv = wells_csv_path(ratings_csv)
+    write_csv_atomic(wells_csv, well_summary(cells))
+    rated = cells[cells["status"] == "ok"]
+    model = ({"name": rated["model"].iloc[0], "version": str(rated["model_version"].iloc[0])}
+             if len(rated) else {})
+    record = next((field_attributes(plate, FieldKey(r.well, r.field)).get("run", {})
+                   for r in rated.itertuples()), {})
+    settings = {"plate": plate.name, "rater": record.get("model"), "heatmaps": ", ".join(record.get("explain", [])),
+                "channel": record.get("channel") or "as converted", "ames-batch": record.get("ames_batch")}
+    truth = _truth_of_found(plate, Path(truth_csv)) if truth_csv is not None else None
+    html = render_plate_report(cells, gallery=_gallery(plate, rated), model=model, settings=settings, truth=truth,
+                               title=f"{plate.name.removesuffix('.zarr')}: sarcomere ratings")
+    out = Path(out) if out is not None else report_path(plate)
+    _write_text_atomic(out, html)
+    log.info("report %s, per-well summary %s", out, wells_csv)
+    return ReportFiles(out, wells_csv)

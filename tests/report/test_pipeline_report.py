@@ -1,0 +1,50 @@
+"""`run` writes the plate report and the per-well CSV; `write_plate_report` with the truth; in chromium."""
+
+import pandas as pd
+import pytest
+
+from ames_batch.nn import PreprocessSettings, build_model, make_card, save_bundle
+from ames_batch.pipeline import run_plate, wells_csv_path, write_demo_plate, write_plate_report
+from ames_batch.vocabulary import TASK_CLASSES
+
+CLASSES = {t: list(c) for t, c in TASK_CLASSES.items()}
+
+
+@pytest.fixture(scope="module")
+def rated(tmp_path_factory):
+    """A 3-well demo plate at coarse voxels, rated by a small real (untrained) CNN with Grad-CAM."""
+    root = tmp_path_factory.mktemp("rated")
+    demo = write_demo_plate(root / "plate.zarr", n_wells=3, n_fields=1, cells_per_field=2, seed=4,
+                            scale_um={"z": 1.0, "y": 0.32, "x": 0.32})
+    settings = PreprocessSettings(input_shape=(88, 88), target_um_per_px=0.8)
+    card = make_card(name="report-2d", version="0", tasks=CLASSES, settings=settings,
+                     training={"data_fingerprint": "none", "split": {}})
+    bundle = save_bundle(build_model("2d", input_shape=(88, 88), tasks=CLASSES), card, root / "cnn")
+    report = run_plate(demo.plate, model=bundle, explain=("gradcam",))
+    return demo, report
+
+
+def test_run_writes_the_report_and_the_wells_csv(rated, open_html):
+    demo, report = rated
+    assert report.report.html.is_file() and report.report.wells_csv == wells_csv_path(report.csv)
+    wells = pd.read_csv(report.report.wells_csv)
+    cells = pd.read_csv(report.csv)
+    assert sorted(wells["well"]) == sorted(cells["well"].unique())
+    assert wells["cells"].sum() == (cells["status"] == "ok").sum()
+    opened = open_html(report.report.html.read_text(encoding="utf-8"), "report.html")
+    assert opened.console_errors == [] and opened.failed_requests == [] and opened.broken_images() == []
+    assert opened.page.eval_on_selector_all("#gallery img", "i => i.length") >= 3
+
+
+def test_report_with_the_truth_matches_cells_by_overlap(rated, open_html, tmp_path):
+    """The demo's truth labels are not the run's labels: cells are paired by overlap, so the
+    confusion matrices count every matched cell once."""
+    demo, report = rated
+    files = write_plate_report(demo.plate, report.csv, out=tmp_path / "r.html", truth_csv=demo.truth_csv)
+    opened = open_html(files.html.read_text(encoding="utf-8"), "truth.html")
+    assert opened.console_errors == [] and opened.broken_images() == []
+    page = opened.page
+    assert page.eval_on_selector_all("#truth table", "ts => ts.length") == 3  # one matrix per task
+    matched = int(page.inner_text("#truth p.muted").split(" of ")[0])
+    rated_cells = int((pd.read_csv(report.csv)["status"] == "ok").sum())
+    assert matched >= min(rated_cells, demo.n_cells) - 1  # segmentation may miss a touching pair, no more
