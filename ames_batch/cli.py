@@ -104,8 +104,15 @@ def convert(inputs, plate, layout, pattern, channel, pixel_size_um, z_step_um) -
               help="Ratings CSV: plate, well, field, label, sarcomerisation, directionality, source [, group].")
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Model bundle folder to write (checkpoints in OUT/checkpoints).")
-@click.option("--arch", type=click.Choice(["2d", "2d-ensemble", "3d", "metrics"]), default="2d",
-              help="2D CNN, 2D one-vs-all ensemble, 3D CNN, or a classifier on sarcomere metrics.")
+@click.option("--arch", type=click.Choice(["2d", "2d-ensemble", "3d", "metrics"]), default=None,
+              help="2D CNN, 2D one-vs-all ensemble, 3D CNN, or a classifier on sarcomere metrics; default 2d "
+                   "(with --init: the initial model's).")
+@click.option("--init", "init", default=None,
+              help="Fine-tune a model instead of training from scratch: 'default' (the bundled 2D model) or a "
+                   "bundle folder. The initial model, the fine-tuned one and a metrics model are compared by "
+                   "grouped cross-validation; the winner is kept (see OUT/summary.md).")
+@click.option("--folds", type=click.IntRange(2), default=5,
+              help="With --init: folds of the cross-validation (by the CSV's group, else by well).")
 @click.option("--tasks", default=None, help=f"Comma-separated subset of {', '.join(TASKS)}; default: all rated.")
 @click.option("--labels", default="cells", help="Label image with the cell masks (the demo plate's truth: 'truth').")
 @click.option("--channel", default=None, help="Stain channel name or index; default the one recorded at convert.")
@@ -129,20 +136,24 @@ def convert(inputs, plate, layout, pattern, channel, pixel_size_um, z_step_um) -
               help="Weight of the source loss in a singular CNN (the others weigh 1).")
 @click.option("--name", default=None, help="Model name in its card; default PLATE-ARCH.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints (same plate, ratings and seed).")
-def train(plate: Path, ratings_csv: Path, out: Path, arch: str, tasks: str | None, labels: str, channel: str | None,
+def train(plate: Path, ratings_csv: Path, out: Path, arch: str | None, init: str | None, folds: int,
+          tasks: str | None, labels: str, channel: str | None,
           epochs: int, batch_size: int, learning_rate: float, patience: int, val_fraction: float,
           test_fraction: float, seed: int, steps_per_epoch: int | None, max_minutes: float | None,
           input_px: int | None, um_per_px: float | None, max_rotation_deg: float,
           source_loss_weight: float | None, name: str | None, resume: bool) -> None:
     """Train a rating model on the rated cells of PLATE; split by cell (and group) before augmentation.
 
-    Prints the bundle path and the held-out test accuracy per task.
+    Prints the bundle path and the held-out test accuracy per task (with --init, also the kept
+    candidate and its cross-validated accuracy per task).
     """
     from .pipeline import train_plate
 
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    if init is not None and init != "default" and not Path(init).is_dir():
+        _fail(f"--init {init}: neither 'default' nor a model folder")
     try:
-        report = train_plate(plate, ratings_csv, out, arch=arch, tasks=task_list, labels=labels, channel=channel,
+        report = train_plate(plate, ratings_csv, out, arch=arch, init=init, folds=folds, tasks=task_list, labels=labels, channel=channel,
                              epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                              steps_per_epoch=steps_per_epoch, max_minutes=max_minutes, input_px=input_px,
@@ -151,7 +162,35 @@ def train(plate: Path, ratings_csv: Path, out: Path, arch: str, tasks: str | Non
     except (AmesError, ValueError, KeyError, FileExistsError) as error:
         _fail(str(error).strip("'\""))
     scores = "\t".join(f"{t}={m['accuracy']:.3f}" for t, m in report.test_metrics.items())
+    if report.selection is not None:
+        kept = report.selection["winner"]
+        cv = report.selection["candidates"][kept]["tasks"]
+        scores += f"\tkept={kept}\t" + "\t".join(f"cv_{t}={s['accuracy']:.3f}" for t, s in cv.items())
     click.echo(f"{report.model}\t{report.n_cells} cells\t{scores}")
+
+
+@main.command()
+@click.argument("plate", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--n", "n_cells", type=click.IntRange(1), required=True, help="Cells on the sheet.")
+@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Sheet folder to create: index.html (open it in a browser) and the empty ratings.csv.")
+@click.option("--labels", default="cells", help="Label image of the rated cells.")
+@click.option("--seed", type=int, default=0, help="Seed of the draw (same seed, same sheet).")
+@click.option("--channel", default=None, help="Stain channel name or index; default the one recorded at convert.")
+def sample(plate: Path, n_cells: int, out: Path, labels: str, seed: int, channel: str | None) -> None:
+    """Pick N rated cells of PLATE for an expert to rate and write their rating sheet.
+
+    Cells are spread over wells and over the model's classes, with more weight where the model
+    is unsure. Rate them in OUT/index.html, save ratings.csv, then `ames-batch train PLATE
+    --ratings ratings.csv --init default -o MODEL`. Prints the sheet path and counts.
+    """
+    from .pipeline import sample_cells
+
+    try:
+        report = sample_cells(plate, n_cells, out, labels=labels, seed=seed, channel=channel)
+    except (AmesError, ValueError, KeyError, FileExistsError) as error:
+        _fail(str(error).strip("'\""))
+    click.echo(f"{report.sheet}\t{report.n_cells} cells\t{report.wells} wells\t{report.n_rated} rated on the plate")
 
 
 @main.command()
