@@ -47,14 +47,16 @@ def main(verbose: int, quiet: bool) -> None:
               help="Noise of the ground-truth rater (0 = exact rules; see docs/synthetic-cells.md).")
 @click.option("--truth-csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Ground-truth CSV; default OUT without .zarr + '-truth.csv'.")
+@click.option("--look", type=click.Choice(["a", "b"]), default="a",
+              help="Rendering of the same truth: a (the default model's) or b (other fibrils, z-bodies, optics).")
 def demo(out: Path, n_wells: int, n_fields: int, cells_per_field: int, seed: int, rater_noise: float,
-         truth_csv: Path | None) -> None:
+         truth_csv: Path | None, look: str) -> None:
     """Write a synthetic OME-Zarr HCS plate OUT with ground-truth ratings (CSV and `truth` labels)."""
     from .pipeline import write_demo_plate
 
     try:
         report = write_demo_plate(out, n_wells=n_wells, n_fields=n_fields, cells_per_field=cells_per_field,
-                                  seed=seed, rater_noise=rater_noise, truth_csv=truth_csv)
+                                  seed=seed, rater_noise=rater_noise, truth_csv=truth_csv, look=look)
     except (AmesError, FileExistsError, ValueError) as error:
         _fail(str(error))
     click.echo(f"{report.plate}\t{len(report.fields)} fields\t{report.n_cells} cells\t{report.truth_csv}")
@@ -240,9 +242,12 @@ def _wells(value: str | None) -> list[str] | None:
 @click.option("--force", is_flag=True, help="Redo fields already rated with the same model and settings.")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://host:8786).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Start a local cluster with N workers.")
+@click.option("--no-report", "no_report", is_flag=True,
+              help="Do not write PLATE-report.html and PLATE-wells.csv (see `ames-batch report`).")
 def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, out_csv: Path | None,
-        wells: str | None, channel: str | None, force: bool, scheduler: str | None, workers: int | None) -> None:
-    """Rate every cell of PLATE: labels/cells, heatmaps and a CSV of ratings.
+        wells: str | None, channel: str | None, force: bool, scheduler: str | None, workers: int | None,
+        no_report: bool) -> None:
+    """Rate every cell of PLATE: labels/cells, heatmaps, a CSV of ratings, a plate report.
 
     Exit status 0 when every field was rated, 1 when some failed (listed on stderr), 2 on a
     usage or setup error (not a plate, missing model, plate locked).
@@ -259,14 +264,33 @@ def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, 
         methods = tuple(m.strip() for m in explain.split(",") if m.strip())
     try:
         report = run_plate(plate, model=model, mode=mode, explain=methods, out_csv=out_csv, wells=_wells(wells),
-                           channel=channel, force=force,
-                           scheduler=scheduler, workers=workers)
+                           channel=channel, force=force, scheduler=scheduler, workers=workers,
+                           report=not no_report)
     except (AmesError, ValueError) as error:
         _fail(str(error))
     for result in report.failed:
         click.echo(f"ames-batch: {plate}/{result.key.path}: {result.status}", err=True)
     click.echo(f"{report.csv}\t{report.n_cells} cells\t{len(report.results)} fields\t{len(report.failed)} failed")
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+@main.command()
+@click.argument("plate", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--csv", "ratings_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The run's ratings CSV; default PLATE without .zarr + '-ratings.csv'.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML file; default PLATE without .zarr + '-report.html'.")
+@click.option("--ratings", "truth_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="True ratings (an expert's, or a demo plate's -truth.csv): adds confusion matrices.")
+def report(plate: Path, ratings_csv: Path | None, out: Path | None, truth_csv: Path | None) -> None:
+    """Write the HTML report of a rated PLATE (one offline file) and its per-well summary CSV."""
+    from .pipeline import ratings_csv_path, write_plate_report
+
+    try:
+        files = write_plate_report(plate, ratings_csv or ratings_csv_path(plate), out=out, truth_csv=truth_csv)
+    except (AmesError, ValueError, FileNotFoundError, KeyError) as error:
+        _fail(str(error).strip("'\""))
+    click.echo(f"{files.html}\t{files.wells_csv}")
 
 
 if __name__ == "__main__":

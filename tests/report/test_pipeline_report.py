@@ -48,3 +48,19 @@ def test_report_with_the_truth_matches_cells_by_overlap(rated, open_html, tmp_pa
     matched = int(page.inner_text("#truth p.muted").split(" of ")[0])
     rated_cells = int((pd.read_csv(report.csv)["status"] == "ok").sum())
     assert matched >= min(rated_cells, demo.n_cells) - 1  # segmentation may miss a touching pair, no more
+
+
+def test_report_command_and_run_without_report(rated, tmp_path):
+    from click.testing import CliRunner
+
+    from ames_batch.cli import main
+    from ames_batch.pipeline import report_path
+
+    demo, report = rated
+    out = tmp_path / "cli.html"
+    res = CliRunner().invoke(main, ["-q", "report", str(demo.plate), "--ratings", str(demo.truth_csv), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and str(out) in res.output
+    report_path(demo.plate).unlink()
+    again = run_plate(demo.plate, model=report.results and demo.plate.parent / "cnn", explain=(), report=False)
+    assert again.report is None and not report_path(demo.plate).exists()
