@@ -281,7 +281,7 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
         Train and validation cells (early stopping on the validation loss in both phases).
     settings : TrainSettings
         Augmentation, balance, batch size, seed, patience; `learning_rate` for the heads and
-        `epochs` for the second phase.
+        `epochs` for each phase (the first one also at most ``fine_tune.head_epochs``).
     fine_tune : FineTuneSettings
         Phase lengths and the trunk's learning rate.
     checkpoint_dir : Path, optional
@@ -331,7 +331,7 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
 
     batchnorm = keras.layers.BatchNormalization
     first = phase("heads", lambda layer: layer.name in heads,
-                  replace(settings, epochs=int(fine_tune.head_epochs)))
+                  replace(settings, epochs=min(int(fine_tune.head_epochs), settings.epochs)))
     after_heads = model.get_weights()
     second = phase("trunk", lambda layer: fine_tune.train_batchnorm or not isinstance(layer, batchnorm),
                    replace(settings, learning_rate=settings.learning_rate * fine_tune.trunk_lr_factor))

@@ -75,8 +75,9 @@ class FineTuneSettings:
     Attributes
     ----------
     head_epochs : int
-        Most epochs of the first phase: only the rated tasks' heads learn, at the trainer's
-        learning rate, the trunk (and its BatchNorm statistics) frozen.
+        Most epochs of the first phase (and at most the trainer's `epochs`): only the rated
+        tasks' heads learn, at the trainer's learning rate, the trunk (and its BatchNorm
+        statistics) frozen.
     trunk_lr_factor : float
         Second phase: the whole network (but the fixed striation filters) learns at the
         learning rate times this, for at most the trainer's `epochs`.

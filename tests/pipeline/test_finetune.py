@@ -1,0 +1,155 @@
+"""`train --init`: grouped cross-validation of the candidates, the kept bundle and its report."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ames_batch.cli import main
+from ames_batch.metrics import METRIC_NAMES
+from ames_batch.nn import BundleRater, PreprocessSettings, build_model, load_rater, make_card, make_trainer, save_bundle
+from ames_batch.pipeline import evaluate_plate, write_demo_plate
+from ames_batch.pipeline._crossval import Candidate, cross_validate, fold_splits
+from ames_batch.vocabulary import TASK_CLASSES
+
+CLASSES = {t: list(c) for t, c in TASK_CLASSES.items()}
+
+
+class _Rule(BundleRater):
+    """A rater of one task by a planted rule on a number (no TensorFlow): class k where x falls in bin k."""
+
+    card = {}
+    needs_stack = False
+    explanations = default_explanations = ()
+    batch_size = 64
+
+    def __init__(self, edges):
+        self.edges = edges
+        self.tasks = {"sarcomerisation": tuple(CLASSES["sarcomerisation"])}
+
+    def prepare(self, cell, field):
+        return cell
+
+    def predict_proba(self, batch):
+        return {"sarcomerisation": np.eye(4)[np.searchsorted(self.edges, [b["organised_fraction"] for b in batch])]}
+
+    def explain(self, method, batch, probabilities):
+        raise ValueError(method)
+
+
+def _cells(rng, n_groups=12, per_group=8):
+    x = rng.uniform(0, 1, n_groups * per_group)
+    truth = np.asarray(CLASSES["sarcomerisation"])[np.searchsorted([0.25, 0.5, 0.75], x)]
+    rows = [{**{m: float(rng.normal()) for m in METRIC_NAMES}, "organised_fraction": float(v)} for v in x]
+    groups = np.repeat([f"g{i}" for i in range(n_groups)], per_group)
+    return rows, {"sarcomerisation": truth}, [f"p/A/{i}/0/1" for i in range(x.size)], groups
+
+
+def test_folds_hold_whole_groups_and_every_cell_once(rng):
+    _, ratings, ids, groups = _cells(rng)
+    strata = np.searchsorted(CLASSES["sarcomerisation"], ratings["sarcomerisation"])
+    splits = fold_splits(ids, strata, groups, folds=4, val_fraction=0.15, seed=0)
+    tested = np.concatenate([s.test for s in splits])
+    assert sorted(tested.tolist()) == list(range(len(ids)))
+    for s in splits:
+        parts = [set(groups[s.indices(k)]) for k in ("train", "val", "test")]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+        assert s.train.size + s.val.size + s.test.size == len(ids) and s.val.size > 0
+
+
+def test_cross_validation_scores_every_candidate_out_of_fold(rng):
+    rows, ratings, ids, groups = _cells(rng)
+    exact, shifted = _Rule([0.25, 0.5, 0.75]), _Rule([0.35, 0.6, 0.85])
+    candidates = [Candidate("initial", rows, rater=shifted, tasks=("sarcomerisation",)),
+                  Candidate("exact", rows, rater=exact, tasks=("sarcomerisation",)),
+                  Candidate("metrics", rows, trainer=make_trainer("metrics"), tasks=("sarcomerisation",))]
+    cv = cross_validate(candidates, ratings, ids, groups, classes={"sarcomerisation": CLASSES["sarcomerisation"]},
+                        grouped_by="group", folds=4, seed=1)
+    truth = ratings["sarcomerisation"]
+    reference = np.mean(np.asarray(CLASSES["sarcomerisation"])[np.argmax(
+        shifted.predict_proba(rows)["sarcomerisation"], axis=1)] == truth)
+    assert cv.scores["initial"]["sarcomerisation"]["accuracy"] == pytest.approx(reference)
+    assert cv.scores["exact"]["sarcomerisation"] == {"accuracy": 1.0, "ci95": [1.0, 1.0], "n_cells": len(rows)}
+    assert cv.winner == "exact"
+    # the metrics model learns the planted rule from the other folds (organised_fraction carries it;
+    # ~55 training cells and 15 noise features keep it from perfect), far above chance (0.25)
+    assert cv.scores["metrics"]["sarcomerisation"]["accuracy"] >= 0.5
+    lo, hi = cv.scores["initial"]["sarcomerisation"]["ci95"]
+    assert lo < reference < hi and hi - lo < 0.4
+    diff = cv.differences["exact"]["sarcomerisation"]
+    assert diff["difference"] == pytest.approx(1 - reference) and diff["ci95"][0] > 0
+    table = cv.markdown()
+    assert "| exact **(kept)** | 100 % [100–100] |" in table and "4-fold cross-validation by group" in table
+
+
+def test_a_candidate_that_rates_fewer_tasks_cannot_win(rng):
+    rows, ratings, ids, groups = _cells(rng)
+    candidates = [Candidate("initial", rows, rater=_Rule([0.35, 0.6, 0.85]), tasks=("sarcomerisation", "source")),
+                  Candidate("exact", rows, rater=_Rule([0.25, 0.5, 0.75]), tasks=("sarcomerisation",))]
+    cv = cross_validate(candidates, ratings, ids, groups, classes={"sarcomerisation": CLASSES["sarcomerisation"]},
+                        grouped_by="group", folds=3, required_tasks=("sarcomerisation", "source"))
+    assert cv.winner == "initial" and cv.mean_accuracy("exact") > cv.mean_accuracy("initial")
+
+
+SCALE = {"z": 1.0, "y": 0.32, "x": 0.32}
+
+
+@pytest.fixture(scope="module")
+def plate_and_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("init")
+    demo = write_demo_plate(root / "demo.zarr", n_wells=6, n_fields=2, cells_per_field=2, seed=5, scale_um=SCALE)
+    settings = PreprocessSettings(input_shape=(88, 88), target_um_per_px=0.8)
+    model = build_model("2d", input_shape=settings.input_shape, tasks=CLASSES, seed=0, um_per_px=0.8)
+    card = make_card(name="initial-2d", version="0.1", tasks=CLASSES, settings=settings,
+                     training={"data_fingerprint": "none", "split": {"train": 0}})
+    return demo, save_bundle(model, card, root / "initial")
+
+
+@pytest.mark.slow
+def test_train_init_keeps_the_winner_and_reports_the_candidates(plate_and_model, tmp_path):
+    demo, initial = plate_and_model
+    truth = pd.read_csv(demo.truth_csv, dtype=str)
+    truth.drop(columns=["directionality", "source", "group"]).to_csv(tmp_path / "sarc.csv", index=False)
+    out = tmp_path / "model"
+    res = CliRunner().invoke(main, ["-q", "train", str(demo.plate), "--ratings", str(tmp_path / "sarc.csv"),
+                                    "--init", str(initial), "--folds", "3", "--labels", "truth", "-o", str(out),
+                                    "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "4"])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "model.json").read_text())
+    selection = card["training"]["selection"]
+    assert selection["folds"] == 3 and selection["grouped_by"] == "well" and selection["initial"] == "initial"
+    candidates = selection["candidates"]
+    assert set(candidates) == {"initial", "fine-tuned", "metrics"}
+    # the initial model is not refitted: its out-of-fold accuracy is its accuracy on every rated cell
+    everything = evaluate_plate(initial, demo.plate, tmp_path / "sarc.csv", labels="truth", out=tmp_path / "ev")
+    assert candidates["initial"]["tasks"]["sarcomerisation"]["accuracy"] == pytest.approx(
+        everything.metrics["sarcomerisation"]["accuracy"])
+    for c in candidates.values():
+        lo, hi = c["tasks"]["sarcomerisation"]["ci95"]
+        assert lo <= c["tasks"]["sarcomerisation"]["accuracy"] <= hi
+    eligible = {n: c["mean_accuracy"] for n, c in candidates.items() if n != "metrics"}  # it cannot rate source
+    assert selection["winner"] == max(eligible, key=eligible.get)
+    assert f"kept={selection['winner']}" in res.output
+    summary = (out / "summary.md").read_text()
+    assert f"Kept: **the {selection['winner']} model**" in summary and "| fine-tuned" in summary
+    assert json.loads((out / "metrics.json").read_text())["selection"] == selection
+    kept, first = load_rater(out), load_rater(initial)
+    assert list(kept.tasks) == list(CLASSES)
+    assert (kept.ood is not None) == (selection["winner"] == "fine-tuned")  # the initial one had none
+    for layer in ("source_dense20", "source_logits", "directionality_logits"):  # not rated: never trained
+        for a, b in zip(first.model.keras_model.get_layer(layer).get_weights(),
+                        kept.model.keras_model.get_layer(layer).get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_train_init_refuses_what_it_cannot_fine_tune(plate_and_model, tmp_path):
+    demo, _ = plate_and_model
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", str(demo.plate), "--ratings", str(demo.truth_csv), "--init", "nowhere",
+                               "-o", str(tmp_path / "a")])
+    assert res.exit_code == 2 and "nowhere" in res.output
+    res = runner.invoke(main, ["train", str(demo.plate), "--ratings", str(demo.truth_csv), "--init", "default",
+                               "--input-px", "96", "-o", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "initial model's" in res.output
