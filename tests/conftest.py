@@ -22,3 +22,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real images not found at {SHARED_DATA} (the shared/ folder beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def playwright_manager():
+    """One playwright per test process (a second sync_playwright() in a process that holds one
+    refuses to start: "Sync API inside the asyncio loop"); browser fixtures launch from it."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("browser tests: the 'playwright' package is missing (pip install -e '.[test]')")
+    manager = sync_playwright().start()
+    yield manager
+    manager.stop()

@@ -69,14 +69,14 @@ def _task_maps(plate: Path, key: FieldKey) -> dict[str, np.ndarray]:
     return {"sarcomerisation": maps["organised"]} if method == "organised" else maps
 
 
-def _gallery(plate: Path, cells: pd.DataFrame) -> list[dict]:
+def _gallery(plate: Path, cells: pd.DataFrame, channel) -> list[dict]:
     """Thumbnails (outline, the heatmap of the task shown) of the report's example cells."""
     from ..report import cell_thumbnail_png, gallery_cells
 
     items = []
     for (well, fld), rows in gallery_cells(cells, per_class=2).groupby(["well", "field"], sort=False):
         key = FieldKey(str(well), str(fld))
-        data = read_field_data(plate, key)
+        data = read_field_data(plate, key, channel=channel)
         labels = np.asarray(read_labels(plate, key, CELL_LABELS)[0].max(dim="z"))
         maps = {t: m for t, m in _task_maps(plate, key).items() if m.shape == data.mip.shape}
         for row in rows.to_dict("records"):
@@ -160,7 +160,7 @@ def write_plate_report(plate: Path, ratings_csv: Path, *, out: Path | None = Non
     settings = {"plate": plate.name, "rater": record.get("model"), "heatmaps": ", ".join(record.get("explain", [])),
                 "channel": record.get("channel") or "as converted", "ames-batch": record.get("ames_batch")}
     truth = _truth_of_found(plate, Path(truth_csv)) if truth_csv is not None else None
-    html = render_plate_report(cells, gallery=_gallery(plate, rated), model=model, settings=settings, truth=truth,
+    html = render_plate_report(cells, gallery=_gallery(plate, rated, record.get("channel")), model=model, settings=settings, truth=truth,
                                title=f"{plate.name.removesuffix('.zarr')}: sarcomere ratings")
     out = Path(out) if out is not None else report_path(plate)
     _write_text_atomic(out, html)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._logging import progress
-from ..errors import ModelBundleError
+from ..errors import AmesError, ModelBundleError
 from ..io import (FieldKey, field_attributes, list_fields, list_labels, list_tables, plate_lock, write_csv_atomic,
                   write_plate_table)
 from ..nn import load_rater, rater_info
@@ -184,7 +184,7 @@ def run_plate(
         if not wells and (todo or CELL_LABELS not in list_tables(plate)):
             cells = table[table["status"] == "ok"].drop(columns=["plate", "status"])
             write_plate_table(plate, cells.astype({"label": np.int64}) if "label" in cells else cells)
-        files = write_plate_report(plate, out_csv) if report else None
+        files = _report(plate, out_csv) if report else None
     result = RunReport(plate, out_csv, ordered, files)
     log.info("%s: %d cells rated, %d fields failed; CSV %s", plate, result.n_cells, len(result.failed), out_csv)
     return result
@@ -208,6 +208,17 @@ def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSe
                 yield writing.result()
             writing = pool.submit(write_group, plate, group, rater, settings)
         yield writing.result()
+
+
+def _report(plate: Path, out_csv: Path) -> ReportFiles | None:
+    """The plate report; a failure to write it is logged, never fails the rated plate (the
+    ratings are all written; `ames-batch report` writes it again)."""
+    try:
+        return write_plate_report(plate, out_csv)
+    except (AmesError, OSError, ValueError, KeyError) as error:
+        log.error("%s: plate report not written (%s: %s); rerun `ames-batch report %s`", plate,
+                  type(error).__name__, error, plate)
+        return None
 
 
 def _run_groups(plate, groups, model_path, settings, scheduler, workers):

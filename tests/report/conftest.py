@@ -27,23 +27,19 @@ def tiny_png():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(playwright_manager):
     """A headless Debian chromium under playwright, one per test session (worker)."""
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        pytest.skip("browser tests: the 'playwright' package is missing (pip install -e '.[test]')")
+    from playwright.sync_api import Error
+
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)) and not shutil.which(str(CHROMIUM)):
         pytest.skip(f"browser tests: no chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
-    manager = sync_playwright().start()
     try:
-        browser = manager.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
+        browser = playwright_manager.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                                     timeout=60_000)
     except Error as exc:
-        manager.stop()
         pytest.skip(f"browser tests: chromium did not start ({str(exc).splitlines()[0]})")
     yield browser
     browser.close()
-    manager.stop()
 
 
 class OpenedPage:

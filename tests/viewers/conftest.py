@@ -113,15 +113,13 @@ def serve(vizarr_app):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(playwright_manager):
     """Headless Debian Chromium through playwright (never `playwright install`)."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    browser = playwright_manager.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
