@@ -26,7 +26,7 @@ from ._combiner import fit_combiner
 from ._evaluate import encode_ratings, evaluate_ratings
 from ._split import CellSplit, split_cells
 
-__all__ = ["TrainSettings", "TrainResult", "fine_tune_model", "fit_model", "train_model", "predict_probs"]
+__all__ = ["TrainSettings", "TrainResult", "adapt_batchnorm", "fine_tune_model", "fit_model", "train_model", "predict_probs"]
 
 log = logging.getLogger("ames_batch")
 
@@ -265,6 +265,25 @@ def _copy_weights(source, target) -> None:
             target.get_layer(layer.name).set_weights(layer.get_weights())
 
 
+def adapt_batchnorm(model, inputs: np.ndarray, *, batch_size: int = 32) -> None:
+    """Set every BatchNorm layer's moving statistics to those of `inputs` (in place).
+
+    Layer by layer in graph order, each layer's input is computed in inference mode with the
+    statistics already adapted before it, and its moving mean and variance become the mean and
+    variance of that input over cells and positions (Li et al. 2018, "Adaptive batch
+    normalization for practical domain adaptation"). Learned weights are untouched.
+    """
+    keras = _keras()
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        feed = keras.Model(model.inputs[0], layer.input)
+        x = np.concatenate([np.asarray(feed(inputs[i:i + batch_size], training=False), np.float64)
+                            for i in range(0, len(inputs), batch_size)])
+        axes = tuple(range(x.ndim - 1))
+        layer.set_weights([*layer.get_weights()[:-2], x.mean(axis=axes), x.var(axis=axes)])
+
+
 def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: CellSplit, settings: TrainSettings,
                     fine_tune, *, checkpoint_dir: Path | None = None, resume: bool = False):
     """Adapt a trained singular CNN to new rated cells: heads first, then the whole network.
@@ -300,7 +319,9 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
 
     Notes
     -----
-    Only a sub-model with the rated outputs is fitted (it shares its layers with the copy), so
+    With ``fine_tune.adapt_batchnorm`` the BatchNorm statistics are first set to those of the
+    training cells (:func:`adapt_batchnorm`): another microscope's contrast no longer reads as
+    another structure. Only a sub-model with the rated outputs is fitted (it shares its layers with the copy), so
     an unrated head gets no gradient at all. Phase 1 trains those heads with the trunk and its
     BatchNorm statistics frozen (a frozen Keras BatchNorm runs in inference mode); phase 2
     unfreezes the trunk (but the fixed striation filters) at ``learning_rate *
@@ -318,6 +339,8 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
     losses = {t: "sparse_categorical_crossentropy" for t in tasks}
     n_classes = {t: int(model.get_layer(f"{t}_logits").units) for t in tasks}
     keras.utils.set_random_seed(settings.seed)
+    if fine_tune.adapt_batchnorm:
+        adapt_batchnorm(model, inputs[split.train], batch_size=settings.batch_size)
 
     def phase(name: str, trainable, phase_settings):
         for layer in model.layers:

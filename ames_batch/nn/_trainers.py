@@ -83,12 +83,16 @@ class FineTuneSettings:
         learning rate times this, for at most the trainer's `epochs`.
     train_batchnorm : bool
         Let BatchNorm layers renew their statistics in the second phase (they see the new
-        images' contrast); False keeps the initial model's.
+        images' contrast); False keeps them.
+    adapt_batchnorm : bool
+        Before the first phase, set the BatchNorm statistics to those of the training cells
+        (``ames_batch.nn.adapt_batchnorm``: no labels needed).
     """
 
     head_epochs: int = 20
     trunk_lr_factor: float = 0.1
     train_batchnorm: bool = True
+    adapt_batchnorm: bool = True
 
     def __post_init__(self):
         if int(self.head_epochs) < 1:

@@ -137,3 +137,25 @@ def test_fine_tuning_refuses_classes_the_model_does_not_have(rng):
     split = split_cells(ids, seed=0)
     with pytest.raises(ValueError, match="cannot fine-tune"):
         make_trainer("2d", init=initial).fit(prepared, ratings, ids, split, classes=classes)
+
+
+def test_adapted_batchnorm_statistics_are_those_of_the_new_cells(rng):
+    import keras
+
+    from ames_batch.nn import adapt_batchnorm
+
+    model = _untrained(seed=2).model.keras_model
+    prepared, _ = _cells(rng, 20)
+    x = np.stack([p.x for p in prepared]) * 3.0 + 0.5  # another camera: other gain and offset
+    gammas = {layer.name: layer.get_weights()[0].copy() for layer in model.layers
+              if isinstance(layer, keras.layers.BatchNormalization)}
+    adapt_batchnorm(model, x, batch_size=8)
+    for name, gamma in gammas.items():
+        layer = model.get_layer(name)
+        # independent reference: the layer's input in inference mode, statistics over cells and positions
+        seen = np.asarray(keras.Model(model.inputs[0], layer.input).predict(x, verbose=0), np.float64)
+        axes = tuple(range(seen.ndim - 1))
+        weights = layer.get_weights()
+        np.testing.assert_allclose(weights[-2], seen.mean(axis=axes), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(weights[-1], seen.var(axis=axes), rtol=1e-3, atol=1e-8)
+        np.testing.assert_array_equal(weights[0], gamma)  # learned scale untouched
