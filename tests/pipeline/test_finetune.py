@@ -153,3 +153,137 @@ def test_train_init_refuses_what_it_cannot_fine_tune(plate_and_model, tmp_path):
     res = runner.invoke(main, ["train", str(demo.plate), "--ratings", str(demo.truth_csv), "--init", "default",
                                "--input-px", "96", "-o", str(tmp_path / "b")])
     assert res.exit_code == 2 and "initial model's" in res.output
+
+
+# ---- the facility's path end to end (issue #16's checks): sample, rate, fine-tune, flag -----------------
+#: A facility expert stricter than the generator's rules (0.20 / 0.45 / 0.70 organised fraction)
+FACILITY_EDGES = (0.30, 0.55, 0.80)
+#: Look "b" at a coarser camera pixel than the demo's 0.16 µm (still finer than the model's 0.3 µm
+#: input): another microscope, and a plate written in minutes rather than half an hour
+LOOK_B_SCALE = {"z": 1.0, "y": 0.24, "x": 0.24}
+KEY = ["well", "field", "label"]
+
+
+def _truth_of_run_cells(plate, truth_csv, edges=None):
+    """The truth of each cell `run` found (``labels/cells`` matched to ``labels/truth`` at IoU 0.5),
+    sarcomerisation re-binned at `edges` when given (an expert with other class boundaries)."""
+    from ames_batch.io import list_fields, read_labels
+    from ames_batch.segment import match_labels
+
+    truth = pd.read_csv(truth_csv, dtype={"field": str})
+    if edges is not None:
+        truth["sarcomerisation"] = np.searchsorted(edges, truth["param_organised_fraction"], side="right") + 1
+    by_cell = truth.set_index(KEY)
+    rows = []
+    for key in list_fields(plate):
+        found, _ = read_labels(plate, key, "cells")
+        true, _ = read_labels(plate, key, "truth")
+        for cell, label, _ in match_labels(np.asarray(found[0]), np.asarray(true[0]), iou_threshold=0.5).pairs:
+            t = by_cell.loc[(key.well, key.field, int(label))]
+            rows.append({"well": key.well, "field": key.field, "label": int(cell), "sarcomerisation": int(t.sarcomerisation),
+                         "directionality": int(t.directionality), "source": t.source})
+    return pd.DataFrame(rows)
+
+
+def _accuracy(run_csv, truth: pd.DataFrame) -> dict:
+    run = pd.read_csv(run_csv, dtype={"field": str, "sarcomerisation": str, "directionality": str})
+    merged = truth.astype({"sarcomerisation": str, "directionality": str}).merge(run, on=KEY, suffixes=("", "_run"))
+    return {t: float((merged[t] == merged[f"{t}_run"]).mean()) for t in TASK_CLASSES} | {"n": len(merged)}
+
+
+@pytest.fixture(scope="module")
+def default_with_ood(tmp_path_factory):
+    """The bundled default with ood statistics of a fresh balanced draw of 288 synthetic cells (192 to
+    fit, 96 for the threshold), drawn as examples/train_default_model.py draws its training cells."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from ames_batch.nn import add_ood_statistics
+    from ames_batch.pipeline import default_model_path
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
+    from train_default_model import make_cells
+
+    inputs, _, _ = make_cells(288, seed=1, arch="2d", workers=1, input_px=160, um_per_px=0.3)
+    bundle = tmp_path_factory.mktemp("default") / "default"
+    shutil.copytree(default_model_path("2d"), bundle)
+    order = np.random.default_rng(0).permutation(len(inputs))
+    add_ood_statistics(bundle, inputs[order[:192]], inputs[order[192:]])
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def facility(tmp_path_factory, default_with_ood):
+    """A look-"b" plate rated by the default, 96 cells sampled, their sheet filled in by a stricter
+    expert (the truth at `FACILITY_EDGES`), the default fine-tuned on it and the plate rated again."""
+    from ames_batch.pipeline import run_plate, sample_cells, train_plate
+
+    root = tmp_path_factory.mktemp("facility")
+    demo = write_demo_plate(root / "b.zarr", n_wells=24, n_fields=2, cells_per_field=4, seed=21, look="b",
+                            scale_um=LOOK_B_SCALE)
+    run_plate(demo.plate, model=default_with_ood, explain=(), out_csv=root / "default.csv")
+    sample = sample_cells(demo.plate, 96, root / "sheet", seed=0)
+    truth = _truth_of_run_cells(demo.plate, demo.truth_csv, FACILITY_EDGES)
+    sheet = pd.read_csv(sample.csv, dtype={"field": str})[["plate", *KEY]]
+    sheet.merge(truth, on=KEY, how="left").to_csv(root / "rated.csv", index=False)  # unmatched: left empty
+    report = train_plate(demo.plate, root / "rated.csv", root / "model", init=default_with_ood, folds=5)
+    run_plate(demo.plate, model=root / "model", explain=(), force=True, out_csv=root / "tuned.csv")
+    rest = truth.merge(sheet[KEY], on=KEY, how="left", indicator=True)
+    rest = rest[rest["_merge"] == "left_only"].drop(columns="_merge")
+    return {"root": root, "demo": demo, "sample": sample, "report": report, "rest": rest}
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_sheet(facility, tmp_path):
+    from ames_batch.pipeline import sample_cells
+
+    again = sample_cells(facility["demo"].plate, 96, tmp_path / "sheet", seed=0)
+    assert again.csv.read_bytes() == facility["sample"].csv.read_bytes()
+    assert facility["sample"].n_cells == 96 and facility["sample"].wells == 24
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "issue #16 target not reached (measured 2026-12-02): 67 of the 96 sampled cells match a true cell; "
+    "cross-validation keeps the default (sarcomerisation 61 % [48-75], fine-tuned 55 % [41-68]); on the "
+    "cells not sampled both rate sarcomerisation 52 %. Linear probes on the default's dense100 features "
+    "and on the metrics reach ~50 % too: at these class edges the look-b cells carry too little signal "
+    "for ~60 training cells"))
+def test_fine_tuning_beats_the_default_on_the_cells_not_sampled(facility):
+    root, rest = facility["root"], facility["rest"]
+    before, after = _accuracy(root / "default.csv", rest), _accuracy(root / "tuned.csv", rest)
+    print(f"\nnot sampled, n = {before['n']}: default {before}, kept ({facility['report'].selection['winner']}) {after}")
+    assert before["n"] >= 50
+    assert after["sarcomerisation"] >= before["sarcomerisation"] + 0.20
+    assert after["sarcomerisation"] >= 0.75 and after["directionality"] >= 0.85 and after["source"] >= 0.90
+
+
+@pytest.mark.slow
+def test_cells_of_the_trained_look_are_seldom_flagged(default_with_ood, tmp_path):
+    from ames_batch.pipeline import run_plate
+
+    demo = write_demo_plate(tmp_path / "a.zarr", n_wells=8, n_fields=2, cells_per_field=3, seed=11)
+    run_plate(demo.plate, model=default_with_ood, explain=(), out_csv=tmp_path / "a.csv")
+    run = pd.read_csv(tmp_path / "a.csv")
+    run = run[run["status"] == "ok"]
+    print(f"\nlook a: {run['ood'].mean():.1%} of {len(run)} cells flagged")
+    assert len(run) >= 40 and run["ood"].mean() <= 0.10
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "measured 2026-12-02: no look-b cell is flagged (0 of 125; look a 2 % of 49): in the default's "
+    "dense100 space look-b cells lie as close to the training cells as look-a ones (median ood_score "
+    "0.41 vs 0.43), and the default rates them about as well (mean accuracy 0.57 vs 0.63)"))
+def test_flagged_cells_of_another_look_are_rated_less_accurately(facility):
+    root, demo = facility["root"], facility["demo"]
+    truth = _truth_of_run_cells(demo.plate, demo.truth_csv)  # the generator's own rules: the default's
+    run = pd.read_csv(root / "default.csv", dtype={"field": str, "sarcomerisation": str, "directionality": str})
+    merged = truth.astype({"sarcomerisation": str, "directionality": str}).merge(run, on=KEY, suffixes=("", "_run"))
+    hits = np.mean([merged[t] == merged[f"{t}_run"] for t in TASK_CLASSES], axis=0)
+    flagged = merged["ood"].astype(bool).to_numpy()
+    print(f"\nlook b: {flagged.mean():.1%} of {len(merged)} matched cells flagged")
+    assert 5 <= flagged.sum() <= len(merged) - 5
+    print(f"mean accuracy flagged {hits[flagged].mean():.3f}, unflagged {hits[~flagged].mean():.3f}")
+    assert hits[flagged].mean() < hits[~flagged].mean()
