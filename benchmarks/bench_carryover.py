@@ -1,0 +1,267 @@
+"""Do ratings carry over to cells the model was not made from? (issue #15)
+
+The same truth is drawn in the generator's two looks (``ames_batch.synth.LOOKS``: "a" SIM-like
+stripes, "b" z-discs of dots behind a widefield/Airyscan camera; independent code). Each
+candidate rater is trained on one look and scored on the held-out cells of the other, both
+ways (leave one look out), with the in-look held-out score beside it for reference.
+
+Cells: ``--cells`` per look, balanced over source x sarcomerisation x directionality (the
+3 x 4 x 4 design cycled), cell ``i`` drawn from seed ``(seed, i)`` with the same parameters
+and field seed in both looks, each its own field at the demo scale, turned into the
+pipeline's own records in memory (``FieldData.from_arrays``, ``extract_cells``) and prepared
+as each trainer prepares them. One split by cell (stratified, seed 0; 60 / 15 / 25 %) serves
+both looks, so no cell's truth (outline, organised region) is trained on in one look and
+scored in the other. Prepared cells are cached (``--work``, npz); trained raters too.
+
+Per task: accuracy, weighted F1 and (ordinal tasks) the Spearman correlation of the expected
+rating (``vocabulary.expected_rating``) with the continuous truth: the organised fraction
+(sarcomerisation) and the z-disc angle to the long axis folded to [0, 90] deg (directionality).
+
+Writes ``benchmarks/results/carryover.json``::
+
+    .venv/bin/python benchmarks/bench_carryover.py [--cells 1152] [--candidates metrics,2d,hybrid,...]
+"""
+
+import argparse
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results" / "carryover.json"
+log = logging.getLogger("ames_batch")
+SPLIT = {"val_fraction": 0.15, "test_fraction": 0.25, "seed": 0}
+
+
+def preprocess_settings() -> dict:
+    """The CNN inputs compared: the default's 2D window and the default-3d stack window."""
+    from ames_batch.nn import PreprocessSettings
+
+    return {"2d": replace(PreprocessSettings.default_2d(), input_shape=(160, 160), target_um_per_px=0.3),
+            "3d": replace(PreprocessSettings.default_3d(), input_shape=(8, 120, 120), target_um_per_px=0.4,
+                          z_step_um=1.0)}
+
+
+def design(i: int) -> tuple[str, int, int]:
+    """Source, sarcomerisation and directionality of cell `i` (3 x 4 x 4, every class equally often)."""
+    from ames_batch.vocabulary import SOURCES
+
+    return SOURCES[i % 3], (i // 3) % 4 + 1, (i // 12) % 4 + 1
+
+
+def _one_cell(job):
+    """Cell `i` of `look`: its record's metrics, 2D and 3D inputs and truth (runs in a worker)."""
+    i, seed, look = job
+    from ames_batch.io import FieldKey
+    from ames_batch.metrics import METRIC_NAMES
+    from ames_batch.nn import cnn_input
+    from ames_batch.pipeline import FieldData, extract_cells
+    from ames_batch.synth import DEMO_SCALE_UM, sample_cell_params, synthesize_field
+
+    source, sarc, direc = design(i)
+    params = sample_cell_params(np.random.default_rng([seed, i]), source=source, sarcomerisation=sarc,
+                                directionality=direc)
+    synth = synthesize_field(np.random.default_rng([seed, i, 1]), cell_params=[params], scale_um=DEMO_SCALE_UM,
+                             look=look)
+    stack = synth.stack
+    field = FieldData.from_arrays(FieldKey("A/1", str(i)), stack.max(axis=0), synth.scale_um, stack=stack)
+    (record,) = extract_cells(field, field.labels_from_field(synth.cell_labels))
+    inputs = {kind: cnn_input(settings, record, field).x for kind, settings in preprocess_settings().items()}
+    truth = synth.cells[0]
+    return (i, np.array([record.metrics[n] for n in METRIC_NAMES]), inputs,
+            {"source": truth.source, "sarcomerisation": str(truth.sarcomerisation),
+             "directionality": str(truth.directionality), "organised_fraction": params.organised_fraction,
+             "zdisc_angle_deg": abs(params.zdisc_angle_deg),
+             "optics": f"{getattr(synth.optics, 'mode', 'sim')}-{getattr(synth.optics, 'bit_depth', 16)}bit"})
+
+
+def make_cells(n: int, look: str, *, seed: int, work: Path, workers: int) -> dict:
+    """The cells of one look as arrays (cached in `work`): ids, metrics, x2d, x3d, truth columns."""
+    cache = work / f"cells-{look}-n{n}-seed{seed}.npz"
+    if cache.is_file():
+        with np.load(cache) as data:
+            return {k: data[k] for k in data.files}
+    settings = preprocess_settings()
+    out = {"ids": np.array([f"synthetic/seed{seed}/cell{i}" for i in range(n)]),
+           "metrics": np.empty((n, 13)), **{f"x{k}": np.empty((n, *s.input_shape, 1), np.float32)
+                                            for k, s in settings.items()}}
+    truth = {}
+    t0 = time.time()
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        for k, (i, metrics, inputs, t) in enumerate(pool.map(_one_cell, [(i, seed, look) for i in range(n)],
+                                                             chunksize=8), start=1):
+            out["metrics"][i] = metrics
+            for kind, x in inputs.items():
+                out[f"x{kind}"][i] = x
+            for key, v in t.items():
+                truth.setdefault(key, [None] * n)[i] = v
+            if k % 100 == 0:
+                log.info("look %s: %d/%d cells (%.0f s)", look, k, n, time.time() - t0)
+    out.update({k: np.asarray(v) for k, v in truth.items()})
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **out)
+    log.info("look %s: %d cells in %.0f s -> %s", look, n, time.time() - t0, cache)
+    return out
+
+
+def prepared_cells(cells: dict, kind: str) -> list:
+    """The cached cells of one look as a trainer of `kind` prepares them ("metrics", "2d", "3d", "hybrid")."""
+    from ames_batch.metrics import METRIC_NAMES
+    from ames_batch.nn import CNNInput
+    from ames_batch.nn._hybrid_rater import HybridInput
+
+    metrics = [dict(zip(METRIC_NAMES, row)) for row in cells["metrics"]]
+    if kind == "metrics":
+        return metrics
+    if kind == "hybrid":
+        return [HybridInput(CNNInput(x, None), m) for x, m in zip(cells["x2d"], metrics)]
+    return [CNNInput(x, None) for x in cells[f"x{kind}"]]
+
+
+def cnn_trainer(kind: str, *, epochs: int, max_minutes: float, randomise: bool = False):
+    """The CNN recipe of the default (lr 5e-4, batch 16, ±3°, source loss weight 0.1, patience 10),
+    optionally with intensity domain randomisation (gamma in [1/2, 2], saturation at [0.5, 1],
+    noise up to 5 % of the range)."""
+    from ames_batch.nn import make_trainer
+
+    trainer = make_trainer(kind, preprocess=preprocess_settings()[kind], max_rotation_deg=3.0,
+                           loss_weights={"source": 0.1}, epochs=epochs, patience=10, batch_size=16,
+                           learning_rate=5e-4, seed=0, max_seconds=60 * max_minutes)
+    if randomise:
+        trainer.settings = replace(trainer.settings, augment=replace(trainer.settings.augment, max_gamma=2.0,
+                                                                     min_saturation=0.5, max_noise=0.05))
+    return trainer
+
+
+#: candidate -> (kind of prepared cells, CNN it stands on or None, intensity randomisation)
+CANDIDATES = {
+    "metrics": ("metrics", None, False),
+    "2d": ("2d", None, False),
+    "hybrid": ("hybrid", "2d", False),
+    "2d-dr": ("2d", None, True),
+    "hybrid-dr": ("hybrid", "2d-dr", True),
+    "3d": ("3d", None, False),
+}
+
+
+def fit_candidate(name: str, cells: dict, split, args, fitted: dict):
+    """Fit candidate `name` on one look's training split (CNNs are cached as bundles in --work)."""
+    from ames_batch.nn import load_rater, make_trainer
+    from ames_batch.nn._hybrid_rater import HybridTrainer
+    from ames_batch.vocabulary import TASK_CLASSES
+
+    kind, base, randomise = CANDIDATES[name]
+    ratings = {t: cells[t].astype(str) for t in TASK_CLASSES}
+    ids = cells["ids"].tolist()
+    classes = {t: list(c) for t, c in TASK_CLASSES.items()}
+    if kind == "metrics":
+        trainer = make_trainer("metrics")
+    elif kind == "hybrid":
+        trainer = HybridTrainer(cnn=fitted[base])
+    else:
+        folder = args.work / "models" / f"{name}-{cells['look']}-n{len(ids)}"
+        if (folder / "model.json").is_file():
+            return load_rater(folder), {"cached": str(folder)}
+        trainer = cnn_trainer(kind, epochs=args.epochs, max_minutes=args.max_minutes, randomise=randomise)
+    t0 = time.process_time(), time.time()
+    fit = trainer.fit(prepared_cells(cells, kind), ratings, ids, split, classes=classes)
+    info = {"cpu_s": round(time.process_time() - t0[0], 1), "wall_s": round(time.time() - t0[1], 1),
+            "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "settings": fit.settings}
+    if kind in ("2d", "3d"):
+        fit.rater.save(folder, name=f"carryover-{name}-{cells['look']}", version="0",
+                       training={"data_fingerprint": f"bench_carryover n{len(ids)} seed{args.seed} look "
+                                                     f"{cells['look']}", "split": SPLIT, **info})
+    return fit.rater, info
+
+
+def score(rater, kind: str, cells: dict, rows: np.ndarray) -> dict:
+    """Accuracy, weighted F1 (%) and the Spearman correlation of the expected rating with the truth."""
+    from scipy.stats import spearmanr
+
+    from ames_batch.nn import evaluate_ratings
+    from ames_batch.vocabulary import ORDINAL_TASKS, expected_rating
+
+    prepared = prepared_cells(cells, kind)
+    probs = rater.predict_proba([prepared[i] for i in rows])
+    classes = {t: list(c) for t, c in rater.tasks.items()}
+    truth = {t: cells[t].astype(str)[rows] for t in classes}
+    metrics = evaluate_ratings(truth, probs, classes)
+    continuous = {"sarcomerisation": "organised_fraction", "directionality": "zdisc_angle_deg"}
+    out = {}
+    for task in classes:
+        out[task] = {"accuracy": round(100 * metrics[task]["accuracy"], 1),
+                     "f1": round(100 * metrics[task]["weighted_f1"], 1)}
+        if task in ORDINAL_TASKS:
+            rho = spearmanr(expected_rating(probs[task], task), cells[continuous[task]][rows]).statistic
+            out[task]["spearman"] = round(float(rho), 3)
+    return out
+
+
+def _line(name: str, train: str, test: str, s: dict) -> str:
+    cols = [f"{s[t]['accuracy']:5.1f}/{s[t]['f1']:5.1f}" + (f" rho {s[t]['spearman']:.3f}" if "spearman" in s[t]
+                                                           else "") for t in ("sarcomerisation", "directionality",
+                                                                              "source")]
+    return f"{name:10s} {train}->{test}  " + "   ".join(cols)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cells", type=int, default=1152)
+    p.add_argument("--seed", type=int, default=15)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=45)
+    p.add_argument("--max-minutes", type=float, default=25.0, help="per CNN fit (best weights kept)")
+    p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--work", type=Path, default=REPO / "build" / "carryover")
+    p.add_argument("--synth-only", action="store_true")
+    args = p.parse_args(argv)
+    from ames_batch._logging import configure_logging
+    from ames_batch.nn import load_rater, split_cells
+    from ames_batch.synth import LOOKS
+    from ames_batch.vocabulary import TASK_CLASSES
+
+    configure_logging(0)
+    cells = {look: {**make_cells(args.cells, look, seed=args.seed, work=args.work, workers=args.workers),
+                    "look": look} for look in LOOKS}
+    if args.synth_only:
+        return 0
+    a, b = (cells[look] for look in LOOKS)
+    assert all((a[t] == b[t]).all() for t in TASK_CLASSES), "both looks must hold the same truth"
+    split = split_cells(a["ids"], {t: a[t] for t in TASK_CLASSES}, **SPLIT)
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results.update({"n_cells_per_look": args.cells, "split": {k: int(len(split.indices(k)))
+                                                                   for k in ("train", "val", "test")},
+                    "cells": f"ames_batch.synth seed {args.seed}, looks {list(LOOKS)}, demo scale, one cell per field, "
+                             "3 x 4 x 4 design; same truth and split in both looks"})
+    table = results.setdefault("scores", {})
+    default = load_rater(REPO / "ames_batch" / "models" / "default")
+    for look in LOOKS:  # the shipped default (trained on the pre-#15 generator) for reference
+        table.setdefault("default-1.1", {})[f"-> {look}"] = s = score(default, "2d", cells[look], split.test)
+        print(_line("default", "old", look, s), flush=True)
+    fitted = {look: {} for look in LOOKS}
+    for name in args.candidates.split(","):
+        for train in LOOKS:
+            rater, info = fit_candidate(name, cells[train], split, args, fitted[train])
+            fitted[train][name] = rater
+            row = table.setdefault(name, {})
+            row[f"{train} info"] = info
+            for test in LOOKS:
+                row[f"{train} -> {test}"] = s = score(rater, CANDIDATES[name][0], cells[test], split.test)
+                print(_line(name, train, test, s), flush=True)
+            RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
