@@ -220,7 +220,7 @@ def facility(tmp_path_factory, default_with_ood):
     from ames_batch.pipeline import run_plate, sample_cells, train_plate
 
     root = tmp_path_factory.mktemp("facility")
-    demo = write_demo_plate(root / "b.zarr", n_wells=24, n_fields=2, cells_per_field=4, seed=21, look="b",
+    demo = write_demo_plate(root / "b.zarr", n_wells=24, n_fields=4, cells_per_field=2, seed=21, look="b",
                             scale_um=LOOK_B_SCALE)
     run_plate(demo.plate, model=default_with_ood, explain=(), out_csv=root / "default.csv")
     sample = sample_cells(demo.plate, 96, root / "sheet", seed=0)
