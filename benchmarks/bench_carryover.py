@@ -214,6 +214,20 @@ def _line(name: str, train: str, test: str, s: dict) -> str:
     return f"{name:10s} {train}->{test}  " + "   ".join(cols)
 
 
+def both_looks(cells: dict, split):
+    """Both looks' cells as one training set (ids by look) and the split of each look, joined."""
+    from ames_batch.nn import CellSplit
+    from ames_batch.synth import LOOKS
+
+    n = len(cells[LOOKS[0]]["ids"])
+    keys = [k for k in cells[LOOKS[0]] if k != "look"]
+    merged = {k: np.concatenate([cells[look][k] for look in LOOKS]) for k in keys}
+    merged["ids"] = np.array([f"{look}/{i}" for look in LOOKS for i in cells[look]["ids"]])
+    merged["look"] = "".join(LOOKS)
+    parts = {k: np.concatenate([split.indices(k) + j * n for j in range(len(LOOKS))]) for k in ("train", "val", "test")}
+    return merged, CellSplit(**parts, cell_ids=merged["ids"], groups=None, seed=split.seed)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cells", type=int, default=1152)
@@ -222,6 +236,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=45)
     p.add_argument("--max-minutes", type=float, default=25.0, help="per CNN fit (best weights kept)")
     p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--train-looks", default="a,b", help="looks to train on, one at a time; 'ab' = both together")
     p.add_argument("--work", type=Path, default=REPO / "build" / "carryover")
     p.add_argument("--synth-only", action="store_true")
     args = p.parse_args(argv)
@@ -248,10 +263,13 @@ def main(argv=None) -> int:
     for look in LOOKS:  # the shipped default (trained on the pre-#15 generator) for reference
         table.setdefault("default-1.1", {})[f"-> {look}"] = s = score(default, "2d", cells[look], split.test)
         print(_line("default", "old", look, s), flush=True)
-    fitted = {look: {} for look in LOOKS}
+    train_looks = args.train_looks.split(",")
+    if "ab" in train_looks:
+        cells["ab"], joint = both_looks(cells, split)
+    fitted = {look: {} for look in train_looks}
     for name in args.candidates.split(","):
-        for train in LOOKS:
-            rater, info = fit_candidate(name, cells[train], split, args, fitted[train])
+        for train in train_looks:
+            rater, info = fit_candidate(name, cells[train], joint if train == "ab" else split, args, fitted[train])
             fitted[train][name] = rater
             row = table.setdefault(name, {})
             row[f"{train} info"] = info

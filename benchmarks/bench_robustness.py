@@ -17,7 +17,7 @@ through the pipeline's own per-cell record and the rater's ``prepare``:
 Writes ``benchmarks/results/robustness.json`` (accuracy per task, per change, per model). CPU,
 about 2 minutes per model for 160 cells::
 
-    .venv/bin/python benchmarks/bench_robustness.py [MODEL ...] [--cells 160]
+    .venv/bin/python benchmarks/bench_robustness.py [MODEL ...] [--cells 160] [--look a|b] [--results PATH]
 """
 
 import argparse
@@ -64,15 +64,15 @@ CHANGES = {
 }
 
 
-def make_cells(n: int, first_seed: int = 90000):
-    """(MIP, mask, truth) of `n` synthetic cells at the demo scale, balanced over both ratings."""
+def make_cells(n: int, first_seed: int = 90000, look: str = "a"):
+    """(MIP, mask, truth) of `n` synthetic cells at the demo scale in `look`, balanced over both ratings."""
     from ames_batch.synth import DEMO_SCALE_UM, sample_cell_params, synthesize_field
 
     cells = []
     for i in range(n):
         rng = np.random.default_rng(first_seed + i)
         params = sample_cell_params(rng, sarcomerisation=i % 4 + 1, directionality=(i // 4) % 4 + 1)
-        field = synthesize_field(rng, cell_params=[params], scale_um=DEMO_SCALE_UM)
+        field = synthesize_field(rng, cell_params=[params], scale_um=DEMO_SCALE_UM, look=look)
         cells.append((field.stack.max(axis=0).astype(np.float32), field.cell_labels == 1, field.cells[0]))
     return cells, DEMO_SCALE_UM["x"]
 
@@ -108,20 +108,22 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("models", nargs="*", type=Path, default=[REPO / "ames_batch" / "models" / "default"])
     p.add_argument("--cells", type=int, default=160)
+    p.add_argument("--look", default="a", help="the generator's look of the cells (ames_batch.synth.LOOKS)")
+    p.add_argument("--results", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     from ames_batch.nn import load_rater
 
-    cells, px = make_cells(args.cells)
-    results = {"n_cells": len(cells), "cells": "ames_batch.synth, seeds 90000+, demo scale 0.16 um/px",
+    cells, px = make_cells(args.cells, look=args.look)
+    results = {"n_cells": len(cells), "cells": f"ames_batch.synth look {args.look}, seeds 90000+, demo scale 0.16 um/px",
                "models": {}}
     for path in args.models:
         rater = load_rater(path)
         name = f"{rater.name}@{rater.version}"
         print(f"{name} ({path}), accuracy %:")
         results["models"][name] = score(rater, cells, px)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    args.results.parent.mkdir(exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.results}")
     return 0
 
 
