@@ -4,22 +4,18 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import measure
 
-from ._foreground import (
-    _FLATTEN_MARGIN_UM,
-    _SURE_CONTRAST,
-    THRESHOLD_METHODS,
-    _contrast,
-    _flatten,
-    _foreground,
-    _refine_edges,
-    _texture,
-)
+from ._foreground import THRESHOLD_METHODS, _detect, _halo, _refine_edges
 from ._grid import _block_mean, _drop_small_objects, _fill_small_holes, _relabel_raster, _upsample
 from ._split import _split
 from ._validate import _check_image_2d, _check_positive
 
 __all__ = ["segment_cells"]
 
+#: Factor on `smoothing_um` for a second try at a field the first finds empty.
+_COARSE = 2.0
+#: Edge-refinement passes (and the halo share that calls for them) on soft-edged fields.
+_REFINE_PASSES = 4
+_HALO = 0.035
 
 
 def segment_cells(
@@ -39,7 +35,8 @@ def segment_cells(
     split_depth_um: float = 1.0,
     split_neck_ratio: float = 0.7,
     split_notch_depth_um: float = 3.0,
-    split_concavity: float = 0.8,
+    split_concavity: float = 0.35,
+    split_solidity_gain: float = 0.03,
     working_pixel_size_um: float = 0.5,
 ) -> np.ndarray:
     """Label the cells of one field (eager: one in-memory (Y, X) MIP).
@@ -55,6 +52,9 @@ def segment_cells(
         Gaussian sigma in µm applied before thresholding. 1.0 µm damps the
         z-disc striation (period ~1.8 µm) to ~0.2 % of its amplitude and
         closes the ~1 µm gaps between myofibrils, so a cell becomes one blob.
+        A field that comes out empty is tried once more at 2 × `smoothing_um`
+        (dim widefield fields whose contrast only rises above `min_contrast`
+        once the noise is averaged over more pixels; cells are >= 10 µm wide).
     threshold_method : {"otsu_log", "otsu", "triangle", "li"}
         Rule for the foreground threshold on the smoothed image. "otsu_log"
         (default) is Otsu on log intensity: alpha-actinin is bright on the
@@ -70,7 +70,9 @@ def segment_cells(
     flatten_background : bool
         Fit a plane to the background (first through the lower half of the
         pixels, then twice to the pixels over 4 µm away from the thresholded
-        foreground) and subtract it before thresholding. Removes
+        foreground) and subtract it before thresholding; a final fit is a
+        quadratic surface (vignetting) when that leaves the background's
+        robust spread under 0.8 × the plane's. Removes
         illumination ramps that otherwise shift the threshold across the
         field: on synthetic fields with dim cells on a sloped background it
         rescues whole fields. The plane is only subtracted when its rise
@@ -79,17 +81,23 @@ def segment_cells(
         (sarcgraph sample_4) the fit itself is the larger risk.
     edge_level : float
         Outline refinement: in a rim 2 × `smoothing_um` wide inside each
-        object, pixels at or below background + `edge_level` × (object median
-        - background) are trimmed. The log-Otsu cut sits low on the blurred
-        edge and puts the outline ~1 µm outside the cell; 0.5 moves it back to
-        the half-contrast point of the edge. 0 keeps the threshold outline.
+        object, pixels at or below background + `edge_level` × (reference
+        - background) are trimmed, the reference being the smoothed value at
+        the nearest pixel deeper than the rim (the object's median where it
+        has none), so dim unorganised parts at a cell's edge are not cut into
+        notches. The log-Otsu cut sits low on the blurred edge and puts the
+        outline ~1 µm outside the cell; 0.5 moves it back to the
+        half-contrast point of the edge. When the light 2-3 µm outside the
+        foreground is >= 3.5 % of its contrast (a widefield halo), the
+        reference is a Gaussian-weighted local mean of the deep pixels and
+        the trim is repeated up to 4 times. 0 keeps the threshold outline.
     min_texture : float
         Ratio of fine-detail SD (the working image minus its smoothed version)
         inside over outside the foreground, below which the foreground is taken
         for uneven illumination rather than cells. Z-discs and z-bodies give
         2 to several hundred; a background ramp or vignette gives ~1 (1.3 for
         photon noise under a 5× brighter vignette). 1.5 by default. A field
-        whose contrast exceeds 4 × `min_contrast` passes without texture
+        whose contrast exceeds 2 × `min_contrast` passes without texture
         (a saturated cell). Not applied when `smoothing_um` is 0.
     min_area_um2 : float
         Objects (and split pieces) smaller than this area in µm² are dropped:
@@ -127,11 +135,24 @@ def segment_cells(
     split_concavity : float
         A region is cut along the straight line between the deepest points of
         two notches when (depth + depth) / cut length >= this value, the cut
-        stays inside the region and both pieces reach `min_area_um2`; the best
-        cut is made and the pieces are cut again. 0.8 measured best on
-        synthetic touching cells; of 48 single synthetic cells, 35 have no two
-        notches 3 µm deep and the rest score a median 0.38. 0 turns notch
-        cuts off.
+        stays inside the region, both pieces reach `min_area_um2` and the cut
+        passes `split_solidity_gain`; of the valid cuts the one with the
+        largest solidity gain is made and the pieces are cut again. 0.35
+        (with the solidity test; 0.8 without it, before 2026-12): of 48
+        single synthetic cells, 35 have no two notches 3 µm deep and the rest
+        score a median 0.38. 0 makes every notch pair a candidate.
+    split_solidity_gain : float
+        Solidity (area / convex-hull area) test for both splitting steps: a
+        notch cut is made, and two watershed neighbours with a narrow neck
+        stay apart, only when the less convex of the two pieces is more
+        convex than their union by at least this much. Two cells pressed
+        together make a concave union of convex pieces; a large spread cell
+        with a waist or a ragged outline cut in two leaves pieces hardly more
+        convex than the whole. 0.03 measured best on synthetic looks a and b
+        (seeds 0-19, ``docs/segmentation.md``): 0.02 over-splits look-b spread
+        cells, 0.05 keeps a small cell joined to a large one. 0 turns the
+        test off for the neck merge and accepts any cut that does not lower
+        solidity.
     working_pixel_size_um : float
         Pixel size in µm the field is block-averaged to before segmenting;
         labels are upsampled back to the input grid by nearest neighbour.
@@ -157,15 +178,17 @@ def segment_cells(
     -----
     Steps, all on the working grid: block mean to `working_pixel_size_um`
     (integer factor, edges padded by replication); Gaussian smoothing;
-    optional background plane; threshold; empty-field checks (contrast, then
-    texture); outline refinement; holes up to `max_hole_area_um2` filled and
+    optional background plane or quadratic; threshold; empty-field checks
+    (contrast, then texture; an empty field is retried once at twice the
+    smoothing); outline refinement; holes up to `max_hole_area_um2` filled and
     objects under `min_area_um2` dropped; if `split_touching`, watershed of
     the negated Euclidean distance transform (µm) from h-maxima markers of
     depth `split_depth_um`, thinned to `min_cell_distance_um`, then
-    neighbours joined by a wide neck (`split_neck_ratio`) or too small are
-    merged, then regions are cut between deep outline notches
-    (`split_notch_depth_um`, `split_concavity`); labels renumbered in raster order and upsampled back by nearest
-    neighbour. Measurements behind each default are in
+    neighbours joined by a wide neck (`split_neck_ratio`), too small, or not
+    more convex apart (`split_solidity_gain`) are merged, then regions are
+    cut between deep outline notches (`split_notch_depth_um`,
+    `split_concavity`, `split_solidity_gain`); labels renumbered in raster
+    order and upsampled back by nearest neighbour. Measurements behind each default are in
     ``docs/segmentation.md``.
 
     An all-zero, flat or fully saturated field (max == min) has no contrast
@@ -197,6 +220,7 @@ def segment_cells(
     split_neck_ratio = _check_positive(split_neck_ratio, "split_neck_ratio")
     split_notch_depth_um = _check_positive(split_notch_depth_um, "split_notch_depth_um")
     split_concavity = _check_positive(split_concavity, "split_concavity", allow_zero=True)
+    split_solidity_gain = _check_positive(split_solidity_gain, "split_solidity_gain", allow_zero=True)
     working_pixel_size_um = _check_positive(working_pixel_size_um, "working_pixel_size_um")
     edge_level = _check_positive(edge_level, "edge_level", allow_zero=True)
     if edge_level >= 1:
@@ -212,23 +236,25 @@ def segment_cells(
     factor = max(1, int(round(working_pixel_size_um / pixel_size_um)))
     work_um = pixel_size_um * factor
     block = _block_mean(mip, factor)
-    smoothed = block
-    if smoothing_um > 0:
-        smoothed = ndi.gaussian_filter(block, sigma=smoothing_um / work_um, mode="nearest")
-    work = smoothed
-
-    if flatten_background:
-        margin_px = max(_FLATTEN_MARGIN_UM, 2.0 * smoothing_um) / work_um
-        work = _flatten(work, threshold_method, margin_px=margin_px)
-    mask = _foreground(work, threshold_method, min_contrast)
-    if mask is not None and smoothing_um > 0 and _texture(block, smoothed, mask) < min_texture:
-        if _contrast(work, mask) < _SURE_CONTRAST * min_contrast:
-            mask = None
-    if mask is None:
+    # A field too dim for the given smoothing is tried again smoother (cells are >= 10 µm
+    # wide; noise alone gives the same contrast at any smoothing).
+    for smoothing in (smoothing_um, _COARSE * smoothing_um) if smoothing_um > 0 else (0.0,):
+        found = _detect(block, work_um, smoothing, threshold_method, min_contrast=min_contrast,
+                        min_texture=min_texture, flatten=flatten_background)
+        if found is not None:
+            break
+    if found is None:
         return np.zeros(mip.shape, dtype=np.uint32)
+    work, mask = found
     if edge_level > 0:
-        band_px = 2.0 * max(smoothing_um, work_um) / work_um
-        mask = _refine_edges(work, mask, edge_level, band_px)
+        band_px = 2.0 * max(smoothing, work_um) / work_um
+        # Soft edges (a widefield halo) are trimmed from outside in, pass after pass.
+        halo = _halo(work, mask, work_um) >= _HALO
+        for _ in range(_REFINE_PASSES if halo else 1):
+            refined = _refine_edges(work, mask, edge_level, band_px, spread=halo)
+            if (refined == mask).all():
+                break
+            mask = refined
 
     pixel_area_um2 = work_um**2
     mask = _fill_small_holes(mask, max_hole_area_um2 / pixel_area_um2)
@@ -244,6 +270,7 @@ def segment_cells(
             neck_ratio=split_neck_ratio,
             notch_depth_um=split_notch_depth_um,
             concavity=split_concavity,
+            solidity_gain=split_solidity_gain,
             min_area_px=min_area_um2 / pixel_area_um2,
         )
     else:

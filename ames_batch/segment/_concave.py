@@ -5,11 +5,17 @@ from scipy import ndimage as ndi
 from skimage import draw, measure, morphology
 
 
+def _solidity(region: np.ndarray) -> float:
+    """Area over convex-hull area of a boolean region (1 for a convex one)."""
+    return float(region.sum()) / max(1.0, float(morphology.convex_hull_image(region).sum()))
+
+
 def _cut_at_concavities(
     labels: np.ndarray,
     pixel_size_um: float,
     *,
     concavity: float,
+    solidity_gain: float,
     min_area_px: float,
     min_depth_um: float,
     max_cuts: int = 8,
@@ -35,7 +41,7 @@ def _cut_at_concavities(
         key = (sl[0].start, sl[1].start)
         pieces = None
         if budget.get(key, 0) < max_cuts and region.sum() >= 2 * min_area_px:
-            pieces = _best_cut(region, pixel_size_um, concavity, min_area_px, min_depth_um)
+            pieces = _best_cut(region, pixel_size_um, concavity, solidity_gain, min_area_px, min_depth_um)
         if pieces is None:
             out[sl][region] = next_label
             next_label += 1
@@ -50,10 +56,16 @@ def _best_cut(
     region: np.ndarray,
     pixel_size_um: float,
     concavity: float,
+    solidity_gain: float,
     min_area_px: float,
     min_depth_um: float,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The two pieces of the best valid notch-to-notch cut of `region`, or None."""
+    """The two pieces of the best valid notch-to-notch cut of `region`, or None.
+
+    Valid: score >= `concavity`, the cut runs inside, both pieces reach `min_area_px`
+    and the less convex piece is more convex than the region by `solidity_gain`; best:
+    the largest such gain.
+    """
     padded = np.pad(region, 1)
     hull = morphology.convex_hull_image(padded)
     pockets, n = ndi.label(hull & ~padded)
@@ -74,10 +86,9 @@ def _best_cut(
     i, j = np.triu_indices(ys.size, k=1)
     length_um = np.maximum(np.hypot(ys[i] - ys[j], xs[i] - xs[j]), 1.0) * pixel_size_um
     score = (ds[i] + ds[j]) / length_um
-    best = None
-    for k in np.argsort(-score, kind="stable"):  # best score first; stop at the first valid
-        if score[k] < concavity:
-            break
+    whole = float(padded.sum()) / float(hull.sum())
+    best, best_gain = None, solidity_gain
+    for k in np.flatnonzero(score >= concavity):
         rr, cc = draw.line(ys[i[k]], xs[i[k]], ys[j[k]], xs[j[k]])
         if padded[rr, cc].mean() < 0.9:
             continue  # the cut would leave the region
@@ -88,9 +99,11 @@ def _best_cut(
             continue
         areas = np.bincount(parts.ravel())[1:]
         a, b = np.argsort(areas)[::-1][:2] + 1
-        if areas[b - 1] >= min_area_px:
-            best = (parts, a, b)
-            break
+        if areas[b - 1] < min_area_px:
+            continue
+        gain = min(_solidity(parts == a), _solidity(parts == b)) - whole
+        if gain >= best_gain:
+            best, best_gain = (parts, a, b), gain
     if best is None:
         return None
     parts, a, b = best

@@ -13,11 +13,15 @@ THRESHOLD_METHODS = ("otsu_log", "otsu", "triangle", "li")
 
 #: A foreground this many times `min_contrast` above background counts as cells even
 #: without fine texture (saturated cells); smooth ramps and vignetting stay below ~7.
-_SURE_CONTRAST = 4.0
+_SURE_CONTRAST = 2.0
 
 #: Background pixels for the plane fit lie this far (µm) from a first foreground, so
 #: the narrow dim gaps between cells of a crowded field do not count as background.
 _FLATTEN_MARGIN_UM = 4.0
+
+#: The background surface is a plane, or a quadratic (vignetting: a radial fall-off
+#: about a centre) when that leaves the background's spread under this share of the plane's.
+_CURVED_GAIN = 0.8
 
 #: Refits of the first, lower-half background plane.
 _LOWER_ROUNDS = 4
@@ -59,6 +63,36 @@ def _foreground(smooth: np.ndarray, method: str, min_contrast: float) -> np.ndar
     return mask
 
 
+def _detect(
+    block: np.ndarray,
+    pixel_size_um: float,
+    smoothing_um: float,
+    method: str,
+    *,
+    min_contrast: float,
+    min_texture: float,
+    flatten: bool,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The smoothed (flattened) field and its thresholded foreground; None when it is empty.
+
+    Empty: no foreground `min_contrast` above the background, or (with smoothing) one
+    without fine texture (`min_texture`) unless it is `_SURE_CONTRAST` × `min_contrast`
+    above it: uneven illumination.
+    """
+    smooth = block
+    if smoothing_um > 0:
+        smooth = ndi.gaussian_filter(block, sigma=smoothing_um / pixel_size_um, mode="nearest")
+    work = smooth
+    if flatten:
+        margin_px = max(_FLATTEN_MARGIN_UM, 2.0 * smoothing_um) / pixel_size_um
+        work = _flatten(smooth, method, margin_px=margin_px)
+    mask = _foreground(work, method, min_contrast)
+    if mask is not None and smoothing_um > 0 and _texture(block, smooth, mask) < min_texture:
+        if _contrast(work, mask) < _SURE_CONTRAST * min_contrast:
+            return None
+    return None if mask is None else (work, mask)
+
+
 def _flatten(
     smooth: np.ndarray, method: str, *, margin_px: float, rounds: int = 2
 ) -> np.ndarray:
@@ -74,30 +108,38 @@ def _flatten(
     """
     ny, nx = smooth.shape
     step = max(1, int(math.sqrt(smooth.size / 40_000)))  # fit on <= ~40k pixels
-    yy, xx = np.mgrid[0:ny:step, 0:nx:step]
-    design = np.stack([np.ones(yy.size), yy.ravel() / ny, xx.ravel() / nx], axis=1)
+    y, x = np.meshgrid(np.linspace(-1.0, 1.0, ny), np.linspace(-1.0, 1.0, nx), indexing="ij")
+    basis = np.stack([np.ones_like(y), y, x, y * y, y * x, x * x], axis=-1)
+    design = basis[::step, ::step].reshape(-1, basis.shape[-1])
     values = smooth[::step, ::step].ravel().astype(np.float64)
 
-    def plane_of(sample: np.ndarray) -> np.ndarray:
-        coef, *_ = np.linalg.lstsq(design[sample], values[sample], rcond=None)
-        return (
-            coef[0] + coef[1] * (np.arange(ny) / ny)[:, None] + coef[2] * (np.arange(nx) / nx)[None, :]
-        )
+    def fit(sample: np.ndarray, n_terms: int = 3) -> np.ndarray:
+        coef, *_ = np.linalg.lstsq(design[sample, :n_terms], values[sample], rcond=None)
+        return coef
+
+    def spread(sample: np.ndarray, coef: np.ndarray) -> float:
+        residual = values[sample] - design[sample, : coef.size] @ coef
+        return float(np.median(np.abs(residual - np.median(residual))))
 
     sample = np.ones(values.size, dtype=bool)
     for _ in range(_LOWER_ROUNDS):
-        coef, *_ = np.linalg.lstsq(design[sample], values[sample], rcond=None)
-        residual = values - design @ coef
+        coef = fit(sample)
+        residual = values - design[:, :3] @ coef
         sample = residual <= np.median(residual)
-    plane = plane_of(sample)
-    for _ in range(rounds):
-        mask = _threshold((smooth - plane).astype(np.float32), method)
+    coef = fit(sample)
+    for curved in [False] * rounds + [True]:
+        mask = _threshold((smooth - basis[..., : coef.size] @ coef).astype(np.float32), method)
         if mask is None:
             break
         sample = (ndi.distance_transform_edt(~mask) > margin_px)[::step, ::step].ravel()
         if sample.mean() < 0.1:
             break
-        plane = plane_of(sample)
+        coef = fit(sample, coef.size)
+        if curved:  # a curved surface only where it follows the background clearly better
+            quadratic = fit(sample, 6)
+            if spread(sample, quadratic) < _CURVED_GAIN * spread(sample, coef):
+                coef = quadratic
+    plane = basis[..., : coef.size] @ coef
     flat = (smooth - plane).astype(np.float32)
     mask = _threshold(flat, method)
     if mask is None:
@@ -108,18 +150,49 @@ def _flatten(
     return flat
 
 
-def _refine_edges(smooth: np.ndarray, mask: np.ndarray, level: float, band_px: float) -> np.ndarray:
-    """Trim each object's rim (within `band_px` of its outline) to `level` of its contrast.
+def _refine_edges(
+    smooth: np.ndarray, mask: np.ndarray, level: float, band_px: float, *, spread: bool = False
+) -> np.ndarray:
+    """Trim each object's outer rim (within `band_px` of its outline) to `level` of the local contrast.
 
-    A pixel in the rim stays foreground if it is brighter than background +
-    `level` × (object median - background); deeper pixels are never removed.
+    A rim pixel stays foreground if it is brighter than background + `level` ×
+    (reference - background), the reference being the smoothed value at the nearest
+    pixel deeper than the rim (the object's median where it has no such pixel). A
+    local reference keeps the dim, unorganised parts of a cell at its edge, which a
+    cell-wide median (set by its bright myofibrils) would trim into notches. Holes do
+    not count as outline, and deeper pixels are never removed.
     """
     background = float(np.median(smooth[~mask]))
-    objects, n = ndi.label(mask, structure=np.ones((3, 3), bool))
+    filled = ndi.binary_fill_holes(mask)
+    inside = ndi.distance_transform_edt(filled)
+    deep = inside > band_px
+    objects, n = ndi.label(filled, structure=np.ones((3, 3), bool))
     medians = np.asarray(ndi.median(smooth, objects, np.arange(1, n + 1)), dtype=np.float32)
-    cut = np.concatenate([[np.inf], background + level * (medians - background)])
-    rim = ndi.distance_transform_edt(mask) <= band_px
-    return mask & ~(rim & (smooth <= cut[objects]))
+    reference = np.concatenate([[np.inf], medians])[objects]
+    if deep.any() and spread:
+        weight = ndi.gaussian_filter(deep.astype(np.float32), band_px)
+        local = ndi.gaussian_filter(np.where(deep, smooth, 0).astype(np.float32), band_px)
+        ok = weight > 1e-3
+        reference = np.where(ok, local / np.maximum(weight, 1e-6), reference)
+    elif deep.any():
+        _, (iy, ix) = ndi.distance_transform_edt(~deep, return_indices=True)
+        same = objects[iy, ix] == objects  # the nearest deep pixel lies in the same object
+        reference = np.where(same, smooth[iy, ix], reference)
+    cut = background + level * (reference - background)
+    rim = filled & ~deep
+    return mask & ~(rim & (smooth <= cut))
+
+
+def _halo(smooth: np.ndarray, mask: np.ndarray, pixel_size_um: float) -> float:
+    """Light 2-3 µm outside the foreground, as a share of its contrast 2 µm and more inside."""
+    outside = ndi.distance_transform_edt(~mask) * pixel_size_um
+    inside = ndi.distance_transform_edt(mask) * pixel_size_um
+    shell, core = (outside > 2) & (outside <= 3), inside > 2
+    if not shell.any() or not core.any():
+        return 0.0
+    background = float(np.median(smooth[~mask]))
+    step = float(np.median(smooth[core])) - background
+    return (float(np.median(smooth[shell])) - background) / step if step > 0 else 0.0
 
 
 def _texture(block: np.ndarray, smooth: np.ndarray, mask: np.ndarray) -> float:

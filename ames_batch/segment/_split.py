@@ -5,7 +5,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 from skimage import measure, morphology, segmentation
 
-from ._concave import _cut_at_concavities
+from ._concave import _cut_at_concavities, _solidity
 from ._grid import _drop_small_objects
 
 
@@ -19,6 +19,7 @@ def _split(
     neck_ratio: float,
     notch_depth_um: float,
     concavity: float,
+    solidity_gain: float,
     min_area_px: float,
 ) -> np.ndarray:
     """Split `mask` into cells (working grid, int labels).
@@ -34,7 +35,8 @@ def _split(
     markers = measure.label(peaks & mask, connectivity=2)
     markers = _thin_markers(markers, distance, min_distance_px)
     labels = segmentation.watershed(-distance, markers, mask=mask, connectivity=2)
-    labels = _merge_regions(labels, distance, neck_ratio=neck_ratio, min_area_px=min_area_px)
+    labels = _merge_regions(labels, distance, neck_ratio=neck_ratio, solidity_gain=solidity_gain,
+                            min_area_px=min_area_px)
 
     # Objects without any marker (too thin for the h-maxima) are cells of their own.
     # Pieces under the size limit are dropped.
@@ -47,6 +49,7 @@ def _split(
             labels,
             pixel_size_um,
             concavity=concavity,
+            solidity_gain=solidity_gain,
             min_area_px=min_area_px,
             min_depth_um=notch_depth_um,
         )
@@ -54,7 +57,8 @@ def _split(
 
 
 def _merge_regions(
-    labels: np.ndarray, distance: np.ndarray, *, neck_ratio: float, min_area_px: float
+    labels: np.ndarray, distance: np.ndarray, *, neck_ratio: float, solidity_gain: float,
+    min_area_px: float,
 ) -> np.ndarray:
     """Merge neighbouring watershed regions joined by a wide neck, and pieces too small.
 
@@ -62,7 +66,8 @@ def _merge_regions(
     their shared border. Pairs are visited from the widest neck down (a
     flooding order); two groups merge when the neck is at least `neck_ratio`
     times the half-width (distance peak) of the thinner group, or when one
-    group is under `min_area_px` pixels.
+    group is under `min_area_px` pixels, or when the less convex group is not more
+    convex than the two together by `solidity_gain` (a waist, not two cells).
     """
     n = int(labels.max())
     if n < 2:
@@ -89,6 +94,7 @@ def _merge_regions(
     peak = np.r_[0.0, ndi.maximum(distance, labels, index)]
     area = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
     parent = np.arange(n + 1)
+    boxes = [None, *ndi.find_objects(labels)]
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -101,12 +107,29 @@ def _merge_regions(
         if ra == rb:
             continue
         wide = pair_neck[k] >= neck_ratio * min(peak[ra], peak[rb])
-        if wide or min(area[ra], area[rb]) < min_area_px:
+        if wide or min(area[ra], area[rb]) < min_area_px or not _convexer_apart(
+            labels, boxes, lut_of=root, a=ra, b=rb, gain=solidity_gain
+        ):
             parent[rb] = ra
             peak[ra] = max(peak[ra], peak[rb])
             area[ra] += area[rb]
     lut = np.array([root(i) for i in range(n + 1)])
     return lut[labels]
+
+
+def _convexer_apart(labels, boxes, *, lut_of, a: int, b: int, gain: float) -> bool:
+    """Whether groups `a` and `b` (roots) are each more convex than their union by `gain`."""
+    if gain <= 0:
+        return True
+    members = [i for i in range(1, len(boxes)) if boxes[i] is not None and lut_of(i) in (a, b)]
+    sl = tuple(slice(min(boxes[i][d].start for i in members), max(boxes[i][d].stop for i in members))
+               for d in range(2))
+    crop = labels[sl]
+    group = np.zeros(int(labels.max()) + 1, dtype=np.int8)
+    for i in members:
+        group[i] = 1 if lut_of(i) == a else 2
+    g = group[crop]
+    return min(_solidity(g == 1), _solidity(g == 2)) - _solidity(g > 0) >= gain
 
 
 def _thin_markers(markers: np.ndarray, distance: np.ndarray, min_distance_px: float) -> np.ndarray:
