@@ -106,13 +106,14 @@ def convert(inputs, plate, layout, pattern, channel, pixel_size_um, z_step_um) -
               help="Ratings CSV: plate, well, field, label, sarcomerisation, directionality, source [, group].")
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Model bundle folder to write (checkpoints in OUT/checkpoints).")
-@click.option("--arch", type=click.Choice(["2d", "2d-ensemble", "3d", "metrics"]), default=None,
-              help="2D CNN, 2D one-vs-all ensemble, 3D CNN, or a classifier on sarcomere metrics; default 2d "
-                   "(with --init: the initial model's).")
+@click.option("--arch", type=click.Choice(["2d", "2d-ensemble", "3d", "metrics", "hybrid"]), default=None,
+              help="2D CNN, 2D one-vs-all ensemble, 3D CNN, a classifier on sarcomere metrics, or a hybrid "
+                   "(heads on a 2D CNN's features and the metrics); default 2d (with --init: the initial model's).")
 @click.option("--init", "init", default=None,
               help="Fine-tune a model instead of training from scratch: 'default' (the bundled 2D model) or a "
-                   "bundle folder. The initial model, the fine-tuned one and a metrics model are compared by "
-                   "grouped cross-validation; the winner is kept (see OUT/summary.md).")
+                   "bundle folder (2d, 3d or hybrid). The initial model, the fine-tuned one, a metrics model "
+                   "(and for a hybrid its heads refitted) are compared by grouped cross-validation; the "
+                   "winner is kept (see OUT/summary.md).")
 @click.option("--folds", type=click.IntRange(2), default=5,
               help="With --init: folds of the cross-validation (by the CSV's group, else by well).")
 @click.option("--tasks", default=None, help=f"Comma-separated subset of {', '.join(TASKS)}; default: all rated.")
@@ -270,7 +271,8 @@ def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, 
         _fail(str(error))
     for result in report.failed:
         click.echo(f"ames-batch: {plate}/{result.key.path}: {result.status}", err=True)
-    click.echo(f"{report.csv}\t{report.n_cells} cells\t{len(report.results)} fields\t{len(report.failed)} failed")
+    ood = "" if report.n_ood is None else f"\t{report.n_ood} ood"
+    click.echo(f"{report.csv}\t{report.n_cells} cells\t{len(report.results)} fields\t{len(report.failed)} failed{ood}")
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 

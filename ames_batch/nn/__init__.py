@@ -1,4 +1,4 @@
-"""Rating models: the rater protocol, its kinds (CNN bundles, the metrics model), training, bundles.
+"""Rating models: the rater protocol, its kinds (CNN bundles, the metrics model, the hybrid of both), training, bundles.
 
 Names load lazily (as in scikit-image) and nothing here imports TensorFlow until a CNN is
 built, loaded or trained: a metrics model and a rerun with nothing to do never pay for it.
@@ -13,7 +13,9 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_rater": ["BundleRater", "CellExplanation", "Rater", "RaterInfo", "Rating", "load_rater", "rater_info", "register_rater_kind"],
         "_cnn_rater": ["FEATURE_LAYER", "CNNInput", "CNNRater", "cnn_input"],
         "_metrics_rater": ["MetricsRater"],
-        "_trainers": ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer"],
+        "_hybrid_rater": ["HYBRID_ARCH", "HybridInput", "HybridRater", "HybridTrainer"],
+        "_trainers": ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer",
+                       "tuning_candidates"],
         "_ood": ["OOD_QUANTILE", "OODStatistics", "fit_ood"],
         # models and bundles
         "_architectures": ["ARCHS", "Ensemble", "build_model", "min_input_size"],

@@ -326,14 +326,20 @@ class HybridTrainer:
         Inverse L2 strengths tried per task.
     metrics_weights : sequence of float
         Weights of the metrics block tried per task (see :func:`fit_heads`).
+    keep : HybridRater, optional
+        With `cnn` (its CNN): the heads of the tasks the ratings leave out are taken from it
+        unchanged (they read the same features), so the fitted rater rates all its tasks.
     """
 
     arch = HYBRID_ARCH
 
     def __init__(self, *, cnn_trainer=None, cnn: CNNRater | None = None, c_grid: Sequence[float] = C_GRID,
-                 metrics_weights: Sequence[float] = METRICS_WEIGHTS):
+                 metrics_weights: Sequence[float] = METRICS_WEIGHTS, keep: "HybridRater | None" = None):
         if (cnn_trainer is None) == (cnn is None):
             raise ValueError("pass exactly one of `cnn_trainer` (train a CNN) and `cnn` (use a trained one)")
+        if keep is not None and keep.cnn is not cnn:
+            raise ValueError("`keep` heads read the features of their own CNN: pass `cnn=keep.cnn`")
+        self.keep = keep
         if cnn_trainer is not None and cnn_trainer.arch not in ("2d", "3d"):
             raise ValueError(f"a hybrid needs a singular CNN ('2d' or '3d'); got a {cnn_trainer.arch!r} trainer")
         self.cnn_trainer, self.cnn, self.c_grid = cnn_trainer, cnn, tuple(c_grid)
@@ -362,6 +368,8 @@ class HybridTrainer:
         heads, chosen = fit_heads(metrics, features, {t: np.asarray(v, dtype=object) for t, v in ratings.items()},
                                   split.train, split.val, c_grid=self.c_grid,
                                   metrics_weights=self.metrics_weights)
+        if self.keep is not None:
+            heads = {t: heads.get(t, self.keep.heads.get(t)) for t in (*self.keep.heads, *heads)}
         rater = HybridRater(cnn, heads)
         table = _columns_of(metrics, features)
         standardised = rater.features(table)
@@ -369,7 +377,8 @@ class HybridTrainer:
         settings = {"arch": HYBRID_ARCH, "heads": chosen, "c_grid": list(self.c_grid),
                     "metrics_weights": list(self.metrics_weights),
                     "metrics": list(METRICS_MODEL_FEATURES), "feature_layer": FEATURE_LAYER,
-                    "cnn": fitted.settings if fitted is not None else {"init": cnn.identity}}
+                    "cnn": fitted.settings if fitted is not None else {"init": cnn.identity},
+                    **({"kept_heads": sorted(set(self.keep.heads) - set(ratings))} if self.keep is not None else {})}
         if fitted is None:
             return FitResult(rater=rater, settings=settings)
         return FitResult(rater=rater, history=fitted.history, epochs_run=fitted.epochs_run,

@@ -189,7 +189,7 @@ def register_rater_kind(arch: str, cls: type) -> None:
 
 
 def _kinds() -> dict[str, type]:
-    from . import _cnn_rater, _metrics_rater  # noqa: F401  (they register themselves; no TensorFlow)
+    from . import _cnn_rater, _hybrid_rater, _metrics_rater  # noqa: F401  (they register themselves; no TensorFlow)
 
     return _KINDS
 

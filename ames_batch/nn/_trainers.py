@@ -26,10 +26,13 @@ from ._ood import OOD_QUANTILE, OODStatistics, fit_ood
 from ._preprocess import PreprocessSettings
 from ._split import CellSplit
 
-__all__ = ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer"]
+__all__ = ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer",
+           "tuning_candidates"]
 
 #: Every kind `make_trainer` builds.
-TRAINABLE = (*ARCHS, "metrics")
+TRAINABLE = (*ARCHS, "metrics", "hybrid")
+#: Kinds `make_trainer(..., init=rater)` fine-tunes.
+FINE_TUNABLE = ("2d", "3d", "hybrid")
 
 
 @dataclass
@@ -249,14 +252,16 @@ def make_trainer(arch: str, *, preprocess: PreprocessSettings | None = None, max
 
     Parameters
     ----------
-    arch : {"2d", "2d-ensemble", "3d", "metrics"}
-        With `init`, the initial model's arch ("2d" or "3d").
+    arch : {"2d", "2d-ensemble", "3d", "metrics", "hybrid"}
+        With `init`, the initial model's arch ("2d", "3d" or "hybrid"). "hybrid": a singular CNN
+        (2D, or 3D when `preprocess` is 3D) and per-task heads on its features and the metrics.
     preprocess : PreprocessSettings, optional
         CNN input (default ``default_3d()`` for "3d", else ``default_2d()``); ignored by "metrics".
         With `init`, None or the initial model's own (the network was trained on it).
-    init : CNNRater, optional
-        A trained singular CNN to fine-tune (see :class:`FineTuneSettings`) instead of training
-        from random weights; the rater fitted keeps all its tasks.
+    init : CNNRater or HybridRater, optional
+        A trained singular CNN (or hybrid: its CNN) to fine-tune (see :class:`FineTuneSettings`)
+        instead of training from random weights; a CNN fitted keeps all its tasks, a hybrid
+        rates the tasks it is fitted on.
     fine_tune : FineTuneSettings, optional
         How to fine-tune (with `init` only); default ``FineTuneSettings()``.
     max_rotation_deg : float
@@ -275,9 +280,22 @@ def make_trainer(arch: str, *, preprocess: PreprocessSettings | None = None, max
         raise ValueError(f"`arch` must be one of {TRAINABLE}; got {arch!r}")
     if fine_tune is not None and init is None:
         raise ValueError("`fine_tune` settings need an `init` model to fine-tune")
+    if init is not None and arch not in FINE_TUNABLE:
+        raise ValueError(f"fine-tuning starts from a singular CNN or a hybrid {FINE_TUNABLE}; "
+                         f"{init!r} is a {arch!r} model")
+    if arch == "hybrid":
+        from ._hybrid_rater import HybridRater, HybridTrainer
+
+        if init is not None and not isinstance(init, HybridRater):
+            raise ValueError(f"`arch` 'hybrid' fine-tunes a hybrid rater; got {init!r}")
+        cnn_init = None if init is None else init.cnn
+        ndim = (preprocess or (cnn_init.settings if cnn_init is not None else PreprocessSettings.default_2d())).ndim
+        cnn = make_trainer("3d" if ndim == 3 else "2d", preprocess=preprocess, max_rotation_deg=max_rotation_deg,
+                           init=cnn_init, fine_tune=fine_tune, **options)
+        return HybridTrainer(cnn_trainer=cnn)
     if init is not None:
         if not isinstance(init, CNNRater) or init.model.members is not None:
-            raise ValueError(f"`init` must be a singular CNN rater ('2d' or '3d'); got {init!r}")
+            raise ValueError(f"`init` must be a singular CNN rater ('2d' or '3d') or a hybrid; got {init!r}")
         if arch != init.model.arch:
             raise ValueError(f"`arch` {arch!r} differs from the initial model's {init.model.arch!r}")
         if preprocess is not None and preprocess != init.settings:
@@ -299,3 +317,30 @@ def make_trainer(arch: str, *, preprocess: PreprocessSettings | None = None, max
     if init is not None:
         return _FineTuneTrainer(init, settings, fine_tune or FineTuneSettings())
     return _CNNTrainer(arch, preprocess, settings)
+
+
+def tuning_candidates(init, trainer, tasks: Sequence[str]) -> list[tuple[str, "Trainer", tuple[str, ...]]]:
+    """The tuned forms of `init` worth cross-validating on a facility's rated cells.
+
+    Parameters
+    ----------
+    init : Rater
+        The initial model (a singular CNN or a hybrid).
+    trainer : Trainer
+        ``make_trainer(arch, init=init, ...)``.
+    tasks : sequence of str
+        The rated tasks.
+
+    Returns
+    -------
+    list of (name, trainer, tasks its rater rates)
+        ``"fine-tuned"`` (`trainer`: a CNN keeps every head, a hybrid's refitted heads rate the
+        rated tasks) and, for a hybrid, ``"heads"``: the heads refitted on its own CNN's
+        features, the unrated tasks' heads kept.
+    """
+    every = tuple(init.tasks)
+    if trainer.arch != "hybrid":
+        return [("fine-tuned", trainer, every)]
+    from ._hybrid_rater import HybridTrainer
+
+    return [("fine-tuned", trainer, tuple(tasks)), ("heads", HybridTrainer(cnn=init.cnn, keep=init), every)]

@@ -46,6 +46,12 @@ class RunReport:
     def n_cells(self) -> int:
         return sum(1 for r in self.results for row in r.rows if row.get("status") == "ok")
 
+    @property
+    def n_ood(self) -> int | None:
+        """Rated cells flagged unlike the model's training cells; None when the model has no ood statistics."""
+        flags = [row["ood"] for r in self.results for row in r.rows if row.get("status") == "ok" and "ood" in row]
+        return sum(str(v).lower() in ("true", "1") for v in flags) if flags else None
+
 
 def default_model_path(mode: str = "2d") -> Path:
     """The bundled default model for `mode` ("2d" or "3d")."""

@@ -24,7 +24,7 @@ from ..vocabulary import TASK_CLASSES
 from ._cells import CellRecord, extract_cells, prepare_cells, records_table
 from ._field_input import read_field_data
 
-__all__ = ["TrainingCells", "TrainReport", "collect_cells", "train_plate"]
+__all__ = ["TrainingCells", "TrainReport", "collect_cells", "train_cells", "train_plate"]
 
 log = logging.getLogger("ames_batch")
 
@@ -230,28 +230,23 @@ def _score(rater, prepared: list, cells: TrainingCells, rows: np.ndarray, classe
 
 def _init_rater(init: Path | str):
     """The rater to fine-tune: ``"default"`` (the bundled 2D default) or a bundle folder."""
-    from ..nn import CNNRater, load_rater
+    from ..nn import load_rater
     from ._run import default_model_path
 
-    path = default_model_path("2d") if str(init) == "default" else Path(init)
-    rater = load_rater(path)
-    if not isinstance(rater, CNNRater) or rater.model.members is not None:
-        raise ValueError(f"--init {init}: fine-tuning starts from a singular CNN ('2d' or '3d'); "
-                         f"{path} is a {rater.card.get('arch')!r} model")
-    return rater
+    return load_rater(default_model_path("2d") if str(init) == "default" else Path(init))
 
 
 def _candidates(trainer, init, cells: TrainingCells, tasks: list[str]):
-    """The raters that compete for the bundle: the initial one unchanged, fine-tuned, and the metrics model."""
-    from ..nn import make_trainer
+    """The raters that compete for the bundle: the initial one unchanged, its tuned forms, the metrics model."""
+    from ..nn import make_trainer, tuning_candidates
     from ._crossval import Candidate
 
     metrics = make_trainer("metrics")
-    every = tuple(init.tasks)
-    return [Candidate("initial", cells.prepared, rater=init, tasks=every),
-            Candidate("fine-tuned", cells.prepared, trainer=trainer, tasks=every),
-            Candidate("metrics", [metrics.prepare(r, None) for r in cells.records], trainer=metrics,
-                      tasks=tuple(tasks))]
+    found = [Candidate("initial", cells.prepared, rater=init, tasks=tuple(init.tasks))]
+    found += [Candidate(name, cells.prepared, trainer=t, tasks=rated)
+              for name, t, rated in tuning_candidates(init, trainer, tasks)]
+    return found + [Candidate("metrics", [metrics.prepare(r, None) for r in cells.records], trainer=metrics,
+                              tasks=tuple(tasks))]
 
 
 def train_plate(
@@ -294,18 +289,21 @@ def train_plate(
         One row per rated cell (``plate, well, field, label`` + tasks [+ ``group``]).
     out : Path
         Bundle folder to write (created); ``out/checkpoints`` holds a CNN's resumable state.
-    arch : {"2d", "2d-ensemble", "3d", "metrics"}, optional
-        CNN architecture, or the classifier on sarcomere metrics; default "2d", or with `init`
-        the initial model's own.
+    arch : {"2d", "2d-ensemble", "3d", "metrics", "hybrid"}, optional
+        CNN architecture, the classifier on sarcomere metrics, or the hybrid (per-task heads on
+        a singular CNN's features and the metrics); default "2d", or with `init` the initial
+        model's own.
     init : Path or "default", optional
-        Fine-tune this singular CNN bundle (``"default"``: the bundled default) instead of
-        training from scratch: heads first (trunk frozen), then the whole network at a tenth of
-        `learning_rate` (``nn.FineTuneSettings``). The initial model unchanged, the fine-tuned
-        CNN and a metrics model fitted on the same cells are then compared by grouped k-fold
-        cross-validation, and the bundle is the winner (the highest mean out-of-fold accuracy
-        over the rated tasks; the metrics model only when the CSV rates every task of the
-        initial model). ``summary.md`` and the card's ``training.selection`` report it. The
-        input settings (`preprocess`, `input_px`, `um_per_px`) are the initial model's.
+        Fine-tune this singular CNN or hybrid bundle (``"default"``: the bundled default) instead
+        of training from scratch: heads first (trunk frozen), then the whole network at a tenth
+        of `learning_rate` (``nn.FineTuneSettings``); a hybrid's heads are then refitted on the
+        tuned CNN's features. The initial model unchanged, the fine-tuned one, a metrics model
+        fitted on the same cells and, for a hybrid, its heads refitted on its own CNN's features
+        ("heads") are compared by grouped k-fold cross-validation, and the bundle is the winner
+        (the highest mean out-of-fold accuracy over the rated tasks; a candidate that rates
+        fewer tasks than the initial model only when the CSV rates every task). ``summary.md``
+        and the card's ``training.selection`` report it. The input settings (`preprocess`,
+        `input_px`, `um_per_px`) are the initial model's.
     folds : int
         k of the cross-validation (with `init`), >= 2; lowered to the number of groups.
     tasks : list of str, optional
@@ -345,11 +343,11 @@ def train_plate(
     ------
     ValueError
         Unknown arch or task, no usable rated cells, too few cells or groups to split, an
-        `init` that is not a singular CNN, or input settings given with `init`.
+        `init` that is not a singular CNN or a hybrid, or input settings given with `init`.
     FileExistsError
         If `out` exists, is not empty and `resume` is False.
     """
-    from ..nn import encode_ratings, make_trainer, split_cells
+    from ..nn import make_trainer
 
     plate, out = Path(plate), Path(out)
     if out.is_dir() and any(out.iterdir()) and not resume:
@@ -357,7 +355,7 @@ def train_plate(
     start = None if init is None else _init_rater(init)
     if start is not None and (preprocess is not None or input_px is not None or um_per_px is not None):
         raise ValueError("with --init the input settings are the initial model's; drop --input-px/--um-per-px")
-    arch = arch or (start.model.arch if start is not None else "2d")
+    arch = arch or (start.card["arch"] if start is not None else "2d")
     ratings = read_ratings(ratings_csv)
     tasks = _tasks_in(ratings, tasks)
     pre = None if start is not None else _preprocess(arch, preprocess, input_px, um_per_px)
@@ -369,22 +367,76 @@ def train_plate(
                            loss_weights=None if source_loss_weight is None else {"source": source_loss_weight})
     cells = collect_cells(plate, ratings, tasks=tasks, preparer=trainer, labels=labels, channel=channel)
     log.info("%d rated cells from %s (%d skipped)", len(cells.cell_ids), plate.name, len(cells.skipped))
+    default_name = f"{plate.name.removesuffix('.zarr')}-{'finetuned' if start is not None else arch}"
+    return train_cells(cells, out, trainer=trainer, init=start, folds=folds, val_fraction=val_fraction,
+                       test_fraction=test_fraction, seed=seed, resume=resume, name=name or default_name,
+                       version=version, description=description,
+                       provenance={"plate": plate.name, "labels": labels})
+
+
+def train_cells(
+    cells: TrainingCells,
+    out: Path,
+    *,
+    trainer,
+    init=None,
+    folds: int = 5,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    resume: bool = False,
+    name: str,
+    version: str = "1.0",
+    description: str = "",
+    provenance: dict | None = None,
+) -> TrainReport:
+    """Fit, score and save a rater on measured, prepared, rated cells: the core of ``train``.
+
+    ``train_plate`` reads the cells from a plate; ``examples/train_default_model.py`` makes
+    synthetic ones; both end here, so a bundle is made one way whatever the cells' origin.
+
+    Parameters
+    ----------
+    cells : TrainingCells
+        Each record prepared by `trainer` (``prepare_cells``).
+    out : Path
+        Bundle folder to write (checkpoints in ``out/checkpoints``).
+    trainer : ames_batch.nn.Trainer
+        From ``ames_batch.nn.make_trainer`` (with `init` when fine-tuning).
+    init : Rater, optional
+        The initial model: it, its fine-tuned form (`trainer`), the metrics model (and for a
+        hybrid its refitted heads) are cross-validated by `folds` and the winner is kept.
+    folds, val_fraction, test_fraction, seed, resume
+        As :func:`train_plate`.
+    name, version, description : str
+        Card fields.
+    provenance : dict, optional
+        Merged into the card's ``training`` (where the cells came from).
+
+    Returns
+    -------
+    TrainReport
+    """
+    from ..nn import encode_ratings, split_cells
+
+    out = Path(out)
+    tasks = list(cells.ratings)
     classes = {t: list(TASK_CLASSES[t]) for t in tasks}
     split = split_cells(cells.cell_ids, encode_ratings(cells.ratings, classes), groups=cells.groups,
                         val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     training, selection, prepared = {}, None, cells.prepared
-    if start is None:
+    if init is None:
         fit = trainer.fit(prepared, cells.ratings, cells.cell_ids, split, classes=classes,
                           checkpoint_dir=out / "checkpoints", resume=resume)
     else:
         from ._crossval import cross_validate
 
-        candidates = _candidates(trainer, start, cells, tasks)
+        candidates = _candidates(trainer, init, cells, tasks)
         grouped_by = "group" if cells.groups is not None else "well"
         groups = cells.groups if cells.groups is not None else np.asarray([r.key.well for r in cells.records])
         selection = cross_validate(candidates, cells.ratings, cells.cell_ids, groups, classes=classes,
                                    grouped_by=grouped_by, folds=folds, val_fraction=val_fraction, seed=seed,
-                                   required_tasks=tuple(start.tasks))
+                                   required_tasks=tuple(init.tasks))
         log.info("cross-validation: %s", ", ".join(f"{c} {100 * selection.mean_accuracy(c):.1f} %"
                                                     for c in selection.scores))
         log.info("keeping the %s model", selection.winner)
@@ -393,19 +445,18 @@ def train_plate(
         if winner.trainer is None:
             from ..nn import FitResult
 
-            fit = FitResult(rater=start, settings={"unchanged": True})
+            fit = FitResult(rater=init, settings={"unchanged": True})
         else:
             fit = winner.trainer.fit(prepared, cells.ratings, cells.cell_ids, split, classes=classes,
                                      checkpoint_dir=out / "checkpoints", resume=resume)
-        training = {"init": start.identity, "selection": selection.to_dict()}
+        training = {"init": init.identity, "selection": selection.to_dict()}
     val_metrics, test_metrics = (_score(fit.rater, prepared, cells, split.indices(k), classes) for k in ("val", "test"))
     split_summary = split.summary(cells.ratings)
     out.mkdir(parents=True, exist_ok=True)
-    default_name = f"{plate.name.removesuffix('.zarr')}-{'finetuned' if start is not None else arch}"
     fit.rater.save(
-        out, name=name or default_name, version=version, description=description,
+        out, name=name, version=version, description=description,
         training={"data_fingerprint": cells.fingerprint, "split": split_summary, "seed": seed,
-                  "plate": plate.name, "labels": labels, "settings": fit.settings,
+                  **(provenance or {}), "settings": fit.settings,
                   "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
                   "n_cells": len(cells.cell_ids), "n_skipped": len(cells.skipped), **training},
         metrics={t: {"accuracy": m["accuracy"], "f1_weighted": m["weighted_f1"], "n_cells": m["n_cells"]}

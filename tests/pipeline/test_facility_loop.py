@@ -193,24 +193,13 @@ def _accuracy(run_csv, truth: pd.DataFrame) -> dict:
 
 @pytest.fixture(scope="module")
 def default_with_ood(tmp_path_factory):
-    """The bundled default with ood statistics of a fresh balanced draw of 288 synthetic cells (192 to
-    fit, 96 for the threshold), drawn as examples/train_default_model.py draws its training cells."""
-    import shutil
-    import sys
-    from pathlib import Path
-
-    from ames_batch.nn import add_ood_statistics
+    """The bundled default; its card carries the ood statistics of its own training cells."""
+    from ames_batch.nn import read_card
     from ames_batch.pipeline import default_model_path
 
-    sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
-    from train_default_model import make_cells
-
-    inputs, _, _ = make_cells(288, seed=1, arch="2d", workers=1, input_px=160, um_per_px=0.3)
-    bundle = tmp_path_factory.mktemp("default") / "default"
-    shutil.copytree(default_model_path("2d"), bundle)
-    order = np.random.default_rng(0).permutation(len(inputs))
-    add_ood_statistics(bundle, inputs[order[:192]], inputs[order[192:]])
-    return bundle
+    path = default_model_path("2d")
+    assert "ood" in read_card(path), "the bundled default has no ood statistics: retrain it"
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -146,3 +146,81 @@ def test_evaluate_from_cron_prints_no_tensorflow_start_up_lines(demo, tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "oneDNN" not in done.stderr and "cuda" not in done.stderr.lower(), done.stderr
+
+
+def test_hybrid_trains_rates_counts_the_unfamiliar_and_fine_tunes(demo, tmp_path):
+    """--arch hybrid end to end: train, run (the summary line counts the cells flagged ood, as the
+    CSV has them), then --init from it: the refitted heads compete with the other candidates."""
+    plate, truth = demo
+    runner = CliRunner()
+    model = tmp_path / "hybrid"
+    small = ["--input-px", "88", "--um-per-px", "0.8", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4"]
+    res = runner.invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
+                               "--labels", "truth", "--arch", "hybrid", *small])
+    assert res.exit_code == 0, res.output
+    card = json.loads((model / "model.json").read_text())
+    assert card["arch"] == "hybrid" and "ood" in card
+    assert set(card["tasks"]) == {"sarcomerisation", "directionality", "source"}
+
+    csv = tmp_path / "rated.csv"
+    res = runner.invoke(main, ["-q", "run", str(plate), "--model", str(model), "--explain", "gradcam",
+                               "--out", str(csv), "--no-report"])
+    assert res.exit_code == 0, res.output
+    rows = pd.read_csv(csv)
+    rated = rows[rows["status"] == "ok"]
+    assert len(rated) and rated["ood_score"].notna().all()
+    n_ood = int(rated["ood"].astype(str).str.lower().eq("true").sum())
+    assert f"\t{n_ood} ood" in res.output.strip().splitlines()[-1]
+
+    tuned = tmp_path / "tuned"
+    res = runner.invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(tuned),
+                               "--labels", "truth", "--init", str(model), "--folds", "2", "--epochs", "1",
+                               "--steps-per-epoch", "1", "--batch-size", "4", "--tasks", "sarcomerisation"])
+    assert res.exit_code == 0, res.output
+    selection = json.loads((tuned / "model.json").read_text())["training"]["selection"]
+    assert set(selection["candidates"]) == {"initial", "fine-tuned", "metrics", "heads"}
+    kept = json.loads((tuned / "model.json").read_text())
+    assert set(kept["tasks"]) == {"sarcomerisation", "directionality", "source"}  # unrated tasks kept
+
+
+def test_init_from_a_metrics_model_is_refused_with_a_clear_message(demo, tmp_path):
+    plate, truth = demo
+    runner = CliRunner()
+    model = tmp_path / "metrics"
+    res = runner.invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
+                               "--labels", "truth", "--arch", "metrics", "--tasks", "source"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["train", str(plate), "--ratings", str(truth), "-o", str(tmp_path / "t"),
+                               "--labels", "truth", "--init", str(model)])
+    assert res.exit_code == 2 and "fine-tuning starts from a singular CNN or a hybrid" in res.output
+    assert not (tmp_path / "t").exists()
+
+
+def test_the_default_model_recipe_trains_through_the_same_core_as_the_cli(demo, tmp_path):
+    """Issue #13 defect 7: examples/train_default_model.py ends in `train_cells`, as `ames-batch train`
+    does: the same bundle files, the same per-cell table, cells measured as `run` measures them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ames_batch.metrics import METRIC_NAMES
+    from ames_batch.nn import load_rater
+
+    example = Path(__file__).parents[2] / "examples" / "train_default_model.py"
+    out = tmp_path / "example"
+    done = subprocess.run([sys.executable, str(example), "--arch", "metrics", "--n-cells", "12", "--workers", "1",
+                           "--out", str(out), "--work", str(tmp_path / "work")], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    plate, truth = demo
+    cli = tmp_path / "cli"
+    res = CliRunner().invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(cli),
+                                    "--labels", "truth", "--arch", "metrics"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in cli.iterdir())
+    example_cells, cli_cells = pd.read_csv(out / "cells.csv"), pd.read_csv(cli / "cells.csv")
+    assert list(example_cells.columns) == list(cli_cells.columns) and set(METRIC_NAMES) <= set(cli_cells.columns)
+    assert len(example_cells) == 24 and set(example_cells["well"]) == {"look-a", "look-b"}
+    card = json.loads((out / "model.json").read_text())
+    assert card["training"]["data"]["looks"] == ["a", "b"]
+    assert set(load_rater(out).tasks) == {"sarcomerisation", "directionality", "source"}
