@@ -50,37 +50,22 @@ def preprocess_settings() -> dict:
                           z_step_um=1.0)}
 
 
-def design(i: int) -> tuple[str, int, int]:
-    """Source, sarcomerisation and directionality of cell `i` (3 x 4 x 4, every class equally often)."""
-    from ames_batch.vocabulary import SOURCES
-
-    return SOURCES[i % 3], (i // 3) % 4 + 1, (i // 12) % 4 + 1
-
-
 def _one_cell(job):
     """Cell `i` of `look`: its record's metrics, 2D and 3D inputs and truth (runs in a worker)."""
     i, seed, look = job
-    from ames_batch.io import FieldKey
     from ames_batch.metrics import METRIC_NAMES
     from ames_batch.nn import cnn_input
-    from ames_batch.pipeline import FieldData, extract_cells
-    from ames_batch.synth import DEMO_SCALE_UM, sample_cell_params, synthesize_field
+    from ames_batch.pipeline import synthetic_cell
 
-    source, sarc, direc = design(i)
-    params = sample_cell_params(np.random.default_rng([seed, i]), source=source, sarcomerisation=sarc,
-                                directionality=direc)
-    synth = synthesize_field(np.random.default_rng([seed, i, 1]), cell_params=[params], scale_um=DEMO_SCALE_UM,
-                             look=look)
-    stack = synth.stack
-    field = FieldData.from_arrays(FieldKey("A/1", str(i)), stack.max(axis=0), synth.scale_um, stack=stack)
-    (record,) = extract_cells(field, field.labels_from_field(synth.cell_labels))
-    inputs = {kind: cnn_input(settings, record, field).x for kind, settings in preprocess_settings().items()}
-    truth = synth.cells[0]
-    return (i, np.array([record.metrics[n] for n in METRIC_NAMES]), inputs,
-            {"source": truth.source, "sarcomerisation": str(truth.sarcomerisation),
-             "directionality": str(truth.directionality), "organised_fraction": params.organised_fraction,
+    # the same parameters and rendering seed in both looks
+    cell = synthetic_cell(i, look, params_rng=np.random.default_rng([seed, i]),
+                          field_rng=np.random.default_rng([seed, i, 1]))
+    inputs = {kind: cnn_input(settings, cell.record, cell.field).x for kind, settings in preprocess_settings().items()}
+    params, optics = cell.truth.params, cell.synthetic.optics
+    return (i, np.array([cell.record.metrics[n] for n in METRIC_NAMES]), inputs,
+            {**cell.ratings, "organised_fraction": params.organised_fraction,
              "zdisc_angle_deg": abs(params.zdisc_angle_deg),
-             "optics": f"{getattr(synth.optics, 'mode', 'sim')}-{getattr(synth.optics, 'bit_depth', 16)}bit"})
+             "optics": f"{getattr(optics, 'mode', 'sim')}-{getattr(optics, 'bit_depth', 16)}bit"})
 
 
 def make_cells(n: int, look: str, *, seed: int, work: Path, workers: int) -> dict:
