@@ -220,7 +220,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=45)
     p.add_argument("--max-minutes", type=float, default=25.0, help="per CNN fit (best weights kept)")
-    p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--candidates", default=",".join(CANDIDATES), help="raters to fit ('' for none)")
+    p.add_argument("--bundles", nargs="*", type=Path, default=[REPO / "ames_batch" / "models" / "default"],
+                   help="trained bundles to score as they are (default: the bundled default)")
     p.add_argument("--train-looks", default="a,b", help="looks to train on, one at a time; 'ab' = both together")
     p.add_argument("--work", type=Path, default=REPO / "build" / "carryover")
     p.add_argument("--synth-only", action="store_true")
@@ -244,15 +246,19 @@ def main(argv=None) -> int:
                     "cells": f"ames_batch.synth seed {args.seed}, looks {list(LOOKS)}, demo scale, one cell per field, "
                              "3 x 4 x 4 design; same truth and split in both looks"})
     table = results.setdefault("scores", {})
-    default = load_rater(REPO / "ames_batch" / "models" / "default")
-    for look in LOOKS:  # the shipped default (trained on the pre-#15 generator) for reference
-        table.setdefault("default-1.1", {})[f"-> {look}"] = s = score(default, "2d", cells[look], split.test)
-        print(_line("default", "old", look, s), flush=True)
-    train_looks = args.train_looks.split(",")
+    for path in args.bundles:  # trained elsewhere (on other cells than these): scored as they are
+        rater = load_rater(path)
+        kind = "hybrid" if rater.card["arch"] == "hybrid" else rater.card["arch"]
+        seen = ",".join(rater.card["training"].get("data", {}).get("looks", ["old generator"]))
+        for look in LOOKS:
+            table.setdefault(f"{rater.name}@{rater.version}", {})[f"({seen}) -> {look}"] = s = score(
+                rater, kind, cells[look], split.test)
+            print(_line(f"{rater.name}@{rater.version}", seen, look, s), flush=True)
+    train_looks = [look for look in args.train_looks.split(",") if look]
     if "ab" in train_looks:
         cells["ab"], joint = both_looks(cells, split)
     fitted = {look: {} for look in train_looks}
-    for name in args.candidates.split(","):
+    for name in [c for c in args.candidates.split(",") if c]:
         for train in train_looks:
             rater, info = fit_candidate(name, cells[train], joint if train == "ab" else split, args, fitted[train])
             fitted[train][name] = rater
@@ -262,6 +268,7 @@ def main(argv=None) -> int:
                 row[f"{train} -> {test}"] = s = score(rater, CANDIDATES[name][0], cells[test], split.test)
                 print(_line(name, train, test, s), flush=True)
             RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {RESULTS}")
     return 0
 
