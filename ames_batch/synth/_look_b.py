@@ -164,7 +164,14 @@ def _discs(frame: CellFrame, maps: dict, rng: np.random.Generator):
     doublet = rng.random(w.size) < rng.uniform(0.0, 0.3)
     gap = rng.uniform(0.25, 0.45)
 
-    # dots spread uniformly over each round disc (a across the fibril, b upwards), then rolled
+    return _disc_dots(frame, maps, rng, c_uv, a_uv, nu, w, phi, tilt, doublet, gap, z_c, weight[keep])
+
+
+def _disc_dots(frame: CellFrame, maps: dict, rng: np.random.Generator, c_uv, a_uv, nu, w, phi, tilt, doublet,
+               gap: float, z_c, weight):
+    """Dots spread uniformly over each round disc (a across the fibril, b upwards), then rolled by
+    the sheet's slope `phi`, tilted, doubled: (P, 3) points (z µm, row px, column px) and amplitudes."""
+    p = frame.params
     n_dots = np.clip(np.rint(np.pi * (w / 2) ** 2 / _DOT_AREA_UM2), 3, 60).astype(np.int64)
     d = np.repeat(np.arange(w.size), n_dots)
     r = (w[d] / 2) * np.sqrt(rng.random(d.size))
@@ -178,7 +185,7 @@ def _discs(frame: CellFrame, maps: dict, rng: np.random.Generator):
     dot_row, dot_col = frame.to_window_px(uv[:, 0], uv[:, 1])
     thick = _lookup(maps["thickness"], dot_row, dot_col)
     z = np.clip(z_c[d] + up, 0.0, thick)
-    amp = (weight[keep][d] * w[d] / n_dots[d]).astype(np.float32)
+    amp = (weight[d] * w[d] / n_dots[d]).astype(np.float32)
     inside = thick > 0
     return np.stack([z, dot_row, dot_col], axis=1)[inside].astype(np.float32), amp[inside]
 
