@@ -207,7 +207,7 @@ class HybridRater(BundleRater):
         in the cell the image part of that score comes from (its metrics part is a constant for
         the gradient).
         """
-        from ..xai import grad_cam
+        from ..xai import grad_cam_pass
         from ._architectures import LAST_CONV
 
         if method not in self.explanations:
@@ -215,8 +215,10 @@ class HybridRater(BundleRater):
         if not hasattr(self, "_explainer"):
             self._explainer = self._explain_model()
         x = np.stack([b.cnn.x for b in batch])
-        maps = {t: grad_cam(self._explainer, x, output=t, class_index=np.argmax(probabilities[t], axis=1).tolist(),
-                            layer=LAST_CONV, batch_size=self.batch_size) for t in self.tasks}
+        # one compiled pass for every task, each map of the hybrid's own predicted class
+        _, maps, _ = grad_cam_pass(self._explainer, x, outputs=list(self.tasks), layer=LAST_CONV,
+                                   class_index={t: np.argmax(probabilities[t], axis=1) for t in self.tasks},
+                                   batch_size=self.batch_size)
         return [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.cnn.geometry)
                 for i, b in enumerate(batch)]
 

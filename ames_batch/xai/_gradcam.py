@@ -1,6 +1,6 @@
 """Grad-CAM on the last convolutional layer, explaining a linear (pre-softmax) score."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -154,6 +154,7 @@ def grad_cam_pass(
     outputs: Sequence[str],
     layer: str = "last_conv",
     extra_layers: Sequence[str] = (),
+    class_index: Mapping[str, int | Sequence[int]] | None = None,
     batch_size: int = 32,
 ) -> tuple[dict, dict, dict]:
     """Predict and explain in one pass: each output's probabilities and its Grad-CAM of the
@@ -171,6 +172,9 @@ def grad_cam_pass(
         The convolutional layer Grad-CAM weighs.
     extra_layers : sequence of str
         Layers whose outputs are returned too (e.g. the shared features before the heads).
+    class_index : dict of str to int or sequence of int, optional
+        Per output, the class to explain (one for all samples or one per sample); an output not
+        in it explains each sample's predicted class.
     batch_size : int
         Samples per pass. Every pass has a fixed shape (the last one padded to a power of two),
         so a graph is traced once per model and batch size and no data pipeline is built per call.
@@ -180,8 +184,8 @@ def grad_cam_pass(
     probabilities : dict of str to (N, K) ndarray of float32
         Softmax (sigmoid for one logit) of each output's logits.
     maps : dict of str to (N, *spatial) ndarray of float32
-        Grad-CAM of the predicted class (argmax of the logits) on the input's grid, in [0, 1]:
-        exactly :func:`grad_cam` with ``class_index=None``.
+        Grad-CAM of the chosen class (default the predicted one, argmax of the logits) on the
+        input's grid, in [0, 1]: exactly :func:`grad_cam` with the same ``class_index``.
     extras : dict of str to ndarray of float32
         ``(N, ...)`` activations of each extra layer (inference mode).
 
@@ -211,8 +215,15 @@ def grad_cam_pass(
     x = _check_inputs(model, inputs)
     outputs, extra_layers = tuple(outputs), tuple(extra_layers)
     batch_size = _check_positive_int("batch_size", batch_size)
+    unknown = sorted(set(class_index or {}) - set(outputs))
+    if unknown:
+        raise ValueError(f"`class_index` names outputs {unknown} that are not in `outputs` {list(outputs)}")
+    chosen = np.full((x.shape[0], len(outputs)), -1, np.int32)
+    for j, o in enumerate(outputs):
+        if class_index is not None and o in class_index:
+            chosen[:, j] = np.broadcast_to(np.asarray(class_index[o], np.int32), (x.shape[0],))
     probs, cams, extras = _fixed_batches(lambda b: pass_function(model, outputs, layer, extra_layers, b), x,
-                                         batch_size)
+                                         batch_size, chosen)
     return (dict(zip(outputs, probs)), {o: _to_input_grid(c, x.shape[1:-1]) for o, c in zip(outputs, cams)},
             dict(zip(extra_layers, extras)))
 
@@ -248,22 +259,23 @@ def forward_pass(model, inputs: np.ndarray, *, outputs: Sequence[str], extra_lay
     return dict(zip(outputs, probs)), dict(zip(extra_layers, extras))
 
 
-def _fixed_batches(function_for, x: np.ndarray, batch_size: int) -> list[list[np.ndarray]]:
+def _fixed_batches(function_for, x: np.ndarray, batch_size: int, *more: np.ndarray) -> list[list[np.ndarray]]:
     """Apply fixed-batch functions to all of `x`.
 
     ``function_for(b)`` is the (cached, traced once) function for batches of ``b`` samples:
     full batches use `batch_size`, the last one the smallest power of two that holds it
     (padded), so a field with one cell does not pay for a 32-cell pass, and at most
-    ``log2(batch_size) + 1`` graphs are traced. Each function returns groups (lists) of arrays
-    with the batch axis first; so does this, concatenated over the batches, cut to ``len(x)``.
+    ``log2(batch_size) + 1`` graphs are traced. Arrays in `more` (batch axis first) are cut and
+    padded (with zeros) alongside `x` and passed after it. Each function returns groups (lists)
+    of arrays with the batch axis first; so does this, concatenated over the batches, cut to ``len(x)``.
     """
     batches = []
     for sl in _batches(x.shape[0], batch_size):
-        chunk = x[sl]
-        n = chunk.shape[0]
+        chunks = [x[sl], *(m[sl] for m in more)]
+        n = chunks[0].shape[0]
         size = min(batch_size, 1 << (n - 1).bit_length())
         if n < size:
-            chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), np.float32)])
-        batches.append([[np.asarray(v, dtype=np.float32)[:n] for v in group] for group in function_for(size)(chunk)])
+            chunks = [np.concatenate([c, np.zeros((size - n, *c.shape[1:]), c.dtype)]) for c in chunks]
+        batches.append([[np.asarray(v, dtype=np.float32)[:n] for v in group] for group in function_for(size)(*chunks)])
     return [[np.concatenate([b[g][i] for b in batches]) for i in range(len(batches[0][g]))]
             for g in range(len(batches[0]))]

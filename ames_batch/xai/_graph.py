@@ -72,15 +72,16 @@ def _gradcam_step(sub, to_logits, x, cls):
     return _cam(acts, tape.gradient(score, acts)), chosen
 
 
-def _pass_step(sub, to_logits, x):
+def _pass_step(sub, to_logits, x, cls):
     """One forward pass: every head's probabilities, the extra layers, and each head's Grad-CAM
-    of its predicted class (the gradients run back only from the logits to the conv layer)."""
+    of class ``cls[:, head]`` (< 0: its predicted class; the gradients run back only from the
+    logits to the conv layer)."""
     import tensorflow as tf
 
     with tf.GradientTape(persistent=True) as tape:
         acts, heads, extras = sub(x, training=False)
         logits = [f(h) for f, h in zip(to_logits, heads)]
-        scores = [_pick(z, -tf.ones(tf.shape(z)[:1], tf.int32))[0] for z in logits]
+        scores = [_pick(z, cls[:, j])[0] for j, z in enumerate(logits)]
     cams = [_cam(acts, tape.gradient(score, acts)) for score in scores]
     del tape
     return [_to_target(z, "probability") for z in logits], cams, extras
@@ -130,8 +131,9 @@ def gradcam_function(model, output: str, layer: str):
 
 
 def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tuple[str, ...], batch_size: int):
-    """``fn(x) -> (probabilities, cams, extras)`` for a fixed batch of `batch_size`, traced once.
+    """``fn(x, cls) -> (probabilities, cams, extras)`` for a fixed batch of `batch_size`, traced once.
 
+    ``cls`` (batch, n_outputs) int32: the class each cam explains (< 0: the predicted one).
     Lists in `outputs` / `extra_layers` order; cams on `layer`'s grid, un-normalised.
     """
     heads = [_resolve_head(model, o) for o in outputs]
@@ -143,7 +145,9 @@ def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tup
 
         sub = _keras().Model(model.inputs, [conv.output, [h.tensor for h in heads], extras])
         spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[1:]), tf.float32)
-        return tf.function(functools.partial(_pass_step, sub, [h.to_logits for h in heads]), input_signature=[spec])
+        classes = tf.TensorSpec((batch_size, len(outputs)), tf.int32)
+        return tf.function(functools.partial(_pass_step, sub, [h.to_logits for h in heads]),
+                           input_signature=[spec, classes])
 
     return _cached(model, ("pass", outputs, layer, extra_layers, batch_size), build)
 

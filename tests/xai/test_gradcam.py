@@ -81,6 +81,14 @@ def test_one_pass_gives_the_probabilities_and_the_maps_of_the_numpy_reference(rn
     np.testing.assert_allclose(probs["toy"], p / p.sum(1, keepdims=True), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(maps["toy"], expected, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(extras[pool], acts.reshape(7, -1, n_filters).mean(axis=1), rtol=RTOL, atol=ATOL)
+    # a chosen class per cell (as a hybrid rater explains its own prediction, not the image logits')
+    chosen = np.arange(7) % n_classes
+    _, picked, _ = grad_cam_pass(model, x, outputs=["toy"], class_index={"toy": chosen}, batch_size=3)
+    for i, cls in enumerate(chosen):
+        exp_c, _, _ = _cam_reference(acts[i:i + 1], w, c, class_index=cls)
+        np.testing.assert_allclose(picked["toy"][i:i + 1], exp_c, rtol=RTOL, atol=ATOL)
+    with pytest.raises(ValueError, match="not in `outputs`"):
+        grad_cam_pass(model, x, outputs=["toy"], class_index={"other": 0})
 
 
 def test_grad_cam_is_not_taken_through_the_softmax(rng):
