@@ -15,7 +15,7 @@ from ..io import (FieldKey, field_attributes, list_fields, list_labels, list_tab
 from ..nn import load_rater, rater_info
 from ._rate import (CELL_LABELS, FieldResult, RunSettings, predict_group, prepare_group, rate_fields, rows_from_labels,
                     write_group)
-from ._report import ReportFiles, write_plate_report
+from ._report import ReportFiles, report_path, wells_csv_path, write_plate_report
 
 __all__ = ["RunReport", "default_model_path", "ratings_csv_path", "run_plate"]
 
@@ -190,7 +190,12 @@ def run_plate(
         if not wells and (todo or CELL_LABELS not in list_tables(plate)):
             cells = table[table["status"] == "ok"].drop(columns=["plate", "status"])
             write_plate_table(plate, cells.astype({"label": np.int64}) if "label" in cells else cells)
-        files = _report(plate, out_csv) if report else None
+        files = None
+        if report:
+            existing = ReportFiles(report_path(plate), wells_csv_path(out_csv))
+            # nothing rated anew: the report beside the plate still holds (a no-op rerun stays cheap)
+            files = existing if not todo and existing.html.is_file() and existing.wells_csv.is_file() \
+                else _report(plate, out_csv)
     result = RunReport(plate, out_csv, ordered, files)
     log.info("%s: %d cells rated, %d fields failed; CSV %s", plate, result.n_cells, len(result.failed), out_csv)
     return result

@@ -64,3 +64,20 @@ def test_report_command_and_run_without_report(rated, tmp_path):
     report_path(demo.plate).unlink()
     again = run_plate(demo.plate, model=report.results and demo.plate.parent / "cnn", explain=(), report=False)
     assert again.report is None and not report_path(demo.plate).exists()
+
+
+def test_a_rerun_with_nothing_to_do_keeps_the_report_and_a_missing_one_is_written(rated):
+    """A nightly no-op rerun must stay cheap (issue #14: <= 2 s for 96 fields): the report beside the
+    plate still holds when no field was rated anew; only a missing one is written again."""
+    from ames_batch.pipeline import report_path
+
+    demo, _ = rated
+    model = demo.plate.parent / "cnn"
+    run_plate(demo.plate, model=model, explain=(), report=False)  # rated with these settings, no report
+    report_path(demo.plate).unlink(missing_ok=True)
+    first = run_plate(demo.plate, model=model, explain=())
+    assert first.report is not None and first.report.html.is_file()
+    stamp = first.report.html.stat().st_mtime_ns, first.report.wells_csv.stat().st_mtime_ns
+    again = run_plate(demo.plate, model=model, explain=())
+    assert again.report == first.report
+    assert (again.report.html.stat().st_mtime_ns, again.report.wells_csv.stat().st_mtime_ns) == stamp
