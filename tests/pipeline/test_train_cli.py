@@ -26,6 +26,17 @@ def demo(tmp_path_factory):
     return report.plate, report.truth_csv
 
 
+@pytest.fixture(scope="module")
+def metrics_model(demo, tmp_path_factory):
+    """`train --arch metrics --tasks source` through the CLI, once for the tests that use its bundle."""
+    plate, truth = demo
+    model = tmp_path_factory.mktemp("metrics") / "metrics"
+    res = CliRunner().invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
+                                    "--labels", "truth", "--arch", "metrics", "--tasks", "source"])
+    assert res.exit_code == 0, res.output
+    return model
+
+
 def _grouped_csv(truth_csv, tmp_path):
     table = pd.read_csv(truth_csv, dtype=str)
     table["group"] = "culture-" + table["well"].str.replace("/", "")  # one culture per well
@@ -113,13 +124,10 @@ def test_cli_usage_errors(demo, tmp_path):
     assert res.exit_code == 2 and "colour" in res.output
 
 
-def test_metrics_arch_trains_and_evaluates_like_the_cnn(demo, tmp_path):
+def test_metrics_arch_trains_and_evaluates_like_the_cnn(demo, metrics_model, tmp_path):
     plate, truth = demo
     runner = CliRunner()
-    model = tmp_path / "metrics"
-    res = runner.invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
-                               "--labels", "truth", "--arch", "metrics", "--tasks", "source"])
-    assert res.exit_code == 0, res.output
+    model = metrics_model
     assert (model / "metrics_model.json").is_file() and (model / "split.json").is_file()
     res = runner.invoke(main, ["-q", "evaluate", str(model), str(plate), "--ratings", str(truth),
                                "--labels", "truth", "-o", str(tmp_path / "rep")])
@@ -130,16 +138,13 @@ def test_metrics_arch_trains_and_evaluates_like_the_cnn(demo, tmp_path):
     assert set(metrics["metrics"]) == {"source"}
 
 
-def test_evaluate_from_cron_prints_no_tensorflow_start_up_lines(demo, tmp_path):
+def test_evaluate_from_cron_prints_no_tensorflow_start_up_lines(demo, metrics_model, tmp_path):
     """A cron job mails whatever reaches stderr: TensorFlow's C++ start-up notes must not."""
     import subprocess
     import sys
 
     plate, truth = demo
-    model = tmp_path / "metrics"
-    res = CliRunner().invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
-                                    "--labels", "truth", "--arch", "metrics", "--tasks", "source"])
-    assert res.exit_code == 0, res.output
+    model = metrics_model
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-m", "ames_batch.cli", "-q", "evaluate", str(model), str(plate),
                            "--ratings", str(truth), "--labels", "truth", "-o", str(tmp_path / "rep")],
@@ -183,13 +188,10 @@ def test_hybrid_trains_rates_counts_the_unfamiliar_and_fine_tunes(demo, tmp_path
     assert set(kept["tasks"]) == {"sarcomerisation", "directionality", "source"}  # unrated tasks kept
 
 
-def test_init_from_a_metrics_model_is_refused_with_a_clear_message(demo, tmp_path):
+def test_init_from_a_metrics_model_is_refused_with_a_clear_message(demo, metrics_model, tmp_path):
     plate, truth = demo
     runner = CliRunner()
-    model = tmp_path / "metrics"
-    res = runner.invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
-                               "--labels", "truth", "--arch", "metrics", "--tasks", "source"])
-    assert res.exit_code == 0, res.output
+    model = metrics_model
     res = runner.invoke(main, ["train", str(plate), "--ratings", str(truth), "-o", str(tmp_path / "t"),
                                "--labels", "truth", "--init", str(model)])
     assert res.exit_code == 2 and "fine-tuning starts from a singular CNN or a hybrid" in res.output
