@@ -103,7 +103,7 @@ def prepared_cells(cells: dict, kind: str) -> list:
     """The cached cells of one look as a trainer of `kind` prepares them ("metrics", "2d", "3d", "hybrid")."""
     from ames_batch.metrics import METRIC_NAMES
     from ames_batch.nn import CNNInput
-    from ames_batch.nn._hybrid_rater import HybridInput
+    from ames_batch.nn import HybridInput
 
     metrics = [dict(zip(METRIC_NAMES, row)) for row in cells["metrics"]]
     if kind == "metrics":
@@ -142,7 +142,7 @@ CANDIDATES = {
 def fit_candidate(name: str, cells: dict, split, args, fitted: dict):
     """Fit candidate `name` on one look's training split (CNNs are cached as bundles in --work)."""
     from ames_batch.nn import load_rater, make_trainer
-    from ames_batch.nn._hybrid_rater import HybridTrainer
+    from ames_batch.nn import HybridTrainer
     from ames_batch.vocabulary import TASK_CLASSES
 
     kind, base, randomise = CANDIDATES[name]
