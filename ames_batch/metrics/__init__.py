@@ -8,6 +8,7 @@ from ._cell import METRIC_NAMES, cell_metrics
 from ._organisation import organised_fraction, organised_map
 from ._orientation import orientation_field, zdisc_orientation
 from ._density import zdisc_density
+from ._pieces import zdisc_pieces
 from ._sarcomere import sarcomere_length
 from ._shape import cell_shape
 
@@ -21,4 +22,5 @@ __all__ = [
     "sarcomere_length",
     "zdisc_density",
     "zdisc_orientation",
+    "zdisc_pieces",
 ]

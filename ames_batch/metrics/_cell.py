@@ -6,6 +6,7 @@ from ._crop import _CellCrop
 from ._density import _zdisc_density
 from ._orientation import _axis_relation, _zdisc_orientation
 from ._organisation import _organised_map
+from ._pieces import _zdisc_pieces
 from ._sarcomere import MIN_CONFIDENCE, _sarcomere_length, _zdisc_normal
 from ._shape import _cell_shape
 from ._validate import _check_inputs
@@ -16,6 +17,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "length_um",
     "width_um",
     "aspect_ratio",
+    "solidity",
+    "rectangularity",
     "long_axis_deg",
     "sarcomere_length_um",
     "sarcomere_length_confidence",
@@ -25,6 +28,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "zdisc_axis_alignment",
     "organised_fraction",
     "zdisc_density_per_um",
+    "zdisc_length_um",
+    "punctate_density_per_um2",
 )
 
 
@@ -49,7 +54,8 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
     metrics : dict of str to float
         Exactly the keys of `METRIC_NAMES`, NaN where undefined:
 
-        - ``area_um2``, ``length_um``, ``width_um``, ``aspect_ratio``, ``long_axis_deg``:
+        - ``area_um2``, ``length_um``, ``width_um``, ``aspect_ratio``, ``solidity``,
+          ``rectangularity``, ``long_axis_deg``:
           see `cell_shape` (angles in [0, 180) from x towards y, as in ``ames_batch.synth``).
         - ``sarcomere_length_um``: z-disc spacing from the global spectrum (NaN if no clear
           peak); ``sarcomere_length_confidence``: its ``1 - background / peak`` in [0, 1).
@@ -62,6 +68,8 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
           angle it stays meaningful when order is low.
         - ``organised_fraction``: share of the area with clear 1.4–2.6 µm periodicity.
         - ``zdisc_density_per_um``: z-disc line length per area (µm/µm²), see `zdisc_density`.
+        - ``zdisc_length_um``: median z-disc line length (µm, about the myofibril width);
+          ``punctate_density_per_um2``: z-body-like puncta per µm² (see `zdisc_pieces`).
 
     Raises
     ------
@@ -114,4 +122,5 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
     if organised_out is not None:
         organised_out[...] = organised
     out["zdisc_density_per_um"] = _zdisc_density(crop)
+    out.update(_zdisc_pieces(crop))
     return {k: float(out[k]) for k in METRIC_NAMES}

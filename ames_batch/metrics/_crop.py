@@ -64,6 +64,35 @@ class _CellCrop:
         return self.mip - _blurs(self.mip, [HIGHPASS_SIGMA_UM / self.px], mode="reflect")[0]
 
     @cached_property
+    def zdisc_levels(self) -> tuple[np.ndarray, float, float, float]:
+        """The high-passed MIP smoothed at 0.1 µm, and over the cell its median, the spread of the
+        values below the median (the between-disc background) and Otsu's threshold; NaN levels
+        for a cell of fewer than 4 pixels or of one value."""
+        from skimage.filters import threshold_otsu
+
+        hp = ndi.gaussian_filter(self.highpassed, 0.1 / self.px, mode="reflect")
+        values = hp[self.mask]
+        if values.size < 4 or np.ptp(values) <= 0:
+            return hp, float("nan"), float("nan"), float("nan")
+        med = float(np.median(values))
+        lower = values[values <= med]
+        return hp, med, float(np.sqrt(np.mean((lower - med) ** 2))), float(threshold_otsu(values))
+
+    def above_background(self, k: float) -> np.ndarray:
+        """Cell pixels of `zdisc_levels`' image above the median plus `k` spreads, bool."""
+        hp, med, spread, _ = self.zdisc_levels
+        return (hp > med + k * spread) & self.mask if np.isfinite(med) else np.zeros(self.mask.shape, bool)
+
+    @cached_property
+    def zdisc_foreground(self) -> np.ndarray:
+        """Bright z-disc pixels inside the cell, bool: above Otsu's threshold and 2.5 spreads
+        over the median (see `zdisc_density`, Notes)."""
+        hp, med, spread, otsu = self.zdisc_levels
+        if not np.isfinite(med):
+            return np.zeros(self.mask.shape, bool)
+        return (hp > max(otsu, med + 2.5 * spread)) & self.mask
+
+    @cached_property
     def tensor(self) -> np.ndarray:
         """Structure tensor (complex64, see `_structure_tensor`) at `INTEGRATION_SIGMA_UM`."""
         return _structure_tensor(self.line_residual, self.px, INTEGRATION_SIGMA_UM)

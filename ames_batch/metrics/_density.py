@@ -53,19 +53,10 @@ def zdisc_density(mip, mask, pixel_size_um: float) -> float:
 
 
 def _zdisc_density(crop: _CellCrop) -> float:
-    from skimage.filters import threshold_otsu
     from skimage.morphology import skeletonize
 
     px, mask = crop.px, crop.mask
-    hp = ndi.gaussian_filter(crop.highpassed, 0.1 / px, mode="reflect")
-    values = hp[mask]
-    if values.size < 4 or np.ptp(values) <= 0:
-        return 0.0
-    med = float(np.median(values))
-    lower = values[values <= med]
-    spread = float(np.sqrt(np.mean((lower - med) ** 2)))
-    thr = max(float(threshold_otsu(values)), med + 2.5 * spread)
-    skel = skeletonize((hp > thr) & mask)
+    skel = skeletonize(crop.zdisc_foreground)
     min_px = max(2, int(round(0.5 / px)))
     labels, _ = ndi.label(skel, structure=np.ones((3, 3), bool))
     sizes = np.bincount(labels.ravel())

@@ -1,17 +1,18 @@
-"""Shape of one cell from its mask: area, long-axis length and width, orientation."""
+"""Shape of one cell from its mask: area, long-axis length and width, orientation, form."""
 
 import math
 
 import numpy as np
+from scipy.spatial import ConvexHull
 
 from ._validate import _as_mask, _check_ndim, _check_positive
 
 SHAPE_NAMES: tuple[str, ...] = ("area_um2", "length_um", "width_um", "aspect_ratio",
-                                "long_axis_deg")
+                                "solidity", "rectangularity", "long_axis_deg")
 
 
 def cell_shape(mask, pixel_size_um: float) -> dict[str, float]:
-    """Area, length, width, aspect ratio and long-axis angle of one cell mask.
+    """Area, length, width, aspect ratio, solidity, rectangularity and long axis of one cell mask.
 
     Parameters
     ----------
@@ -25,7 +26,10 @@ def cell_shape(mask, pixel_size_um: float) -> dict[str, float]:
     shape : dict of str to float
         ``area_um2`` (pixel count x pixel area), ``length_um`` and ``width_um`` (extent of the
         mask along its long axis and across it, pixel centres + one pixel), ``aspect_ratio``
-        (length / width, >= 1), ``long_axis_deg`` (angle of the long axis in [0, 180), from the
+        (length / width, >= 1), ``solidity`` (area / area of the convex hull of the pixels, 1
+        for a convex cell, less for a polygonal cell with concave sides or a ragged outline),
+        ``rectangularity`` (area / (length x width): 1 for a rectangle along its long axis,
+        pi / 4 for an ellipse, less for a pointed or branched cell), ``long_axis_deg`` (angle of the long axis in [0, 180), from the
         x axis towards the y axis, as in ``ames_batch.synth``).
 
     Raises
@@ -47,6 +51,8 @@ def cell_shape(mask, pixel_size_um: float) -> dict[str, float]:
     >>> s = cell_shape(mask, 0.5)
     >>> s["area_um2"], s["length_um"], s["width_um"], s["long_axis_deg"]
     (75.0, 15.0, 5.0, 0.0)
+    >>> s["solidity"], s["rectangularity"]
+    (1.0, 1.0)
     """
     if not hasattr(mask, "shape"):
         raise TypeError(f"`mask` must be a numpy array; got {type(mask).__name__}")
@@ -78,10 +84,21 @@ def _cell_shape(mask: np.ndarray, pixel_size_um: float) -> dict[str, float]:
     if width > length:  # numerically round masks: keep length >= width
         length, width = width, length
         theta += math.pi / 2
+    area = n * pixel_size_um ** 2
     return {
-        "area_um2": float(n * pixel_size_um ** 2),
+        "area_um2": float(area),
         "length_um": float(length),
         "width_um": float(width),
         "aspect_ratio": float(length / width),
+        "solidity": float(n / _hull_area_px(rows, first, last)),
+        "rectangularity": float(area / (length * width)),
         "long_axis_deg": float(math.degrees(theta) % 180.0),
     }
+
+
+def _hull_area_px(rows: np.ndarray, first: np.ndarray, last: np.ndarray) -> float:
+    """Area (px) of the convex hull of the pixel squares of a mask, from each row's first and
+    last pixel (a row's other pixels lie inside the hull of those)."""
+    ys = np.concatenate([rows - 0.5, rows + 0.5, rows - 0.5, rows + 0.5])
+    xs = np.concatenate([first - 0.5, first - 0.5, last + 0.5, last + 0.5])
+    return float(ConvexHull(np.column_stack([ys, xs])).volume)

@@ -112,7 +112,19 @@ def test_cell_shape_of_rectangle_is_exact():
     mask[10:30, 10:110] = True
     s = cell_shape(mask, 0.25)
     assert s == {"area_um2": 2000 * 0.0625, "length_um": 25.0, "width_um": 5.0,
-                 "aspect_ratio": 5.0, "long_axis_deg": 0.0}
+                 "aspect_ratio": 5.0, "solidity": 1.0, "rectangularity": 1.0, "long_axis_deg": 0.0}
+
+
+def test_solidity_and_rectangularity_tell_forms_apart():
+    y, x = np.mgrid[:400, :400] - 199.5
+    ellipse = (y / 80) ** 2 + (x / 180) ** 2 < 1
+    s = cell_shape(ellipse, 0.1)
+    assert s["rectangularity"] == pytest.approx(math.pi / 4, abs=0.01) and s["solidity"] > 0.98
+    # a four-pointed star (concave sides): its hull is the square of its tips, area 2 r^2
+    r, t = np.hypot(y, x), np.arctan2(y, x)
+    star = r < 180 * (1 - 0.5 * np.abs(np.sin(2 * t))) ** 2
+    s = cell_shape(star, 0.1)
+    assert s["solidity"] == pytest.approx(star.sum() / (2 * 180.0 ** 2), rel=0.03) and s["solidity"] < 0.6
 
 
 @pytest.mark.parametrize("long_axis_deg,line_deg,expected", [
