@@ -23,6 +23,7 @@ Writes ``benchmarks/results/carryover.json``::
 """
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -70,13 +71,17 @@ def _one_cell(job):
 
 def make_cells(n: int, look: str, *, seed: int, work: Path, workers: int) -> dict:
     """The cells of one look as arrays (cached in `work`): ids, metrics, x2d, x3d, truth columns."""
-    cache = work / f"cells-{look}-n{n}-seed{seed}.npz"
+    from ames_batch.metrics import METRIC_NAMES
+
+    # the metric names in the name: a cache of another version's metrics is not read
+    names = hashlib.sha256(",".join(METRIC_NAMES).encode()).hexdigest()[:8]
+    cache = work / f"cells-{look}-n{n}-seed{seed}-m{names}.npz"
     if cache.is_file():
         with np.load(cache) as data:
             return {k: data[k] for k in data.files}
     settings = preprocess_settings()
     out = {"ids": np.array([f"synthetic/seed{seed}/cell{i}" for i in range(n)]),
-           "metrics": np.empty((n, 13)), **{f"x{k}": np.empty((n, *s.input_shape, 1), np.float32)
+           "metrics": np.empty((n, len(METRIC_NAMES))), **{f"x{k}": np.empty((n, *s.input_shape, 1), np.float32)
                                             for k, s in settings.items()}}
     truth = {}
     t0 = time.time()
@@ -248,7 +253,7 @@ def main(argv=None) -> int:
     table = results.setdefault("scores", {})
     for path in args.bundles:  # trained elsewhere (on other cells than these): scored as they are
         rater = load_rater(path)
-        kind = "hybrid" if rater.card["arch"] == "hybrid" else rater.card["arch"]
+        kind = rater.card["arch"]
         seen = ",".join(rater.card["training"].get("data", {}).get("looks", ["old generator"]))
         for look in LOOKS:
             table.setdefault(f"{rater.name}@{rater.version}", {})[f"({seen}) -> {look}"] = s = score(

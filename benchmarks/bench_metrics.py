@@ -46,6 +46,7 @@ from ames_batch.metrics._crop import _CellCrop
 from ames_batch.metrics._density import _zdisc_density
 from ames_batch.metrics._orientation import _axis_relation, _zdisc_orientation
 from ames_batch.metrics._organisation import _organised_map
+from ames_batch.metrics._pieces import _zdisc_pieces
 from ames_batch.metrics._sarcomere import _sarcomere_length, _zdisc_normal
 from ames_batch.metrics._shape import _cell_shape
 from ames_batch.synth import DEMO_SCALE_UM, SIM_SCALE_UM, sample_cell_params, synthesize_field
@@ -119,6 +120,7 @@ def _parts(mip, mask, px):
             crop, min_confidence=0.0, zdisc_normal_deg=_zdisc_normal(*_zdisc_orientation(crop.tensor_in_cell))),
         "organised_map": lambda: _organised_map(crop),
         "zdisc_density": lambda: _zdisc_density(crop),
+        "zdisc_pieces": lambda: _zdisc_pieces(crop),
     }
     out = {}
     for name, step in steps.items():

@@ -18,6 +18,10 @@ What it does, with the same code as ``ames-batch train`` (``ames_batch.pipeline.
    looks it saw, split, data fingerprint, metrics) with ``cells.csv``, ``metrics.json``,
    ``summary.md`` and PNGs to ``--out``.
 
+Refit only the heads of the shipped hybrid on its own CNN (after a change to the metrics)::
+
+    .venv/bin/python examples/train_default_model.py --heads-on ames_batch/models/default --version 2.1
+
 Other kinds for the comparisons in ``docs/models.md`` (same cells, same split)::
 
     .venv/bin/python examples/train_default_model.py --arch 2d --out build/models/2d --work build/2d
@@ -137,6 +141,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=REPO / "ames_batch" / "models" / "default")
     p.add_argument("--work", type=Path, default=REPO / "build" / "default-model")
+    p.add_argument("--heads-on", type=Path, default=None, metavar="BUNDLE",
+                   help="keep the CNN of this hybrid bundle and refit only the heads (same cells, same split): "
+                        "how a new metric reaches the default without retraining the network")
     p.add_argument("--synth-only", action="store_true", help="only make the cell cache, do not train")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
     args = p.parse_args(argv)
@@ -144,16 +151,23 @@ def main(argv=None) -> int:
     from ames_batch._logging import configure_logging
 
     configure_logging(0)
-    from ames_batch.nn import make_trainer
+    from ames_batch.nn import HybridTrainer, load_rater, make_trainer
     from ames_batch.pipeline import train_cells
     from ames_batch.synth import DEMO_SCALE_UM
 
     looks = [look.strip() for look in args.looks.split(",") if look.strip()]
-    pre = preprocess_settings(args.arch, args.input_px, args.um_per_px, args.depth, args.z_step_um)
-    trainer = make_trainer(args.arch, preprocess=pre, max_rotation_deg=args.max_rotation_deg, epochs=args.epochs,
-                           batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-                           seed=args.seed, max_seconds=60 * args.max_minutes,
-                           loss_weights={"source": args.source_loss_weight})
+    if args.heads_on is not None:
+        cnn = getattr(load_rater(args.heads_on), "cnn", None)
+        if cnn is None:
+            p.error(f"--heads-on {args.heads_on}: not a hybrid bundle (it has no CNN whose heads to refit)")
+        trainer = HybridTrainer(cnn=cnn)
+        pre = trainer.preprocess
+    else:
+        pre = preprocess_settings(args.arch, args.input_px, args.um_per_px, args.depth, args.z_step_um)
+        trainer = make_trainer(args.arch, preprocess=pre, max_rotation_deg=args.max_rotation_deg, epochs=args.epochs,
+                               batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
+                               seed=args.seed, max_seconds=60 * args.max_minutes,
+                               loss_weights={"source": args.source_loss_weight})
     args.work.mkdir(parents=True, exist_ok=True)
     what = json.dumps({"looks": looks, "n": args.n_cells, "seed": args.seed,
                        "pre": None if pre is None else pre.to_dict()}, sort_keys=True)

@@ -75,9 +75,10 @@ def write_demo_plate(
         Rater noise of the ground truth (see ``docs/synthetic-cells.md``), 0 = exact rules.
     truth_csv : Path, optional
         Where the ground-truth CSV goes; default ``<plate without .zarr>-truth.csv`` beside it.
-    look : {"a", "b"}
+    look : {"a", "b", "c"}
         Rendering of the synthetic cells (``synth.LOOKS``): ``"a"`` SIM-like, ``"b"`` an
-        independent widefield/Airyscan-like rendering of the same truth.
+        independent widefield/Airyscan-like rendering of the same truth, ``"c"`` look a's
+        cells through look b's camera.
 
     Returns
     -------

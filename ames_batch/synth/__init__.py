@@ -2,8 +2,8 @@
 
 Parameters and a seed go in, arrays come out; nothing opens a file. The rules that
 turn parameters into ratings are written in ``docs/synthetic-cells.md``. Two looks render
-the same truth with independent code (``LOOKS``), so a model can be trained on one and
-scored on the other.
+the same truth with independent code, so a model can be trained on one and scored on the
+other; a third combines the first's cells with the second's camera (``LOOKS``).
 """
 
 from ._field import CellTruth, FieldOfView, SyntheticField, field_of_view, synthesize_field

@@ -63,7 +63,7 @@ class SyntheticField:
         ``{"z", "y", "x"}``: µm per slice / pixel.
     optics : OpticsParams or OpticsParamsB
         Acquisition settings used (:class:`OpticsParams` for look ``"a"``, :class:`OpticsParamsB`
-        for look ``"b"``).
+        for looks ``"b"`` and ``"c"``).
     organised : (Y, X) ndarray of bool
         The cells' organised regions, the truth behind ``organised_fraction``: where the
         generator lays myofibrils, gaps between lanes and missing stretches of a lane
@@ -111,10 +111,11 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
     touching : bool
         Place the cells so that each touches another (their outlines overlap a little
         and the shared rim is split between them); otherwise at least 3 µm apart.
-    look : {"a", "b"}
+    look : {"a", "b", "c"}
         The rendering of the same truth: ``"a"`` SIM-like with analytic z-disc stripes,
         ``"b"`` z-discs of dots imaged by a widefield or Airyscan-like camera (independent
-        code; see docs/synthetic-cells.md). Labels, ratings and ``organised`` do not depend on it.
+        code; see docs/synthetic-cells.md), ``"c"`` the cells of ``"a"`` imaged by the camera
+        of ``"b"``. Labels, ratings and ``organised`` do not depend on it.
     optics : OpticsParams or OpticsParamsB, optional
         Acquisition settings of the look; drawn with :func:`sample_optics` when None.
 

@@ -56,6 +56,25 @@ def _image_b(frames, windows, shape, *, scale_um, n_z, base_um, optics, rng) -> 
                            base_um=base_um, optics=optics, rng=rng)
 
 
+def _image_c(frames, windows, shape, *, scale_um, n_z, base_um, optics, rng) -> np.ndarray:
+    """Look "a"'s cells (analytic stripes, z-bodies, diffuse stain) through look "b"'s camera: each
+    stain pixel becomes a point emitter at its height, jittered by its own spread in z."""
+    points, amp = [], []
+    density = np.zeros(shape, np.float32)
+    for frame, (sy, sx) in zip(frames, windows):
+        cell = render_cell_a(frame, scale_um["y"])
+        rows, cols = np.divmod(cell["index"], frame.shape[1])
+        jitter = np.random.default_rng([frame.params.detail_seed, 5]).standard_normal(rows.size)
+        depth = cell["depth"] + cell["spread"] * jitter.astype(np.float32)
+        points.append(np.column_stack([depth, rows + sy.start, cols + sx.start]).astype(np.float32))
+        amp.append(cell["emission"])
+        density[frame.iy + sy.start, frame.ix + sx.start] = cell["diffuse"][frame.iy, frame.ix]
+    maps = _geometry_maps(frames, windows, shape)
+    return acquire_stack_b(np.concatenate(points), np.concatenate(amp), density, maps["thickness"],
+                           maps["nucleus_bottom"], maps["nucleus_top"], scale_um=scale_um, n_z=n_z,
+                           base_um=base_um, optics=optics, rng=rng)
+
+
 class LookRecipe(NamedTuple):
     """What makes a look: its optics record, how to draw one, how to image a field's cells."""
 
@@ -67,6 +86,7 @@ class LookRecipe(NamedTuple):
 LOOK_RECIPES: dict[str, LookRecipe] = {
     "a": LookRecipe(OpticsParams, sample_optics_a, _image_a),
     "b": LookRecipe(OpticsParamsB, sample_optics_b, _image_b),
+    "c": LookRecipe(OpticsParamsB, sample_optics_b, _image_c),
 }
 
 
@@ -77,9 +97,9 @@ def sample_optics(rng: np.random.Generator | int, *, look: str = "a") -> OpticsP
     ----------
     rng : numpy.random.Generator or int
         Random source (an int seeds a new generator).
-    look : {"a", "b"}
-        ``"a"``: SIM-like (:class:`OpticsParams`); ``"b"``: widefield or Airyscan-like camera
-        (:class:`OpticsParamsB`).
+    look : {"a", "b", "c"}
+        ``"a"``: SIM-like (:class:`OpticsParams`); ``"b"`` and ``"c"``: widefield or
+        Airyscan-like camera (:class:`OpticsParamsB`).
 
     Returns
     -------

@@ -21,9 +21,10 @@ __all__ = [
     "OpticsParamsB",
 ]
 
-#: Renderings of the same cell truth by independent code: "a" (SIM-like, analytic stripes) and
-#: "b" (point-built z-discs, widefield- or Airyscan-like camera); see docs/synthetic-cells.md.
-LOOKS: tuple[str, ...] = ("a", "b")
+#: Renderings of the same cell truth: "a" (SIM-like, analytic stripes) and "b" (point-built
+#: z-discs, widefield- or Airyscan-like camera) by independent code, and "c", a's cells through
+#: b's camera: a combination neither trained model of a and b has seen (docs/synthetic-cells.md).
+LOOKS: tuple[str, ...] = ("a", "b", "c")
 
 #: Close to a real 3D-SIM stack: 0.125 µm z-step; 0.08 µm pixels, i.e. a 0.04 µm
 #: reconstruction binned 2 x 2 so that an adult cell (150 µm) stays tractable.

@@ -226,3 +226,39 @@ def test_the_default_model_recipe_trains_through_the_same_core_as_the_cli(demo, 
     card = json.loads((out / "model.json").read_text())
     assert card["training"]["data"]["looks"] == ["a", "b"]
     assert set(load_rater(out).tasks) == {"sarcomerisation", "directionality", "source"}
+
+
+def test_the_recipe_refits_a_hybrids_heads_on_its_own_cnn(demo, metrics_model, tmp_path):
+    """examples/train_default_model.py --heads-on: the CNN's weights stay as they were, the heads read
+    every metric of today (how a new metric reaches the default without retraining the network)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ames_batch.nn import METRICS_MODEL_FEATURES, load_rater
+
+    plate, truth = demo
+    model = tmp_path / "hybrid"
+    small = ["--input-px", "88", "--um-per-px", "0.8", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4"]
+    res = CliRunner().invoke(main, ["-q", "train", str(plate), "--ratings", str(truth), "-o", str(model),
+                                    "--labels", "truth", "--arch", "hybrid", *small])
+    assert res.exit_code == 0, res.output
+    example = Path(__file__).parents[2] / "examples" / "train_default_model.py"
+
+    def recipe(bundle, out):
+        return subprocess.run([sys.executable, str(example), "--heads-on", str(bundle), "--n-cells", "12",
+                               "--workers", "1", "--out", str(out), "--work", str(tmp_path / "work")],
+                              capture_output=True, text=True, timeout=600)
+
+    done = recipe(model, tmp_path / "refit")
+    assert done.returncode == 0, done.stderr
+    before, after = load_rater(model), load_rater(tmp_path / "refit")
+    for w0, w1 in zip(before.cnn.model.keras_model.get_weights(), after.cnn.model.keras_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(w0, w1)
+    assert all(set(METRICS_MODEL_FEATURES) <= set(h.features) for h in after.heads.values())
+    card = json.loads((tmp_path / "refit" / "model.json").read_text())
+    assert card["training"]["data"]["looks"] == ["a", "b"] and "--heads-on" in card["training"]["command"]
+
+    refused = recipe(metrics_model, tmp_path / "no")
+    assert refused.returncode == 2 and "not a hybrid bundle" in refused.stderr
+    assert not (tmp_path / "no").exists()

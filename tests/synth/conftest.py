@@ -7,8 +7,8 @@ from ames_batch.synth import OpticsParams, OpticsParamsB
 
 @pytest.fixture(scope="session")
 def quiet_optics():
-    """``{look: optics}``: bright, sharp, little haze and noise (look "b" Airyscan-like, 16 bit)."""
-    return {
+    """``{look: optics}``: bright, sharp, little haze and noise (looks "b" and "c" Airyscan-like, 16 bit)."""
+    optics = {
         "a": OpticsParams(blur_lateral_um=0.15, blur_axial_um=0.35, photons_per_unit=2000.0, background_photons=10.0,
                           background_gradient=0.0, background_angle_deg=0.0, illumination_unevenness=0.0,
                           haze_level=0.02, haze_sigma_um=2.0, read_noise=2.0, offset_counts=100.0, gain=1.0,
@@ -18,3 +18,4 @@ def quiet_optics():
                            vignetting=0.0, vignette_centre_yx=(0.5, 0.5), gain=1.0, offset_counts=100.0,
                            read_noise=2.0, fixed_pattern=0.0, bit_depth=16, export_headroom=1.0, display_gamma=1.0),
     }
+    return {**optics, "c": optics["b"]}
