@@ -1,16 +1,17 @@
 """Do ratings carry over to cells the model was not made from? (issue #15)
 
-The same truth is drawn in the generator's two looks (``ames_batch.synth.LOOKS``: "a" SIM-like
-stripes, "b" z-discs of dots behind a widefield/Airyscan camera; independent code). Each
-candidate rater is trained on one look and scored on the held-out cells of the other, both
-ways (leave one look out), with the in-look held-out score beside it for reference.
+The same truth is drawn in the generator's looks (``ames_batch.synth.LOOKS``: "a" SIM-like
+stripes, "b" z-discs of dots behind a widefield/Airyscan camera, by independent code; "c" a's
+cells behind b's camera). Each candidate rater is trained on "a" or "b" and scored on the
+held-out cells of the other, both ways (leave one look out), with the in-look held-out score
+beside it for reference, and on look "c"; "ab" trains on both, leaving "c" out.
 
 Cells: ``--cells`` per look, balanced over source x sarcomerisation x directionality (the
 3 x 4 x 4 design cycled), cell ``i`` drawn from seed ``(seed, i)`` with the same parameters
-and field seed in both looks, each its own field at the demo scale, turned into the
+and field seed in every look, each its own field at the demo scale, turned into the
 pipeline's own records in memory (``FieldData.from_arrays``, ``extract_cells``) and prepared
 as each trainer prepares them. One split by cell (stratified, seed 0; 60 / 15 / 25 %) serves
-both looks, so no cell's truth (outline, organised region) is trained on in one look and
+every look, so no cell's truth (outline, organised region) is trained on in one look and
 scored in the other. Prepared cells are cached (``--work``, npz); trained raters too.
 
 Per task: accuracy, weighted F1 and (ordinal tasks) the Spearman correlation of the expected
@@ -58,7 +59,7 @@ def _one_cell(job):
     from ames_batch.nn import cnn_input
     from ames_batch.pipeline import synthetic_cell
 
-    # the same parameters and rendering seed in both looks
+    # the same parameters and rendering seed in every look
     cell = synthetic_cell(i, look, params_rng=np.random.default_rng([seed, i]),
                           field_rng=np.random.default_rng([seed, i, 1]))
     inputs = {kind: cnn_input(settings, cell.record, cell.field).x for kind, settings in preprocess_settings().items()}
@@ -204,17 +205,16 @@ def _line(name: str, train: str, test: str, s: dict) -> str:
     return f"{name:10s} {train}->{test}  " + "   ".join(cols)
 
 
-def both_looks(cells: dict, split):
-    """Both looks' cells as one training set (ids by look) and the split of each look, joined."""
+def both_looks(cells: dict, split, looks=("a", "b")):
+    """The `looks`' cells as one training set (ids by look) and the split of each look, joined."""
     from ames_batch.nn import CellSplit
-    from ames_batch.synth import LOOKS
 
-    n = len(cells[LOOKS[0]]["ids"])
-    keys = [k for k in cells[LOOKS[0]] if k != "look"]
-    merged = {k: np.concatenate([cells[look][k] for look in LOOKS]) for k in keys}
-    merged["ids"] = np.array([f"{look}/{i}" for look in LOOKS for i in cells[look]["ids"]])
-    merged["look"] = "".join(LOOKS)
-    parts = {k: np.concatenate([split.indices(k) + j * n for j in range(len(LOOKS))]) for k in ("train", "val", "test")}
+    n = len(cells[looks[0]]["ids"])
+    keys = [k for k in cells[looks[0]] if k != "look"]
+    merged = {k: np.concatenate([cells[look][k] for look in looks]) for k in keys}
+    merged["ids"] = np.array([f"{look}/{i}" for look in looks for i in cells[look]["ids"]])
+    merged["look"] = "".join(looks)
+    parts = {k: np.concatenate([split.indices(k) + j * n for j in range(len(looks))]) for k in ("train", "val", "test")}
     return merged, CellSplit(**parts, cell_ids=merged["ids"], groups=None, seed=split.seed)
 
 
@@ -242,14 +242,15 @@ def main(argv=None) -> int:
                     "look": look} for look in LOOKS}
     if args.synth_only:
         return 0
-    a, b = (cells[look] for look in LOOKS)
-    assert all((a[t] == b[t]).all() for t in TASK_CLASSES), "both looks must hold the same truth"
+    a = cells[LOOKS[0]]
+    assert all((a[t] == cells[look][t]).all() for t in TASK_CLASSES for look in LOOKS), \
+        "every look must hold the same truth"
     split = split_cells(a["ids"], {t: a[t] for t in TASK_CLASSES}, **SPLIT)
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results.update({"n_cells_per_look": args.cells, "split": {k: int(len(split.indices(k)))
                                                                    for k in ("train", "val", "test")},
                     "cells": f"ames_batch.synth seed {args.seed}, looks {list(LOOKS)}, demo scale, one cell per field, "
-                             "3 x 4 x 4 design; same truth and split in both looks"})
+                             "3 x 4 x 4 design; same truth and split in every look"})
     table = results.setdefault("scores", {})
     for path in args.bundles:  # trained elsewhere (on other cells than these): scored as they are
         rater = load_rater(path)

@@ -157,10 +157,19 @@ def main(argv=None) -> int:
 
     looks = [look.strip() for look in args.looks.split(",") if look.strip()]
     if args.heads_on is not None:
-        cnn = getattr(load_rater(args.heads_on), "cnn", None)
+        source = load_rater(args.heads_on)
+        cnn = getattr(source, "cnn", None)
         if cnn is None:
             p.error(f"--heads-on {args.heads_on}: not a hybrid bundle (it has no CNN whose heads to refit)")
         trainer = HybridTrainer(cnn=cnn)
+        # how that CNN was trained, for the new card (the network is unchanged)
+        trained = source.card["training"]
+        cnn_from = trained.get("cnn_from") or {
+            "bundle": source.identity, "command": trained.get("command"), "settings": trained["settings"].get("cnn"),
+            "epochs_run": trained.get("epochs_run"), "best_epoch": trained.get("best_epoch")}
+        # the CNN's training history is its source's (read now: OUT may be the source itself)
+        history = {name: (args.heads_on / name).read_bytes() for name in ("history.json", "training_curves.png")
+                   if (args.heads_on / name).is_file()}
         pre = trainer.preprocess
     else:
         pre = preprocess_settings(args.arch, args.input_px, args.um_per_px, args.depth, args.z_step_um)
@@ -190,7 +199,11 @@ def main(argv=None) -> int:
         description=(f"Trained on synthetic cells only (ames_batch.synth, looks {', '.join(looks)}); held-out "
                      "metrics are on synthetic cells. Facilities should adapt it to their own rated cells."),
         provenance={"data": data,
-                    "command": "python examples/train_default_model.py " + " ".join(argv or sys.argv[1:])})
+                    "command": "python examples/train_default_model.py " + " ".join(argv or sys.argv[1:]),
+                    **({"cnn_from": cnn_from} if args.heads_on is not None else {})})
+    if args.heads_on is not None:
+        for name, content in history.items():
+            (args.out / name).write_bytes(content)
     log.info("trained in %.0f s", time.time() - t0)
     print((args.out / "summary.md").read_text())
     return 0 if report.n_cells else 1

@@ -128,7 +128,9 @@ class HybridRater(BundleRater):
             fail(f"cannot load model.keras safely ({type(exc).__name__}: {exc})".replace("\n", " "))
         try:
             settings = PreprocessSettings.from_dict(card["preprocessing"])
-            cnn = CNNRater(RatingModel(model, tasks=meta["cnn_tasks"], settings=settings))
+            # the CNN goes by its hybrid's identity (a refit or fine-tune records where it came from)
+            cnn = CNNRater(RatingModel(model, tasks=meta["cnn_tasks"], settings=settings),
+                           card={k: card[k] for k in ("name", "version", "card_sha256") if k in card})
         except (KeyError, TypeError, ValueError) as exc:
             fail(f"model.keras does not match {_FILE} and the card ({exc})")
         if sorted(meta.get("heads", [])) != sorted(card["tasks"]):

@@ -246,7 +246,7 @@ def test_the_recipe_refits_a_hybrids_heads_on_its_own_cnn(demo, metrics_model, t
     example = Path(__file__).parents[2] / "examples" / "train_default_model.py"
 
     def recipe(bundle, out):
-        return subprocess.run([sys.executable, str(example), "--heads-on", str(bundle), "--n-cells", "12",
+        return subprocess.run([sys.executable, str(example), "--heads-on", str(bundle), "--n-cells", "48",
                                "--workers", "1", "--out", str(out), "--work", str(tmp_path / "work")],
                               capture_output=True, text=True, timeout=600)
 
@@ -258,6 +258,8 @@ def test_the_recipe_refits_a_hybrids_heads_on_its_own_cnn(demo, metrics_model, t
     assert all(set(METRICS_MODEL_FEATURES) <= set(h.features) for h in after.heads.values())
     card = json.loads((tmp_path / "refit" / "model.json").read_text())
     assert card["training"]["data"]["looks"] == ["a", "b"] and "--heads-on" in card["training"]["command"]
+    assert card["training"]["cnn_from"]["bundle"] == before.identity
+    assert card["training"]["settings"]["cnn"] == {"init": before.identity}
 
     refused = recipe(metrics_model, tmp_path / "no")
     assert refused.returncode == 2 and "not a hybrid bundle" in refused.stderr
