@@ -248,20 +248,27 @@ class HybridRater(BundleRater):
         return write_bundle(path, card, write_files, overwrite=True, packages=("keras", "tensorflow", "scikit-learn"))
 
 
-def _head(features: list[str], prep: tuple, task: str, clf, weights: np.ndarray, c: float) -> MetricsRatingModel:
-    """A fitted one-task :class:`MetricsRatingModel` whose coefficients are `clf`'s on the weighted
-    standardised inputs, the weights folded in (so it predicts from plain standardised inputs)."""
+def _head(features: list[str], prep: tuple, task: str, fitted: list[str], coef: np.ndarray,
+          intercept: np.ndarray, c: float | None = None) -> MetricsRatingModel:
+    """A fitted one-task :class:`MetricsRatingModel` on plain standardised inputs (`prep`: the
+    medians, means and scales), logits ``x @ coef.T + intercept`` over the `fitted` classes."""
     from ..vocabulary import TASK_CLASSES
 
+    head = MetricsRatingModel(features=features, tasks=[task], **({} if c is None else {"c": c}))
+    head.medians_, head.mean_, head.scale_ = prep
+    head._heads = {task: {"fitted_classes": fitted, "coef": np.asarray(coef).tolist(),
+                          "intercept": np.asarray(intercept).tolist()}}
+    head.classes = {task: list(TASK_CLASSES[task])}
+    return head
+
+
+def _head_of(features: list[str], prep: tuple, task: str, clf, weights: np.ndarray, c: float) -> MetricsRatingModel:
+    """`_head` with `clf`'s coefficients on the weighted standardised inputs, the weights folded in."""
     coef, intercept = clf.coef_ * weights[None, :], clf.intercept_
     fitted = [str(k) for k in clf.classes_]
     if len(fitted) == 2:  # binary: scikit-learn keeps one row, for the second class
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
-    head = MetricsRatingModel(features=features, tasks=[task], c=c)
-    head.medians_, head.mean_, head.scale_ = prep
-    head._heads = {task: {"fitted_classes": fitted, "coef": coef.tolist(), "intercept": np.asarray(intercept).tolist()}}
-    head.classes = {task: list(TASK_CLASSES[task])}
-    return head
+    return _head(features, prep, task, fitted, coef, intercept, c)
 
 
 def fit_heads(metrics: Sequence[Mapping[str, float]], features: np.ndarray, ratings: Mapping[str, np.ndarray],
@@ -299,6 +306,11 @@ def fit_heads(metrics: Sequence[Mapping[str, float]], features: np.ndarray, rati
         y = np.asarray(values, dtype=object)
         fit_rows = train[[v not in (None, "") for v in y[train]]]
         val_rows = val[[v not in (None, "") for v in y[val]]]
+        seen = sorted(set(y[fit_rows].astype(str)))
+        if len(seen) == 1:  # every training cell in one class: rate that class, as the metrics model does
+            heads[task] = _head(names, (medians, mean, scale), task, seen, np.zeros((1, len(names))), np.zeros(1))
+            chosen[task] = {"single_class": seen[0]}
+            continue
         best = None
         for w in metrics_weights:
             weights = np.where(is_metric, float(w), 1.0)
@@ -311,7 +323,7 @@ def fit_heads(metrics: Sequence[Mapping[str, float]], features: np.ndarray, rati
                 if best is None or loss < best[0]:
                     best = (loss, c, float(w), clf, weights)
         _, c, w, clf, weights = best
-        heads[task] = _head(names, (medians, mean, scale), task, clf, weights, c)
+        heads[task] = _head_of(names, (medians, mean, scale), task, clf, weights, c)
         chosen[task] = {"c": c, "metrics_weight": w}
     return heads, chosen
 

@@ -177,3 +177,17 @@ def test_trainer_arguments_are_checked(cnn):
 
     with pytest.raises(ValueError, match="singular CNN"):
         HybridTrainer(cnn_trainer=make_trainer("metrics"))
+
+
+def test_a_task_rated_in_one_class_only_is_that_class(cnn):
+    """A facility whose cells are all of one source: the head rates that source with probability 1,
+    as the metrics model does (it raised scikit-learn's "needs samples of at least 2 classes")."""
+    rng = np.random.default_rng(8)
+    prepared, ratings = _cells(rng, 60)
+    ratings["source"] = np.full(60, "ipsc")
+    ids = [f"p/A/1/0/{i + 1}" for i in range(60)]
+    split = split_cells(ids, {"sarcomerisation": ratings["sarcomerisation"]}, seed=0)
+    rater = HybridTrainer(cnn=cnn).fit(prepared, ratings, ids, split, classes=TASKS).rater
+    probs = rater.predict_proba(prepared[:5])
+    np.testing.assert_array_equal(probs["source"], np.tile([0.0, 0.0, 1.0], (5, 1)))
+    assert probs["sarcomerisation"].shape == (5, 4)
