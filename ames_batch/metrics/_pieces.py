@@ -49,12 +49,12 @@ def zdisc_pieces(mip, mask, pixel_size_um: float) -> dict[str, float]:
     -----
     The lines are the 8-connected components of the thresholded, high-passed MIP that
     `zdisc_density` skeletonises; the puncta are sought likewise at a lower threshold,
-    `PUNCTUM_SPREADS` spreads of the between-disc background over its median. A piece's length is ``sqrt(12 * l1 + 1)`` pixels, ``l1`` the
-    larger eigenvalue of its pixel coordinates' covariance: exact for a straight line of
-    pixels, close for a thick or slightly curved one; its width is the same of the smaller
-    eigenvalue. Pieces under `MIN_PIECE_UM2` are dropped as noise. Meant for ranking cells (thin fibrils and
-    many z-bodies in immature cells, long continuous z-lines in adult ones), not a z-disc
-    segmentation: discs that touch count as one longer line, lines shorter than
+    `PUNCTUM_SPREADS` spreads of the between-disc background over its median. A piece's
+    length is ``sqrt(12 * l1 + 1)`` pixels, ``l1`` the larger eigenvalue of its pixel
+    coordinates' covariance: exact for a straight line of pixels, close for a thick or slightly
+    curved one; its width is the same of the smaller eigenvalue. Pieces under `MIN_PIECE_UM2`
+    are dropped as noise. Meant for ranking cells (thin fibrils and many z-bodies in immature
+    cells, long continuous z-lines in adult ones), not a z-disc segmentation: discs that touch count as one longer line, lines shorter than
     `PUNCTUM_MAX_UM` count as puncta, and puncta much dimmer than the cell's z-discs (below
     the threshold set by the spread of the cell's between-disc background) are missed.
 

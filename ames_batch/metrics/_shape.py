@@ -29,7 +29,8 @@ def cell_shape(mask, pixel_size_um: float) -> dict[str, float]:
         (length / width, >= 1), ``solidity`` (area / area of the convex hull of the pixels, 1
         for a convex cell, less for a polygonal cell with concave sides or a ragged outline),
         ``rectangularity`` (area / (length x width): 1 for a rectangle along its long axis,
-        pi / 4 for an ellipse, less for a pointed or branched cell), ``long_axis_deg`` (angle of the long axis in [0, 180), from the
+        pi / 4 for an ellipse, less for a pointed or branched cell), ``long_axis_deg`` (angle of
+        the long axis in [0, 180), from the
         x axis towards the y axis, as in ``ames_batch.synth``).
 
     Raises

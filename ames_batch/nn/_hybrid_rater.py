@@ -278,9 +278,9 @@ def fit_heads(metrics: Sequence[Mapping[str, float]], features: np.ndarray, rati
     cells; its L2 strength and the weight of the metrics block are the pair of `c_grid` x
     `metrics_weights` with the lowest log-loss on the `val` cells.
 
-    The metrics (15 numbers, ``METRICS_MODEL_FEATURES``) sit beside 100 CNN features; with one L2 penalty for all, the many
-    features would crowd out the few metrics that carry over best (measured in
-    ``benchmarks/bench_carryover.py``). Multiplying the standardised metrics by ``w`` lowers
+    The metrics (``METRICS_MODEL_FEATURES``) sit beside 100 CNN features; with one L2 penalty
+    for all, the many features would crowd out the few metrics that carry over best (measured
+    in ``benchmarks/bench_carryover.py``). Multiplying the standardised metrics by ``w`` lowers
     their penalty ``w**2``-fold.
 
     Returns
