@@ -6,7 +6,9 @@ A field's table sits at ``A/1/0/tables/<name>`` and annotates the label image na
 ``path_in_well``, as ngio's ``concatenate_image_tables`` builds it. Each ``tables`` group lists
 its tables in a ``tables`` attribute. The table group is AnnData on zarr v3 (``backend:
 anndata_v1``, ngio's default): float columns in ``X``, every other column in ``obs`` with its own
-dtype (int, bool, nullable int/bool, strings as categoricals), the index as ``obs`` names.
+dtype (int, bool, nullable int/bool, strings as categoricals), the index as ``obs`` names. It is
+written by ``_anndata.write_anndata`` (anndata's encoding, without its per-node cost) and read by
+``anndata.read_zarr``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import _multiscale as ms
+from ._anndata import write_anndata
 from ._fields import _field_dir
 from ._labels import _check_name
 from ._plate import (FieldKey, _check_key, _metadata_lock, _move_into_place, _plate_attrs, _read_attrs,
@@ -46,7 +49,9 @@ def _column_kind(column: pd.Series) -> str:
 
 
 def _normalise(table: pd.DataFrame) -> pd.DataFrame:
-    """Object columns of bools or ints with None become nullable dtypes; floats with None stay float."""
+    """Object columns of bools or ints with None become nullable dtypes; floats with None stay float,
+    and so does a column of None only (a number missing in every row, e.g. a one-cell field's
+    undefined metric: its type must not depend on the field)."""
     out = table.copy()
     for name in out.columns:
         column = out[name]
@@ -56,28 +61,24 @@ def _normalise(table: pd.DataFrame) -> pd.DataFrame:
                 out[name] = column.astype("boolean")
             elif inferred == "integer":
                 out[name] = column.astype("Int64")
-            elif inferred in ("floating", "mixed-integer-float"):
+            elif inferred in ("floating", "mixed-integer-float", "empty"):  # no value at all: a missing number
                 out[name] = column.astype(np.float64)
     return out
 
 
-def _to_anndata(table: pd.DataFrame):
-    """AnnData of `table`: float columns in X (float64), the others in obs; index as str obs names."""
-    import anndata as ad
-
+def _anndata_columns(table: pd.DataFrame) -> tuple[dict, list[str], dict]:
+    """`table` as AnnData parts: obs columns (strings as categoricals), the float column names
+    (they go to X, float64) and each column's kind."""
     kinds = {name: _column_kind(table[name]) for name in table.columns}
-    floats = [n for n, k in kinds.items() if k == "float"]
-    obs = pd.DataFrame(index=pd.Index([str(v) for v in table.index], dtype=object))
+    obs = {}
     for name, kind in kinds.items():
-        values = table[name].to_numpy(dtype=object) if kind == "str" else table[name].array
         if kind == "str":
+            values = table[name].to_numpy(dtype=object)
             present = pd.notna(values)
-            values = pd.Categorical(np.where(present, values, None), categories=sorted(set(values[present])))
-        if kind != "float":
-            obs[name] = values
-    x = table[floats].to_numpy(dtype=np.float64) if floats else np.zeros((len(table), 0), np.float64)
-    var = pd.DataFrame(index=pd.Index(floats, dtype=object))
-    return ad.AnnData(X=x, obs=obs, var=var), kinds
+            obs[name] = pd.Categorical(np.where(present, values, None), categories=sorted(set(values[present])))
+        elif kind == "obs":
+            obs[name] = table[name].array
+    return obs, [n for n, k in kinds.items() if k == "float"], kinds
 
 
 def _check_table(table, index_name: str) -> pd.DataFrame:
@@ -104,25 +105,20 @@ def _store_table(plate: Path, tables_dir: Path, name: str, table: pd.DataFrame, 
     The table `name` in the tables group `stale` (one built from the old table) is removed in the
     same locked step.
     """
-    import zarr
-
-    adata, kinds = _to_anndata(table)
+    obs, floats, kinds = _anndata_columns(table)
     final = tables_dir / name
     tmp = ms.temp_dir_for(final)
     try:
         tables_dir.mkdir(parents=True, exist_ok=True)
-        adata.write_zarr(str(tmp))
-        group = zarr.open_group(str(tmp), mode="r+", zarr_format=3)
-        if "raw" in group:  # anndata's empty "raw" placeholder; ngio drops it too (old anndata cannot read it)
-            del group["raw"]
-        group.attrs.update({
-            **meta,
-            "backend": BACKEND,
-            "measurement_columns": [n for n, k in kinds.items() if k == "float"],
-            "categorical_columns": [n for n, k in kinds.items() if k == "str"],
-            "metadata_columns": [n for n, k in kinds.items() if k == "obs"],
-            "ames": {"columns": list(table.columns)},
-        })
+        write_anndata(tmp, obs_names=[str(v) for v in table.index], obs=obs,
+                      x=table[floats].to_numpy(dtype=np.float64), var_names=floats, attributes={
+                          **meta,
+                          "backend": BACKEND,
+                          "measurement_columns": floats,
+                          "categorical_columns": [n for n, k in kinds.items() if k == "str"],
+                          "metadata_columns": [n for n, k in kinds.items() if k == "obs"],
+                          "ames": {"columns": list(table.columns)},
+                      })
     except BaseException:
         ms.discard(tmp)
         raise
@@ -224,7 +220,8 @@ def write_cell_table(
     table : pandas.DataFrame
         One row per cell: a ``label`` column or index (int >= 1, the label value in `region`),
         other columns float, int, bool or str; None/NaN for missing values (object columns of
-        bools or ints with None become pandas ``boolean`` / ``Int64``). A field without cells
+        bools or ints with None become pandas ``boolean`` / ``Int64``; a column of None only is a
+        float column of NaN). A field without cells
         takes an empty frame (``pd.DataFrame([])``): ngio's plate-wide concatenation needs the
         table in every field.
     name : str

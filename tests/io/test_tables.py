@@ -137,7 +137,20 @@ def test_read_cell_table_gives_back_the_frame_written(plate):
     write_all(plate)
     for key, labels in LABELS.items():
         expected = pd.DataFrame(cell_rows(key, labels)).set_index("label")
+        # a number missing in every row of a field is still a number (field 1's one cell has no length)
+        expected["sarcomere_length_um"] = expected["sarcomere_length_um"].astype(np.float64)
         pd.testing.assert_frame_equal(read_cell_table(plate, key), expected)
+
+
+def test_a_column_missing_in_every_row_keeps_the_type_it_has_elsewhere(plate):
+    """A one-cell field whose metric is undefined: its table's column is float like every other field's
+    (it was a categorical of no categories, so ngio's plate-wide concatenation mixed types)."""
+    write_all(plate)
+    ngio_plate = ngio.open_ome_zarr_plate(str(plate), mode="r")
+    dtypes = {key: ngio_plate.get_image(key.row, key.column, key.field).get_table("cells")
+              .dataframe["sarcomere_length_um"].dtype for key in KEYS}
+    assert all(np.issubdtype(d, np.floating) for d in dtypes.values()), dtypes
+    assert np.isnan(read_cell_table(plate, KEYS[1])["sarcomere_length_um"]).all()
     run = pd.DataFrame([{"well": k.well, "field": k.field, **r} for k, ls in LABELS.items() for r in cell_rows(k, ls)])
     out = read_plate_table(plate)
     assert list(out.columns) == [*run.columns, "row", "column", "path_in_well"]
