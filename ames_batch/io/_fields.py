@@ -323,7 +323,8 @@ def read_field(plate: Path, key: FieldKey, *, level: int = 0) -> xr.DataArray:
     -------
     image : xarray.DataArray
         Dask-backed, dims ``("c", "z", "y", "x")``, coordinate ``c`` = channel names,
-        ``attrs["scale_um"]`` = µm per pixel of that level, ``attrs["level"]``.
+        ``attrs["scale_um"]`` = µm per pixel of that level, ``attrs["translation_um"]`` = µm
+        position of its first pixel's centre (non-zero above level 0), ``attrs["level"]``.
 
     Raises
     ------
@@ -333,7 +334,7 @@ def read_field(plate: Path, key: FieldKey, *, level: int = 0) -> xr.DataArray:
         If the field or level does not exist.
     """
     field_dir = _field_dir(plate, key)
-    data, axes, scale_um, _, attrs = ms.read_multiscale(field_dir, level)
+    data, axes, scale_um, translation_um, attrs = ms.read_multiscale(field_dir, level)
     if axes != FIELD_DIMS:
         raise KeyError(f"{field_dir}: field axes are {axes}, expected {FIELD_DIMS}")
     channels = attrs.get("ome", {}).get("omero", {}).get("channels", [])
@@ -341,7 +342,7 @@ def read_field(plate: Path, key: FieldKey, *, level: int = 0) -> xr.DataArray:
     if len(names) != data.shape[0]:
         names = [str(i) for i in range(data.shape[0])]
     return xr.DataArray(
-        data, dims=FIELD_DIMS, coords={"c": names}, attrs={"scale_um": scale_um, "level": level}
+        data, dims=FIELD_DIMS, coords={"c": names}, attrs={"scale_um": scale_um, "translation_um": translation_um, "level": level}
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import BadFieldError
-from ..image import max_projection, to_working_scale
+from ..image import WORKING_PIXEL_SIZE_UM, max_projection, to_working_scale
 from ..io import FieldKey, field_attributes, read_field, resolve_channel
 
 __all__ = ["FieldData", "read_field_data"]
@@ -61,8 +61,8 @@ class FieldData:
         return self.pixel_size_um / float(self.field_scale_um["x"])
 
     @classmethod
-    def from_arrays(cls, key: FieldKey, mip: np.ndarray, scale_um: dict, *, stack: np.ndarray | None = None
-                    ) -> "FieldData":
+    def from_arrays(cls, key: FieldKey, mip: np.ndarray, scale_um: dict, *, stack: np.ndarray | None = None,
+                    origin_um: dict | None = None) -> "FieldData":
         """Check a field's raw MIP (and stack) and bring them to the working scale.
 
         Parameters
@@ -74,6 +74,9 @@ class FieldData:
             ``z``, ``y``, ``x`` in µm of the field's own grid (y = x).
         stack : (Z, Y, X) ndarray, optional
             The raw stack, when a rater needs it.
+        origin_um : dict, optional
+            (``y``, ``x``) µm position of the first pixel's centre of `mip` (a pyramid level
+            above 0 starts off the field's origin); default 0.
 
         Raises
         ------
@@ -88,9 +91,11 @@ class FieldData:
         if stack is not None:
             stack = np.stack([to_working_scale(plane, px)[0] for plane in stack]).astype(np.float32, copy=False)
         ratio = working_px / px
+        origin = origin_um or {}
         return cls(key, np.asarray(working, np.float32), stack, {"z": float(scale_um.get("z", 1.0)), "y": working_px,
                                                                 "x": working_px},
-                   {a: (ratio - 1) / 2 * px for a in "yx"}, tuple(mip.shape), dict(scale_um))
+                   {a: float(origin.get(a, 0.0)) + (ratio - 1) / 2 * px for a in "yx"}, tuple(mip.shape),
+                   dict(scale_um))
 
     def labels_from_field(self, labels: np.ndarray) -> np.ndarray:
         """Field-grid (Y, X) labels sampled at the working pixels' centres (nearest neighbour)."""
@@ -111,7 +116,8 @@ def _stain(image: xr.DataArray, channel: str | int | None, attrs: dict) -> xr.Da
     return image.isel(c=index)
 
 
-def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, with_stack: bool = False) -> FieldData:
+def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, with_stack: bool = False,
+                    level: int | str = 0) -> FieldData:
     """Load a field's stain MIP (and stack) and check that it can be rated.
 
     Parameters
@@ -125,6 +131,10 @@ def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, w
         default the field's recorded stain channel, else channel 0.
     with_stack : bool
         Also load the (Z, Y, X) stack (3D models), its planes at the working scale.
+    level : int or "working"
+        Pyramid level to read: 0 (ratings and metrics: the anti-aliasing starts from the
+        microscope's pixels), or "working", the coarsest level still at least as fine as the
+        working pixel size (pictures: a 0.04 µm/px field is read at 1/16 of the bytes).
 
     Returns
     -------
@@ -142,13 +152,28 @@ def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, w
     the field's own pixel size (saturation is a property of the raw values), then brought to
     the working scale (``image.to_working_scale``: anti-aliased, never upsampled).
     """
-    image = read_field(plate, key)
+    image = _read_level(plate, key, level)
     stack = _stain(image, channel, field_attributes(plate, key))
-    scale = dict(image.attrs["scale_um"])
+    scale, origin = dict(image.attrs["scale_um"]), dict(image.attrs["translation_um"])
     if with_stack:  # read once; the MIP comes from the stack in memory
         stack = stack.values
-        return FieldData.from_arrays(key, stack.max(axis=0), scale, stack=stack)
-    return FieldData.from_arrays(key, max_projection(stack).values, scale)  # chunk by chunk, lazily
+        return FieldData.from_arrays(key, stack.max(axis=0), scale, stack=stack, origin_um=origin)
+    return FieldData.from_arrays(key, max_projection(stack).values, scale, origin_um=origin)  # chunk by chunk
+
+
+def _read_level(plate, key: FieldKey, level: int | str) -> xr.DataArray:
+    """The field at `level`; "working": the coarsest level whose pixels are not above the working size."""
+    if level != "working":
+        return read_field(plate, key, level=int(level))
+    image = read_field(plate, key)
+    while True:
+        try:
+            coarser = read_field(plate, key, level=image.attrs["level"] + 1)
+        except KeyError:  # the pyramid ends here
+            return image
+        if coarser.attrs["scale_um"]["x"] > WORKING_PIXEL_SIZE_UM * (1 + 1e-6):
+            return image
+        image = coarser
 
 
 def _check_intensities(mip: np.ndarray) -> None:

@@ -76,8 +76,10 @@ def _gallery(plate: Path, cells: pd.DataFrame, channel) -> list[dict]:
     items = []
     for (well, fld), rows in gallery_cells(cells, per_class=2).groupby(["well", "field"], sort=False):
         key = FieldKey(str(well), str(fld))
-        data = read_field_data(plate, key, channel=channel)
         labels = np.asarray(read_labels(plate, key, CELL_LABELS)[0].max(dim="z"))
+        data = read_field_data(plate, key, channel=channel, level="working")  # a picture: 1/16 of a SIM field's bytes
+        if data.mip.shape != labels.shape:  # an odd-sized field's coarse level rounds to another grid
+            data = read_field_data(plate, key, channel=channel)
         maps = {t: m for t, m in _task_maps(plate, key).items() if m.shape == data.mip.shape}
         for row in rows.to_dict("records"):
             mask = labels == int(row["label"])

@@ -66,3 +66,16 @@ def test_heatmaps_stay_on_the_working_grid_and_lie_over_the_cell(rated_fine):
     found = np.asarray(read_labels(plate, key, "cells")[0][0])  # on the working grid already
     share = organised[found == table.label.iloc[0]].mean()
     assert share == pytest.approx(table.organised_fraction.iloc[0], abs=0.02)  # same map, resampled labels
+
+
+def test_a_picture_reads_the_pyramid_level_at_the_working_scale_onto_the_same_grid(rated_fine):
+    """The report's pictures read level 1 of this 0.08 µm field (its 0.16 µm level): the same grid as
+    level 0 brought to the working scale, a quarter of the bytes, nearly the same picture."""
+    plate, _ = rated_fine
+    (key,) = list_fields(plate)
+    full, coarse = read_field_data(plate, key), read_field_data(plate, key, level="working")
+    assert read_field(plate, key, level=1).attrs["scale_um"]["x"] == pytest.approx(WORKING_PIXEL_SIZE_UM)
+    assert coarse.field_shape == read_field(plate, key, level=1).shape[-2:]  # level 1 was read
+    assert coarse.mip.shape == full.mip.shape and coarse.pixel_size_um == full.pixel_size_um
+    assert coarse.translation_um == pytest.approx(full.translation_um)
+    assert np.corrcoef(coarse.mip.ravel(), full.mip.ravel())[0, 1] > 0.95
