@@ -1,7 +1,7 @@
 """Edges of the pipeline: the NGFF 0.5 HCS plate (fields, labels, heatmaps), its lock, CSV tables."""
 
 from ._channels import resolve_channel
-from ._fields import field_attributes, read_field, set_field_attributes, write_field
+from ._fields import field_attributes, read_field, read_field_projection, set_field_attributes, write_field
 from ._heatmaps import list_heatmaps, read_heatmap, remove_heatmap, write_heatmap
 from ._labels import list_labels, read_labels, write_cell_labels, write_labels
 from ._lock import plate_lock
@@ -19,6 +19,7 @@ __all__ = [
     "list_tables",
     "plate_lock",
     "read_field",
+    "read_field_projection",
     "read_heatmap",
     "read_cell_table",
     "read_labels",

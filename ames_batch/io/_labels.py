@@ -178,6 +178,7 @@ def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dic
             extra_ome={"image-label": label_meta},
             extra_attrs={"ames": dict(attrs)} if attrs else None,
             origin_um=translation_um,
+            compressor=ms.LABEL_COMPRESSOR,
         )
         ms.store(pending, compute=True)
     except BaseException:

@@ -13,8 +13,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import BadFieldError
-from ..image import WORKING_PIXEL_SIZE_UM, max_projection, to_working_scale
-from ..io import FieldKey, field_attributes, read_field, resolve_channel
+from ..image import WORKING_PIXEL_SIZE_UM, to_working_scale
+from ..io import FieldKey, field_attributes, read_field, read_field_projection, resolve_channel
 
 __all__ = ["FieldData", "read_field_data"]
 
@@ -106,14 +106,13 @@ class FieldData:
         return labels[np.ix_(iy, ix)]
 
 
-def _stain(image: xr.DataArray, channel: str | int | None, attrs: dict) -> xr.DataArray:
-    """The sarcomere-stain channel: the one asked for, else the one convert recorded, else the first."""
+def _stain(image: xr.DataArray, channel: str | int | None, attrs: dict) -> int:
+    """Index of the sarcomere-stain channel: the one asked for, else the one convert recorded, else the first."""
     names = [str(c) for c in image.coords["c"].values]
     try:
-        index = resolve_channel(names, channel, default=attrs.get("stain_channel"))
+        return resolve_channel(names, channel, default=attrs.get("stain_channel"))
     except ValueError as error:
         raise BadFieldError(str(error)) from None
-    return image.isel(c=index)
 
 
 def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, with_stack: bool = False,
@@ -148,17 +147,18 @@ def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, w
 
     Notes
     -----
-    The MIP is computed from the lazy stack chunk by chunk (each chunk is read once), checked at
+    The MIP is computed one z-slab at a time (``io.read_field_projection``), checked at
     the field's own pixel size (saturation is a property of the raw values), then brought to
     the working scale (``image.to_working_scale``: anti-aliased, never upsampled).
     """
     image = _read_level(plate, key, level)
-    stack = _stain(image, channel, field_attributes(plate, key))
+    index = _stain(image, channel, field_attributes(plate, key))
     scale, origin = dict(image.attrs["scale_um"]), dict(image.attrs["translation_um"])
     if with_stack:  # read once; the MIP comes from the stack in memory
-        stack = stack.values
+        stack = image.isel(c=index).values
         return FieldData.from_arrays(key, stack.max(axis=0), scale, stack=stack, origin_um=origin)
-    return FieldData.from_arrays(key, max_projection(stack).values, scale, origin_um=origin)  # chunk by chunk
+    mip = read_field_projection(plate, key, index, level=image.attrs["level"])  # a z-slab at a time
+    return FieldData.from_arrays(key, mip.values, scale, origin_um=origin)
 
 
 def _read_level(plate, key: FieldKey, level: int | str) -> xr.DataArray:

@@ -19,6 +19,7 @@ from ames_batch.io import (
     field_attributes,
     list_fields,
     read_field,
+    read_field_projection,
     set_field_attributes,
     validate_plate,
     write_field,
@@ -58,6 +59,24 @@ def test_round_trip_voxels_scale_channels_attrs(tmp_path, rng, chunks):
     assert list(out.coords["c"].values) == ["actinin", "dapi"]
     assert field_attributes(plate, key) == provenance
     assert zattrs(plate)["ome"]["plate"]["name"] == "exp-7"
+
+
+def test_the_projection_of_a_channel_is_the_max_over_z_of_that_channel_at_each_level(tmp_path, rng):
+    """37 planes: two full 16-plane slabs and a partial one; 600 px: a pyramid of 2 levels."""
+    stack = rng.integers(0, 65535, size=(2, 37, 600, 520), dtype=np.uint16)
+    plate, key = tmp_path / "p.ome.zarr", FieldKey("B/2", "1")
+    write_field(plate, key, make_image(stack))
+    for level in (0, 1):
+        image = read_field(plate, key, level=level)
+        for channel in (0, 1):
+            mip = read_field_projection(plate, key, channel, level=level)
+            assert mip.dims == ("y", "x") and mip.dtype == np.uint16
+            np.testing.assert_array_equal(mip.values, image.values[channel].max(axis=0))
+            assert mip.attrs["scale_um"] == image.attrs["scale_um"]
+            assert mip.attrs["translation_um"] == image.attrs["translation_um"]
+    assert read_field(plate, key, level=1).attrs["translation_um"]["x"] == pytest.approx(SCALE["x"] / 2)
+    with pytest.raises(KeyError, match="no channel 2"):
+        read_field_projection(plate, key, 2)
 
 
 def test_float_field_and_single_channel(tmp_path, rng):
