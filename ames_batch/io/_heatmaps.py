@@ -69,7 +69,8 @@ def write_heatmap(
 
     field_dir = _field_dir(plate, key)
     chunk_yx = _field_geometry(field_dir)[3]
-    data = heatmap.data if isinstance(heatmap.data, da.Array) else da.from_array(np.asarray(heatmap.data))
+    # name=False: dask would otherwise hash every byte to name an array written once
+    data = heatmap.data if isinstance(heatmap.data, da.Array) else da.from_array(np.asarray(heatmap.data), name=False)
     ny, nx = data.shape[-2:]
     chunks = (1,) + data.shape[1:-2] + (chunk_yx, chunk_yx)
     heatmaps_dir = field_dir / "heatmaps"
@@ -88,6 +89,7 @@ def write_heatmap(
             extra_ome={"omero": _omero(names, np.dtype(np.float32))},
             extra_attrs={"ames": dict(attrs)} if attrs else None,
             origin_um=heatmap.attrs.get("translation_um"),
+            compressor=ms.HEATMAP_COMPRESSOR,
         )
         ms.store(pending, compute=True)
     except BaseException:

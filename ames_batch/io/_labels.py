@@ -158,7 +158,8 @@ def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dic
     if labels.shape[-2:] != (ny, nx) or (labels.ndim == 3 and labels.shape[0] != nz):
         want = f"(Y, X) = {(ny, nx)} or (Z, Y, X) = {(nz, ny, nx)}"
         raise ValueError(f"`labels` shape must match field {key.path}: {want}; got {labels.shape}")
-    data = labels if isinstance(labels, da.Array) else da.from_array(labels)
+    # name=False: dask would otherwise hash every byte to name an array written once
+    data = labels if isinstance(labels, da.Array) else da.from_array(labels, name=False)
     if data.ndim == 2:
         data = da.broadcast_to(data[None], (nz, ny, nx))
 

@@ -79,3 +79,20 @@ def test_a_picture_reads_the_pyramid_level_at_the_working_scale_onto_the_same_gr
     assert coarse.mip.shape == full.mip.shape and coarse.pixel_size_um == full.pixel_size_um
     assert coarse.translation_um == pytest.approx(full.translation_um)
     assert np.corrcoef(coarse.mip.ravel(), full.mip.ravel())[0, 1] > 0.95
+
+
+def test_a_3d_stack_comes_from_the_pyramid_level_at_the_working_scale_onto_the_mips_grid(rated_fine):
+    """The stack of this 0.08 µm field is its level 1 (0.16 µm): on the working MIP's grid, each plane
+    nearly the level-0 plane brought to the working scale (the 3D model resamples them to 0.4 µm)."""
+    from ames_batch.image import to_working_scale
+
+    plate, _ = rated_fine
+    (key,) = list_fields(plate)
+    data = read_field_data(plate, key, with_stack=True)
+    level0, level1 = read_field(plate, key).isel(c=0).values, read_field(plate, key, level=1).isel(c=0).values
+    assert data.stack.shape == (level0.shape[0], *data.mip.shape) and data.stack.dtype == np.float32
+    np.testing.assert_array_equal(data.stack, level1.astype(np.float32))
+    assert data.mip.shape == read_field_data(plate, key).mip.shape
+    np.testing.assert_array_equal(data.mip, read_field_data(plate, key).mip)  # the MIP still from level 0
+    filtered = np.stack([to_working_scale(p, FINE["x"])[0] for p in level0])
+    assert np.corrcoef(data.stack.ravel(), filtered.ravel())[0, 1] > 0.95
