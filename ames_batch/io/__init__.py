@@ -3,7 +3,7 @@
 from ._channels import resolve_channel
 from ._fields import field_attributes, read_field, read_field_projection, set_field_attributes, write_field
 from ._heatmaps import list_heatmaps, read_heatmap, remove_heatmap, write_heatmap
-from ._labels import list_labels, read_labels, write_cell_labels, write_labels
+from ._labels import list_labels, read_label_properties, read_labels, write_cell_labels, write_labels
 from ._lock import plate_lock
 from ._plate import FieldKey, list_fields, validate_plate
 from ._table import read_ratings, write_csv_atomic
@@ -23,6 +23,7 @@ __all__ = [
     "read_heatmap",
     "read_cell_table",
     "read_labels",
+    "read_label_properties",
     "read_plate_table",
     "read_ratings",
     "resolve_channel",

@@ -18,7 +18,7 @@ from ._plate import FieldKey, _metadata_lock, _move_into_place, _read_attrs, _wr
 from ._plate import NGFF_VERSION
 from ..vocabulary import RATING_COLOURS
 
-__all__ = ["write_labels", "write_cell_labels", "read_labels", "list_labels"]
+__all__ = ["write_labels", "write_cell_labels", "read_labels", "read_label_properties", "list_labels"]
 
 #: Colour of a cell a task did not rate (no class, or a class without a colour).
 UNRATED_COLOUR = (128, 128, 128, 255)
@@ -222,6 +222,25 @@ def list_labels(plate: Path, key: FieldKey) -> list[str]:
         return []
     names = _read_attrs(labels_dir).get("ome", {}).get("labels", [])
     return [n for n in names if (labels_dir / n / "zarr.json").is_file()]
+
+
+def read_label_properties(plate: Path, key: FieldKey, name: str) -> list[dict]:
+    """The image-label ``properties`` of a label image (each with ``"label-value"``), [] if none.
+
+    One small JSON read, no array opened: what a rerun over a rated plate needs per field.
+
+    Raises
+    ------
+    NotAPlateError
+        If the plate is missing.
+    KeyError
+        If the field or label image does not exist.
+    """
+    _check_name(name)
+    if name not in list_labels(plate, key):
+        raise KeyError(f"{plate}: field {key.path} has no labels {name!r}; it has {list_labels(plate, key)}")
+    attrs = _read_attrs(_field_dir(plate, key) / "labels" / name)
+    return list(attrs.get("ome", {}).get("image-label", {}).get("properties", []))
 
 
 def read_labels(plate: Path, key: FieldKey, name: str, *, on_field_grid: bool = False

@@ -21,8 +21,8 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..io import (FieldKey, list_heatmaps, read_labels, remove_heatmap, set_field_attributes, write_cell_labels,
-                  write_cell_table, write_heatmap)
+from ..io import (FieldKey, list_heatmaps, read_label_properties, remove_heatmap, set_field_attributes,
+                  write_cell_labels, write_cell_table, write_heatmap)
 from ..nn import Rating
 from ..segment import segment_cells
 from ._cells import CELL_MARGIN_UM, CellRecord, extract_cells, prepare_cells, records_table
@@ -270,5 +270,4 @@ def _error(key: FieldKey, error: Exception) -> FieldResult:
 def rows_from_labels(plate: Path, key: FieldKey) -> list[dict]:
     """CSV rows of an already-rated field, rebuilt from its ``cells`` label properties (one small
     JSON read per field: a rerun over a rated plate stays fast)."""
-    _, properties = read_labels(plate, key, CELL_LABELS)
-    return [{k: v for k, v in p.items() if k != "label-value"} for p in properties]
+    return [{k: v for k, v in p.items() if k != "label-value"} for p in read_label_properties(plate, key, CELL_LABELS)]

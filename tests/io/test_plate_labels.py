@@ -17,6 +17,7 @@ from ames_batch.io import (
     list_heatmaps,
     list_labels,
     read_heatmap,
+    read_label_properties,
     read_labels,
     validate_plate,
     write_field,
@@ -73,6 +74,7 @@ def test_2d_labels_extruded_with_properties(tmp_path, rng, as_dask):
         np.testing.assert_array_equal(out.values[z], mask)
     assert out.attrs["scale_um"] == SCALE
     assert props == PROPS
+    assert read_label_properties(plate, KEY, "cells") == PROPS  # the JSON alone, no array opened
     assert list_labels(plate, KEY) == ["cells"]
 
     group = zattrs(plate / "A/1/0/labels")
