@@ -37,7 +37,9 @@ def score_run(plate: Path, ratings_csv: Path, truth_csv: Path, *, truth_labels: 
         ``recall`` and ``precision`` of the cells (pooled over fields), ``n_truth``, ``n_found``,
         ``n_matched``, and per task ``{"accuracy", "f1_weighted", "n"}`` over the matched cells.
     """
-    found = pd.read_csv(ratings_csv, dtype={"field": str, "label": "Int64"})
+    # ratings as the text written: a field's status row leaves them empty, and pandas would read
+    # every rating of the file as a float ("2.0", never equal to the truth's "2")
+    found = pd.read_csv(ratings_csv, dtype={"field": str, "label": "Int64", **{task: str for task in TASKS}})
     truth = read_ratings(truth_csv)
     pairs, n_truth, n_found = [], 0, 0
     for key in list_fields(plate):

@@ -268,3 +268,21 @@ def test_score_run_against_truth_itself(demo_plate, tmp_path):
     scores = score_run(demo_plate, tmp_path / "wrong.csv", tmp_path / "plate-truth.csv")
     assert scores["sarcomerisation"]["accuracy"] == pytest.approx((len(truth) - 1) / len(truth))
     assert scores["source"]["accuracy"] == 1.0
+
+
+def test_score_run_is_not_fooled_by_a_field_without_cells(demo_plate, tmp_path):
+    """A run's CSV with a 'no cells' row has empty ratings there, so pandas read the ratings of every
+    cell as floats ("2.0") and none matched the truth ("2"): 0 % for a perfect run."""
+    from ames_batch.io import write_labels
+    from ames_batch.pipeline import score_run
+
+    truth = pd.read_csv(tmp_path / "plate-truth.csv", dtype={"field": str})
+    for key in list_fields(demo_plate):
+        labels, _ = read_labels(demo_plate, key, "truth")
+        write_labels(demo_plate, key, "cells", labels.values[0])
+    perfect = truth[["plate", "well", "field", "label", "sarcomerisation", "directionality", "source"]].copy()
+    perfect = perfect.astype({t: str for t in ("sarcomerisation", "directionality")})  # class names, as a run has them
+    empty = {"plate": perfect.plate.iloc[0], "well": "H/12", "field": "0", "status": "no cells"}
+    pd.concat([perfect.assign(status="ok"), pd.DataFrame([empty])]).to_csv(tmp_path / "with-empty.csv", index=False)
+    scores = score_run(demo_plate, tmp_path / "with-empty.csv", tmp_path / "plate-truth.csv")
+    assert all(scores[t]["accuracy"] == 1.0 for t in ("sarcomerisation", "directionality", "source"))
