@@ -224,6 +224,14 @@ def list_labels(plate: Path, key: FieldKey) -> list[str]:
     return [n for n in names if (labels_dir / n / "zarr.json").is_file()]
 
 
+def _existing_labels(plate: Path, key: FieldKey, name: str) -> Path:
+    """The directory of label image `name` of a field; KeyError naming what exists if it is not listed."""
+    _check_name(name)
+    if name not in list_labels(plate, key):
+        raise KeyError(f"{plate}: field {key.path} has no labels {name!r}; it has {list_labels(plate, key)}")
+    return _field_dir(plate, key) / "labels" / name
+
+
 def read_label_properties(plate: Path, key: FieldKey, name: str) -> list[dict]:
     """The image-label ``properties`` of a label image (each with ``"label-value"``), [] if none.
 
@@ -236,10 +244,7 @@ def read_label_properties(plate: Path, key: FieldKey, name: str) -> list[dict]:
     KeyError
         If the field or label image does not exist.
     """
-    _check_name(name)
-    if name not in list_labels(plate, key):
-        raise KeyError(f"{plate}: field {key.path} has no labels {name!r}; it has {list_labels(plate, key)}")
-    attrs = _read_attrs(_field_dir(plate, key) / "labels" / name)
+    attrs = _read_attrs(_existing_labels(plate, key, name))
     return list(attrs.get("ome", {}).get("image-label", {}).get("properties", []))
 
 
@@ -271,11 +276,8 @@ def read_labels(plate: Path, key: FieldKey, name: str, *, on_field_grid: bool = 
     KeyError
         If the field or label image does not exist.
     """
-    _check_name(name)
-    if name not in list_labels(plate, key):
-        raise KeyError(f"{plate}: field {key.path} has no labels {name!r}; it has {list_labels(plate, key)}")
     field_dir = _field_dir(plate, key)
-    data, axes, scale_um, translation_um, attrs = ms.read_multiscale(field_dir / "labels" / name, 0)
+    data, axes, scale_um, translation_um, attrs = ms.read_multiscale(_existing_labels(plate, key, name), 0)
     props = list(attrs["ome"].get("image-label", {}).get("properties", []))
     if on_field_grid:
         (_, _, ny, nx), field_scale, _, _ = _field_geometry(field_dir)
