@@ -61,7 +61,7 @@ PROPS = [{"label-value": 1, "area_um2": 0.27}, {"label-value": 2, "area_um2": 0.
 
 
 @pytest.mark.parametrize("as_dask", [False, True])
-def test_2d_labels_extruded_with_properties(tmp_path, rng, as_dask):
+def test_2d_labels_stored_once_with_properties(tmp_path, rng, as_dask):
     plate = make_plate(tmp_path, rng)
     mask = planted_mask(40, 48)
     labels = da.from_array(mask, chunks=(16, 16)) if as_dask else mask
@@ -69,10 +69,9 @@ def test_2d_labels_extruded_with_properties(tmp_path, rng, as_dask):
     write_labels(plate, KEY, "cells", labels, properties=PROPS, colors=colors, attrs={"method": "watershed"})
 
     out, props = read_labels(plate, KEY, "cells")
-    assert out.dims == ("z", "y", "x") and out.dtype == np.uint32 and out.shape == (4, 40, 48)
-    for z in range(4):
-        np.testing.assert_array_equal(out.values[z], mask)
-    assert out.attrs["scale_um"] == SCALE
+    assert out.dims == ("z", "y", "x") and out.dtype == np.uint32 and out.shape == (1, 40, 48)
+    np.testing.assert_array_equal(out.values[0], mask)
+    assert out.attrs["scale_um"] == {a: SCALE[a] for a in "yx"}
     assert props == PROPS
     assert read_label_properties(plate, KEY, "cells") == PROPS  # the JSON alone, no array opened
     assert list_labels(plate, KEY) == ["cells"]
@@ -85,7 +84,7 @@ def test_2d_labels_extruded_with_properties(tmp_path, rng, as_dask):
     assert il["version"] == "0.5"
     assert il["source"] == {"image": "../../"}
     assert {c["label-value"]: tuple(c["rgba"]) for c in il["colors"]} == colors
-    assert [a["name"] for a in meta["ome"]["multiscales"][0]["axes"]] == ["z", "y", "x"]
+    assert [a["name"] for a in meta["ome"]["multiscales"][0]["axes"]] == ["y", "x"]  # not written Z times
     validate_plate(plate)
 
 
@@ -110,12 +109,11 @@ def test_labels_follow_the_field_pyramid(tmp_path, rng):
     lab_ms = zattrs(plate / "A/1/0/labels/cells")["ome"]["multiscales"][0]["datasets"]
     assert len(lab_ms) == len(img_ms) == 3
     for di, dl in zip(img_ms, lab_ms):
-        assert dl["coordinateTransformations"][0]["scale"] == di["coordinateTransformations"][0]["scale"][1:]
+        assert dl["coordinateTransformations"][0]["scale"] == di["coordinateTransformations"][0]["scale"][2:]
     import zarr
 
     level1 = zarr.open_array(str(plate / "A/1/0/labels/cells/1"), mode="r")[:]
-    np.testing.assert_array_equal(level1[0], mask[::2, ::2])  # nearest: every second pixel
-    assert level1.shape == (2, 300, 260)
+    np.testing.assert_array_equal(level1, mask[::2, ::2])  # nearest: every second pixel
     validate_plate(plate)
 
 
@@ -146,7 +144,7 @@ def test_replacing_labels(tmp_path, rng):
     new[0:5, 0:5] = 9
     write_labels(plate, KEY, "cells", new, properties=[{"label-value": 9}])
     out, props = read_labels(plate, KEY, "cells")
-    np.testing.assert_array_equal(out.values[2], new)
+    np.testing.assert_array_equal(out.values[0], new)
     assert props == [{"label-value": 9}]
     assert list_labels(plate, KEY) == ["cells"]
 
@@ -273,7 +271,7 @@ def test_ome_zarr_reader_finds_image_labels_and_heatmap(tmp_path, rng):
     assert any(isinstance(s, Labels) for n in nodes for s in n.specs)
     label_nodes = [n for n in nodes if any(isinstance(s, Label) for s in n.specs)]
     assert len(label_nodes) == 1
-    np.testing.assert_array_equal(np.asarray(label_nodes[0].data[0])[1], planted_mask(40, 48))
+    np.testing.assert_array_equal(np.asarray(label_nodes[0].data[0]), planted_mask(40, 48))
 
     hm_nodes = list(Reader(parse_url(str(plate / "A/1/0/heatmaps/gradcam")))())
     assert hm_nodes[0].metadata["channel_names"] == TASKS
@@ -332,7 +330,7 @@ def test_napari_shows_one_colouring_per_task(tmp_path, rng):
                        ("cells-source", "source")]:
         layer = layers[name]
         level0 = layer.data[0] if layer.multiscale else layer.data
-        np.testing.assert_array_equal(np.asarray(level0)[2], mask)  # same cells in every colouring
+        np.testing.assert_array_equal(np.asarray(level0), mask)  # same cells in every colouring
         for row in RUN_ROWS:
             rating = row[task]
             want = np.array(RATING_COLOURS[task][rating]) / 255 if rating is not None else grey
@@ -341,6 +339,21 @@ def test_napari_shows_one_colouring_per_task(tmp_path, rng):
         features = layer.features.set_index("label_value")
         assert [features.loc[r["label"], task] for r in RUN_ROWS if r[task]] == [r[task] for r in RUN_ROWS if r[task]]
     assert layers["cells"].features.set_index("label_value").loc[2, "area_um2"] == 0.36  # whole rows on cells
+
+    # stored once as (y, x): in a viewer with the field's stack, the same cells on every slice
+    from napari.components import ViewerModel
+    from napari_ome_zarr import napari_get_reader
+
+    viewer = ViewerModel()
+    for data, meta, kind in napari_get_reader(str(plate / "A/1/0"))():
+        viewer._add_layer_from_data(data, meta, kind)
+    assert viewer.dims.ndim == 3 and layers["cells"].ndim == 2
+    viewer.layers["cells"].visible = True  # napari-ome-zarr opens labels hidden
+    y, x = np.argwhere(mask == RUN_ROWS[0]["label"])[0]
+    for z in range(4):
+        viewer.dims.set_point(0, z * SCALE["z"])
+        where = (z * SCALE["z"], y * SCALE["y"], x * SCALE["x"])
+        assert viewer.layers["cells"].get_value(where, world=True) == RUN_ROWS[0]["label"], z
     assert "area_um2" not in layers["cells-source"].features.columns
 
 

@@ -35,7 +35,7 @@ def test_labels_lie_on_the_working_grid_and_over_the_truth(rated_fine):
     assert stored.shape[-1] == read_field(plate, key).shape[-1] // 2
     found, _ = read_labels(plate, key, "cells", on_field_grid=True)
     truth, _ = read_labels(plate, key, "truth")
-    assert found.shape == truth.shape == read_field(plate, key).shape[1:]
+    assert found.shape == truth.shape == (1,) + read_field(plate, key).shape[-2:]  # one plane: masks
     match = match_labels(np.asarray(found[0]), np.asarray(truth[0]), iou_threshold=0.8)
     assert match.recall == 1.0 and match.precision == 1.0
     # the CSV's centroid (µm) is the truth mask's centroid on the field's own grid
