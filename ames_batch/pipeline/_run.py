@@ -1,6 +1,7 @@
 """`ames-batch run`: rate every field of a plate into cell labels, heatmaps and a CSV."""
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ log = logging.getLogger("ames_batch")
 _MODELS = Path(__file__).resolve().parents[1] / "models"
 #: Fields handled together: their cells share prediction batches.
 FIELDS_PER_GROUP = 4
+#: Fields of a group prepared at once in a run on one machine (one per core, at most the group).
+PREPARE_THREADS = min(FIELDS_PER_GROUP, os.cpu_count() or 1)
 #: Loaded raters of this process by identity (a content digest: a model replaced in place is
 #: another entry); workers of a cluster load each rater once.
 _RATERS: dict[str, object] = {}
@@ -208,12 +211,12 @@ def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSe
     At most three groups are in memory: one being prepared, one being rated, one being written.
     """
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ames-run") as pool:
-        preparing = pool.submit(prepare_group, plate, groups[0], rater, settings)
+        preparing = pool.submit(prepare_group, plate, groups[0], rater, settings, threads=PREPARE_THREADS)
         writing = None
         for i in range(len(groups)):
             group = preparing.result()
             if i + 1 < len(groups):
-                preparing = pool.submit(prepare_group, plate, groups[i + 1], rater, settings)
+                preparing = pool.submit(prepare_group, plate, groups[i + 1], rater, settings, threads=PREPARE_THREADS)
             predict_group(group, rater, settings)
             if writing is not None:
                 yield writing.result()

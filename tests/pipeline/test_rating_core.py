@@ -168,6 +168,30 @@ def test_a_failing_batch_marks_only_its_culprit(rated, tmp_path):
     assert set(status.values()) == {"ok"}
 
 
+class _BadPrepareRater(_RefusingRater):
+    """Its preparation of field A/2/1 fails (a bad field met while reading and measuring)."""
+
+    def prepare(self, cell, field):
+        if cell.key == FieldKey("A/2", "1"):
+            raise ValueError("cannot prepare this cell")
+        return super().prepare(cell, field)
+
+
+def test_fields_prepared_at_once_keep_their_order_and_their_own_failure(rated, tmp_path):
+    from ames_batch.pipeline._rate import RunSettings, prepare_group
+
+    plate = _copy(rated, tmp_path)
+    keys = list_fields(plate)[:4]
+    rater = _BadPrepareRater()
+    settings = RunSettings.for_rater(rater, explain=())
+    one, two = (prepare_group(plate, keys, rater, settings, threads=n) for n in (1, 2))
+    assert list(two.results) == [FieldKey("A/2", "1")] and two.results[FieldKey("A/2", "1")].failed
+    assert list(two.fields) == list(one.fields) == [k for k in keys if k != FieldKey("A/2", "1")]
+    for key in one.fields:
+        assert [c.prepared for c in two.fields[key].cells] == [c.prepared for c in one.fields[key].cells]
+        np.testing.assert_array_equal(two.fields[key].labels, one.fields[key].labels)
+
+
 FAKE_TENSORFLOW = "raise ImportError('ames-batch imported TensorFlow where it needs none')\n"
 
 
