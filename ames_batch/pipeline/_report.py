@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage as ndi
 
 from ..image import cell_bbox
 from ..io import FieldKey, field_attributes, list_heatmaps, list_labels, read_heatmap, read_labels, write_csv_atomic
@@ -55,9 +56,9 @@ def wells_csv_path(ratings_csv: Path) -> Path:
     return ratings_csv.with_name(ratings_csv.name.removesuffix(".csv").removesuffix("-ratings") + "-wells.csv")
 
 
-def _task_maps(plate: Path, key: FieldKey) -> dict[str, np.ndarray]:
-    """{task: (Y', X') heatmap in [0, 1]} of the first of `GALLERY_HEATMAPS` the field has (a 3D map
-    projected over z; the organised map stands for sarcomerisation)."""
+def _task_maps(plate: Path, key: FieldKey, data) -> dict[str, np.ndarray]:
+    """{task: heatmap in [0, 1] on the grid of `data`'s MIP} of the first of `GALLERY_HEATMAPS`
+    the field has (a 3D map projected over z; the organised map stands for sarcomerisation)."""
     method = next((m for m in GALLERY_HEATMAPS if m in list_heatmaps(plate, key)), None)
     if method is None:
         return {}
@@ -65,8 +66,18 @@ def _task_maps(plate: Path, key: FieldKey) -> dict[str, np.ndarray]:
     maps = {}
     for name in heat.coords["c"].values:
         plane = np.asarray(heat.sel(c=name))
-        maps[str(name)] = np.clip(plane.max(axis=0) if plane.ndim == 3 else plane, 0, 1)
+        plane = _on_grid(plane.max(axis=0) if plane.ndim == 3 else plane, heat.attrs, data)
+        maps[str(name)] = np.clip(plane, 0, 1)
     return {"sarcomerisation": maps["organised"]} if method == "organised" else maps
+
+
+def _on_grid(plane: np.ndarray, attrs: dict, data) -> np.ndarray:
+    """`plane` (scale and translation in `attrs`) resampled onto the pixels of `data.mip`
+    (linear; a heatmap on a model's coarser grid comes out smooth on the picture's)."""
+    scale = [data.scale_um[a] / attrs["scale_um"][a] for a in "yx"]
+    shift = [(data.translation_um[a] - attrs["translation_um"][a]) / attrs["scale_um"][a] for a in "yx"]
+    return ndi.affine_transform(plane.astype(np.float32), scale, offset=shift, output_shape=data.mip.shape,
+                                order=1, mode="nearest")
 
 
 def _gallery(plate: Path, cells: pd.DataFrame, channel) -> list[dict]:
@@ -80,7 +91,7 @@ def _gallery(plate: Path, cells: pd.DataFrame, channel) -> list[dict]:
         data = read_field_data(plate, key, channel=channel, level="working")  # a picture: 1/16 of a SIM field's bytes
         if data.mip.shape != labels.shape:  # an odd-sized field's coarse level rounds to another grid
             data = read_field_data(plate, key, channel=channel)
-        maps = {t: m for t, m in _task_maps(plate, key).items() if m.shape == data.mip.shape}
+        maps = _task_maps(plate, key, data)
         for row in rows.to_dict("records"):
             mask = labels == int(row["label"])
             if mask.shape != data.mip.shape or not mask.any():

@@ -1,8 +1,9 @@
 """A field finer than the working scale: measured, rated and written at the working scale.
 
 The demo plate here is drawn at 0.08 µm/px, half the working pixel size (0.16 µm): labels and
-heatmaps stay on the working grid (4x fewer pixels), placed over the field by their scale and
-translation, so they overlay the truth on the field's own grid; the CSV's µm are the field's.
+the organised map stay on the working grid (4x fewer pixels), a model's heatmaps on the level of
+it nearest the model's input pixel, each placed over the field by its scale and translation, so
+they overlay the truth on the field's own grid; the CSV's µm are the field's.
 """
 
 import numpy as np
@@ -44,24 +45,39 @@ def test_labels_lie_on_the_working_grid_and_over_the_truth(rated_fine):
     assert table.centroid_x_um.iloc[0] == pytest.approx(xs.mean() * FINE["x"], abs=0.3)
 
 
-def test_heatmaps_stay_on_the_working_grid_and_lie_over_the_cell(rated_fine):
+def _on_field(truth: np.ndarray, heat) -> np.ndarray:
+    """The truth mask (field grid) at the heatmap's pixel centres, placed by its scale and translation."""
+    iy, ix = (np.clip(np.round((heat.attrs["translation_um"][a] + np.arange(n) * heat.attrs["scale_um"][a])
+                               / FINE[a]).astype(int), 0, m - 1)
+              for a, n, m in zip("yx", heat.shape[-2:], truth.shape))
+    return truth[np.ix_(iy, ix)]
+
+
+@pytest.mark.parametrize(("method", "factor"), [("organised", 1), ("gradcam", 8)])
+def test_heatmaps_lie_over_the_cell_on_the_grid_they_have(rated_fine, method, factor):
+    """The organised map stays on the working grid (the metrics'); Grad-CAM goes on the working
+    grid's pyramid level nearest the model's input pixel (1.2 µm: 8 x 0.16 µm, 64x fewer pixels)."""
     plate, table = rated_fine
     (key,) = list_fields(plate)
     data = read_field_data(plate, key)
     assert data.pixel_size_um == pytest.approx(WORKING_PIXEL_SIZE_UM) and data.ratio == pytest.approx(2.0)
     truth, _ = read_labels(plate, key, "truth")
-    inside = data.labels_from_field(np.asarray(truth[0])) == 1
-    for method in ("gradcam", "organised"):
-        heat = read_heatmap(plate, key, method)
-        assert heat.shape[-2:] == data.mip.shape  # 4x fewer pixels than the field
-        assert heat.attrs["scale_um"]["x"] == pytest.approx(WORKING_PIXEL_SIZE_UM)
-        assert heat.attrs["translation_um"]["x"] == pytest.approx(0.5 * FINE["x"])  # centre of 2 field pixels
-        values = np.asarray(heat.values).max(axis=0)
-        # on the cell: the peak within the cell's crop margin (Grad-CAM's grid is a few µm coarse),
-        # and more heat inside than outside
-        near = ndi.binary_dilation(inside, iterations=int(CELL_MARGIN_UM / WORKING_PIXEL_SIZE_UM))
-        assert values[inside].max() > 0 and values[~near].max() <= values[near].max()
-        assert values[inside].mean() > values[~inside].mean()
+    heat = read_heatmap(plate, key, method)
+    assert heat.shape[-2:] == tuple(n // factor for n in data.mip.shape)
+    assert heat.attrs["scale_um"]["x"] == pytest.approx(factor * WORKING_PIXEL_SIZE_UM)
+    # the centre of its first factor x factor working pixels, each the centre of 2 field pixels
+    assert heat.attrs["translation_um"]["x"] == pytest.approx(0.5 * FINE["x"] + (factor - 1) / 2 * WORKING_PIXEL_SIZE_UM)
+    inside = _on_field(np.asarray(truth[0]), heat) == 1
+    values = np.asarray(heat.values).max(axis=0)
+    # on the cell: the peak within the cell's crop margin (and a heatmap pixel), more heat inside than outside
+    near = ndi.binary_dilation(inside, iterations=int(CELL_MARGIN_UM / heat.attrs["scale_um"]["x"]) + 1)
+    assert values[inside].max() > 0 and values[~near].max() <= values[near].max()
+    assert values[inside].mean() > values[~inside].mean()
+
+
+def test_the_organised_map_is_the_cells_organised_fraction(rated_fine):
+    plate, table = rated_fine
+    (key,) = list_fields(plate)
     organised = np.asarray(read_heatmap(plate, key, "organised").values[0])
     found = np.asarray(read_labels(plate, key, "cells")[0][0])  # on the working grid already
     share = organised[found == table.label.iloc[0]].mean()
