@@ -183,6 +183,14 @@ class CellGeometry:
         ValueError
             If shapes do not match this geometry.
         """
+        field_shape = tuple(int(n) for n in field_shape_yx)
+        out = np.zeros(field_shape, np.float32)
+        out[self.region] = self.to_region(array, field_shape)
+        return out
+
+    def to_region(self, array: np.ndarray, field_shape_yx: tuple[int, ...]) -> np.ndarray:
+        """``to_field(array, field_shape_yx)[self.region]`` (the rest is zero) without a
+        field-sized array: (h, w) or (Z, h, w) float32."""
         array = np.asarray(array, dtype=np.float32)
         if array.ndim == len(self.crop_shape) + 1 and array.shape[-1] == 1:
             array = array[..., 0]
@@ -212,9 +220,12 @@ class CellGeometry:
             mode="constant", cval=0.0,
         )
         local *= self.mask
-        out = np.zeros(field_shape, np.float32)
-        out[(Ellipsis,) + tuple(self.bbox)] = local
-        return out
+        return local
+
+    @property
+    def region(self) -> tuple:
+        """Index of the cell's bounding box in a (Y, X) or (Z, Y, X) field array."""
+        return (Ellipsis,) + tuple(self.bbox)
 
 
 def _check_settings(settings, ndim: int) -> PreprocessSettings:

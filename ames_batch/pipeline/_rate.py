@@ -163,9 +163,9 @@ def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
         planes, names, dims = [], list(tasks), ("c", "z", "y", "x") if three_d else ("c", "y", "x")
         for task in tasks:
             plane = np.zeros(shape, np.float32)
-            for e in explanations:
-                placed = e.placement.to_field(e.maps[task], shape)
-                np.copyto(plane, placed, where=np.abs(placed) > np.abs(plane))
+            for e in explanations:  # cells may overlap in their boxes: the stronger value wins
+                placed, box = e.placement.to_region(e.maps[task], shape), plane[e.placement.region]
+                np.copyto(box, placed, where=np.abs(placed) > np.abs(box))
             planes.append(plane)
         factor = _model_grid_factor(explanations)
     scale = {d: data.scale_um[d] * (factor if d in "yx" else 1) for d in dims[1:]}

@@ -114,6 +114,11 @@ def test_geometry_round_trip_covers_exactly_the_cell():
     back = geometry.to_field(x, mip.shape)
     r = np.corrcoef(back[mask], mip[mask])[0, 1]
     assert r > 0.8
+    # the bounding box alone: the cell's part of the same map, zero everywhere outside it
+    np.testing.assert_array_equal(geometry.to_region(x, mip.shape), back[geometry.region])
+    outside = np.ones(mip.shape, bool)
+    outside[geometry.region] = False
+    assert not back[outside].any() and mask[geometry.region].sum() == mask.sum()
 
 
 def test_large_cell_is_centre_cropped_not_shrunk():
