@@ -32,7 +32,8 @@ def write_heatmap(
     heatmap : xarray.DataArray of float32
         Dims ``("c", "y", "x")`` or ``("c", "z", "y", "x")``; coordinate ``c`` = task names;
         ``attrs["scale_um"]`` with ``y``, ``x`` (and ``z``) in µm; optional
-        ``attrs["translation_um"]`` (``y``, ``x``): where its first pixel centre lies in the
+        ``attrs["translation_um"]`` (``y``, ``x``, and ``z`` for a 3D map on coarser planes
+        than the field's): where its first pixel centre lies in the
         field, µm (default 0). Its extent may differ from the field's: a heatmap on a coarser
         grid (the model's working scale) is placed by its scale and translation.
     attrs : dict, optional

@@ -101,17 +101,18 @@ def datasets_meta(axes: tuple[str, ...], scale_um: dict, levels: int, method: st
                   origin_um: dict | None = None) -> list[dict]:
     """``datasets`` entries with scale (and translation for mean pyramids) per level.
 
-    `origin_um` places level 0's first pixel centre (µm per y/x axis; default 0): an image on a
-    coarser grid than the field it overlays (a heatmap at a model's scale) starts there.
+    `origin_um` places level 0's first pixel centre (µm per space axis; default 0): an image on
+    a coarser grid than the field it overlays (a heatmap at a model's scale) starts there.
     """
-    origin = {a: float((origin_um or {}).get(a, 0.0)) for a in "yx"}
+    origin = {a: float((origin_um or {}).get(a, 0.0)) for a in axes if a != "c"}
     out = []
     for level in range(levels):
         f = 2**level
         scale = [1.0 if a == "c" else float(scale_um[a]) * (f if a in "yx" else 1) for a in axes]
         transforms: list[dict] = [{"type": "scale", "scale": scale}]
         if (method == "mean" and level > 0) or any(origin.values()):
-            shift = [origin[a] + (f - 1) / 2 * float(scale_um[a]) if a in "yx" else 0.0 for a in axes]
+            shift = [0.0 if a == "c" else origin[a] + ((f - 1) / 2 * float(scale_um[a]) if a in "yx" else 0.0)
+                     for a in axes]
             transforms.append({"type": "translation", "translation": shift})
         out.append({"path": str(level), "coordinateTransformations": transforms})
     return out

@@ -130,28 +130,31 @@ def _split_batch(fields: list[_Field], rating: Rating) -> list[Rating]:
     return out
 
 
-def _model_grid_factor(explanations) -> int:
-    """Working pixels per heatmap pixel: the power of two nearest the model's input pixel (a
-    map has no finer detail than that; measured: writing it on the working grid took 0.86 s
-    of a demo field's 1.3 s with Grad-CAM)."""
-    per_crop_px = np.median([np.sqrt(abs(np.linalg.det(e.placement.matrix[-2:, -2:]))) for e in explanations])
-    return 2 ** max(0, int(round(np.log2(per_crop_px))))
+def _model_grid(explanations, dims: tuple[str, ...]) -> dict[str, int]:
+    """Field pixels per heatmap pixel along each space axis of `dims`: the power of two nearest
+    the model's input pixel (a map has no finer detail than that; measured: written on the
+    working grid, a demo field's Grad-CAM took 0.86 s of its 1.3 s)."""
+    yx = np.median([np.sqrt(abs(np.linalg.det(e.placement.matrix[-2:, -2:]))) for e in explanations])
+    steps = {"y": yx, "x": yx}
+    if "z" in dims:  # the crop's z-step in field planes (rotations stay in the y/x plane)
+        steps["z"] = np.median([abs(e.placement.matrix[0, 0]) for e in explanations])
+    return {a: 2 ** max(0, int(round(np.log2(steps[a])))) for a in dims if a in steps}
 
 
-def _block_mean(planes: np.ndarray, f: int) -> np.ndarray:
-    """Mean over f x f blocks of the last two axes (a partial last row/column of blocks dropped)."""
-    if f == 1:
-        return planes
-    ny, nx = planes.shape[-2] // f, planes.shape[-1] // f
-    blocks = planes[..., :ny * f, :nx * f].reshape(planes.shape[:-2] + (ny, f, nx, f))
-    return blocks.mean(axis=(-3, -1), dtype=np.float32)
+def _block_mean(planes: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """Mean over blocks of `factors` on the last axes (a partial last block dropped per axis)."""
+    lead = planes.ndim - len(factors)
+    sizes = [n // f for n, f in zip(planes.shape[lead:], factors)]
+    cut = planes[(Ellipsis,) + tuple(slice(0, n * f) for n, f in zip(sizes, factors))]
+    blocks = cut.reshape(planes.shape[:lead] + tuple(x for n, f in zip(sizes, factors) for x in (n, f)))
+    return blocks.mean(axis=tuple(lead + 2 * i + 1 for i in range(len(factors))), dtype=np.float32)
 
 
 def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
     """A heatmap, one channel per task (or one "organised" channel): the organised map on the
-    working grid (the metrics' own), a model's maps on the pyramid level of the working grid
-    nearest the model's input scale."""
-    data, factor = f.data, 1
+    working grid (the metrics' own), a model's maps on the power-of-two coarsening of the
+    working grid (and of the stack's z) nearest the model's input voxel."""
+    data = f.data
     if method == ORGANISED:
         plane = np.zeros(data.mip.shape, np.float32)
         for c in f.cells:
@@ -167,11 +170,11 @@ def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
                 placed, box = e.placement.to_region(e.maps[task], shape), plane[e.placement.region]
                 np.copyto(box, placed, where=np.abs(placed) > np.abs(box))
             planes.append(plane)
-        factor = _model_grid_factor(explanations)
-    scale = {d: data.scale_um[d] * (factor if d in "yx" else 1) for d in dims[1:]}
-    origin = {a: data.translation_um[a] + (factor - 1) / 2 * data.scale_um[a] for a in "yx"}
-    return xr.DataArray(_block_mean(np.stack(planes), factor), dims=dims, coords={"c": names},
-                        attrs={"scale_um": scale, "translation_um": origin})
+    grid = _model_grid(explanations, dims[1:]) if method != ORGANISED else {a: 1 for a in dims[1:]}
+    scale = {a: data.scale_um[a] * grid[a] for a in dims[1:]}
+    origin = {a: data.translation_um.get(a, 0.0) + (grid[a] - 1) / 2 * data.scale_um[a] for a in dims[1:]}
+    return xr.DataArray(_block_mean(np.stack(planes), tuple(grid[a] for a in dims[1:])), dims=dims,
+                        coords={"c": names}, attrs={"scale_um": scale, "translation_um": origin})
 
 
 def _rows(f: _Field, rater, rating: Rating, stamp: str) -> list[dict]:
