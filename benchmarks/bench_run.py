@@ -28,7 +28,8 @@ A rerun with nothing to do (``--noop``): a 96-field demo plate rated once, then 
 in a fresh process (``ames-batch run``, the command a cron job calls): wall-clock seconds.
 
 Run: ``.venv/bin/python benchmarks/bench_run.py [--sizes 4 32] [--no-sim] [--no-noop]``; writes
-``benchmarks/results/run.json``.
+``benchmarks/results/run.json``, keeping the last figures of the parts skipped (``measured_at`` says
+when each part was measured).
 """
 
 import argparse
@@ -257,7 +258,10 @@ def main() -> None:
     args = parser.parse_args()
     from ames_batch.pipeline import default_model_path
 
-    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "runs": []}
+    # sections not measured this time keep their last figures (``--no-sim`` etc. rerun one part)
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
+    measured = {}
     with tempfile.TemporaryDirectory(prefix="bench_run_") as tmp:
         modes = {"2d": str(default_model_path("2d"))}
         untrained = set()
@@ -267,11 +271,15 @@ def main() -> None:
             modes["3d"] = _untrained_3d_bundle(Path(tmp) / "untrained-3d")
             untrained.add("3d")
         if args.sim:
-            results["sim_scale"] = sim_scale(Path(tmp), modes)
+            measured["sim_scale"] = sim_scale(Path(tmp), modes)
         if args.noop:
-            results["noop_rerun"] = noop_rerun(Path(tmp))
+            measured["noop_rerun"] = noop_rerun(Path(tmp))
         if args.demo:
-            demo_scale(Path(tmp), args.sizes, modes, untrained, results)
+            measured["runs"] = []
+            demo_scale(Path(tmp), args.sizes, modes, untrained, measured)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results.update(measured)
+    results.setdefault("measured_at", {}).update({section: stamp for section in measured})
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -1,6 +1,8 @@
 """Maximum-intensity projection along a named axis."""
 
-import xarray as xr
+from __future__ import annotations
+
+from .._lazy import xr
 
 __all__ = ["max_projection"]
 

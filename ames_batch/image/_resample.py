@@ -7,8 +7,8 @@ period keeps its length in µm whatever the microscope's pixel size was.
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .._lazy import ndi
 from ._validate import _check_image, _scales
 
 __all__ = ["resample", "resample_frame", "antialias_sigma_px"]

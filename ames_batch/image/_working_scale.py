@@ -9,8 +9,8 @@ same periods and angles. The pipeline therefore brings each field's MIP to
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .._lazy import ndi
 from ._resample import antialias_sigma_px
 from ._validate import _check_pixel_size
 

@@ -8,11 +8,9 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
-import dask
-import dask.array as da
 import numpy as np
-import xarray as xr
 
+from .._lazy import da, dask, xr
 from . import _multiscale as ms
 from ._plate import (
     FieldKey,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
-import xarray as xr
 
+from .._lazy import da, xr
 from . import _multiscale as ms
 from ._fields import _channel_names, _check_json_dict, _check_scale, _field_dir, _omero
 from ._labels import _check_name, _field_geometry

@@ -7,10 +7,9 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
-import xarray as xr
 
+from .._lazy import da, xr
 from ..image import upsample_labels
 from . import _multiscale as ms
 from ._fields import _check_json_dict, _field_dir

@@ -26,22 +26,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import dask
-import dask.array as da
 import numpy as np
-import zarr
-from zarr.codecs import BloscCodec
 
+from .._lazy import da, dask, zarr
 from ._plate import NGFF_VERSION
 
 PYRAMID_MIN_SIDE_PX = 256
+#: Zarr v3 codec metadata (zarr builds the codec), so that reading a plate never imports zarr's writers.
 #: Images: zstd with bit shuffling packs camera noise tightly (written once by convert).
-IMAGE_COMPRESSOR = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
+IMAGE_COMPRESSOR = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 5, "shuffle": "bitshuffle"}}
 #: Labels: a few values in large runs; lz4 encodes them 4x faster than zstd (a SIM field's
 #: labels: 12 chunks of 4 MB per run), still about 1000:1.
-LABEL_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+LABEL_COMPRESSOR = {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle"}}
 #: Heatmaps: smooth floats written on every run; zstd level 1 is 4x faster than 5 for 4 % more bytes.
-HEATMAP_COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
+HEATMAP_COMPRESSOR = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle"}}
 # Planes per chunk along z: a write holds one chunk-deep slab of planes, so this bounds its memory.
 MAX_CHUNK_Z = 16
 _UNIT = "micrometer"
@@ -145,7 +143,7 @@ def create_multiscale(
     extra_ome: dict | None = None,
     extra_attrs: dict | None = None,
     origin_um: dict | None = None,
-    compressor: BloscCodec = IMAGE_COMPRESSOR,
+    compressor: dict = IMAGE_COMPRESSOR,
 ) -> PendingMultiscale:
     """Create the group and empty level arrays at `tmp`; :func:`store` fills them.
 

@@ -7,8 +7,8 @@ transform. Values agree with the direct filter to float32 rounding
 """
 
 import numpy as np
-from scipy import fft as sfft
-from scipy import ndimage as ndi
+
+from .._lazy import ndi, sfft
 
 _TRUNCATE = 4.0  # scipy's default
 #: From this sigma (px) on, a blur through the FFT is cheaper than the direct filter (measured

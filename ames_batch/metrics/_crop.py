@@ -3,8 +3,8 @@
 from functools import cached_property
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .._lazy import ndi
 from ._blur import _blurs
 
 #: Derivative scale of the structure tensor in µm (about half a z-disc's width).

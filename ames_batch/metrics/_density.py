@@ -3,8 +3,8 @@
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .._lazy import ndi
 from ._crop import _CellCrop
 from ._validate import _check_inputs
 

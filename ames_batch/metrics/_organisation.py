@@ -4,8 +4,8 @@ import copy
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .._lazy import ndi
 from ._blur import _blurs
 from ._crop import _CellCrop
 from ._validate import _check_inputs, _check_positive

@@ -1,8 +1,8 @@
 """Z-disc pieces of one cell: how long its z-discs are, how many punctate z-bodies it holds."""
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .._lazy import ndi
 from ._crop import _CellCrop
 from ._validate import _check_inputs
 

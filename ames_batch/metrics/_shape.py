@@ -3,8 +3,8 @@
 import math
 
 import numpy as np
-from scipy.spatial import ConvexHull
 
+from .._lazy import spatial
 from ._validate import _as_mask, _check_ndim, _check_positive
 
 SHAPE_NAMES: tuple[str, ...] = ("area_um2", "length_um", "width_um", "aspect_ratio",
@@ -102,4 +102,4 @@ def _hull_area_px(rows: np.ndarray, first: np.ndarray, last: np.ndarray) -> floa
     last pixel (a row's other pixels lie inside the hull of those)."""
     ys = np.concatenate([rows - 0.5, rows + 0.5, rows - 0.5, rows + 0.5])
     xs = np.concatenate([first - 0.5, first - 0.5, last + 0.5, last + 0.5])
-    return float(ConvexHull(np.column_stack([ys, xs])).volume)
+    return float(spatial.ConvexHull(np.column_stack([ys, xs])).volume)

@@ -3,7 +3,8 @@
 import math
 
 import numpy as np
-from scipy import fft as sfft
+
+from .._lazy import sfft
 
 #: A spectral peak must stand at least this far above its radial background (peak/background
 #: >= 1 / (1 - MIN_CONFIDENCE)) for a length to be reported; below it the length is NaN.

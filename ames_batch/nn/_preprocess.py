@@ -20,8 +20,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .._lazy import ndi
 from ..image import cell_bbox, cell_long_axis, normalize_percentile, resample_frame
 
 __all__ = ["CellGeometry", "PreprocessSettings", "cell_input_2d", "cell_input_3d"]

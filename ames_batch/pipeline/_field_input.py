@@ -6,12 +6,14 @@ working pixel size (``image.WORKING_PIXEL_SIZE_UM``, ~11 px per sarcomere): a 3D
 too (they have no finer detail), placed over the field by their scale and translation.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-import xarray as xr
 
+from .._lazy import xr
 from ..errors import BadFieldError
 from ..image import WORKING_PIXEL_SIZE_UM, to_working_scale
 from ..io import FieldKey, field_attributes, read_field, read_field_projection, resolve_channel

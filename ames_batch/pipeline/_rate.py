@@ -8,6 +8,8 @@ culprit is marked ``error``. The same function runs in-process or as one task on
 dask.distributed worker.
 """
 
+from __future__ import annotations
+
 import hashlib
 import inspect
 import json
@@ -19,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
+from .._lazy import xr
 from .. import __version__
 from ..io import (FieldKey, list_heatmaps, read_label_properties, remove_heatmap, set_field_attributes,
                   write_cell_labels, write_cell_table, write_heatmap)

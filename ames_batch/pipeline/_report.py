@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage as ndi
 
+from .._lazy import ndi
 from ..image import cell_bbox
 from ..io import FieldKey, field_attributes, list_heatmaps, list_labels, read_heatmap, read_labels, write_csv_atomic
 from ..segment import match_labels

@@ -1,9 +1,8 @@
 """Classical cell segmentation of one field's alpha-actinin maximum projection."""
 
 import numpy as np
-from scipy import ndimage as ndi
-from skimage import measure
 
+from .._lazy import measure, ndi
 from ._foreground import THRESHOLD_METHODS, _detect, _halo, _refine_edges
 from ._grid import _block_mean, _drop_small_objects, _fill_small_holes, _relabel_raster, _upsample
 from ._split import _split

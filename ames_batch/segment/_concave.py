@@ -1,8 +1,8 @@
 """Cutting a region between two concave notches of its outline (private)."""
 
 import numpy as np
-from scipy import ndimage as ndi
-from skimage import draw, measure, morphology
+
+from .._lazy import draw, measure, morphology, ndi
 
 
 def _solidity(region: np.ndarray) -> float:

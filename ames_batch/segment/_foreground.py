@@ -3,8 +3,8 @@
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
-from skimage import filters
+
+from .._lazy import filters, ndi
 
 __all__ = ["THRESHOLD_METHODS"]
 

@@ -1,7 +1,8 @@
 """Working-grid helpers: block mean, hole filling, size filter, relabelling, upsampling."""
 
 import numpy as np
-from scipy import ndimage as ndi
+
+from .._lazy import ndi
 
 
 def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:

@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from .._lazy import optimize
 from ._validate import _check_labels_2d, _check_positive, _check_same_shape
 
 __all__ = ["LabelMatch", "match_labels"]
@@ -144,7 +144,7 @@ def match_labels(
             rows = [p_index[p] for p in p_lab.tolist()]
             cols = [t_index[t] for t in t_lab.tolist()]
             table[rows, cols] = iou
-            r, c = linear_sum_assignment(table, maximize=True)
+            r, c = optimize.linear_sum_assignment(table, maximize=True)
             p_of, t_of = list(p_index), list(t_index)
             pairs = sorted(
                 ((p_of[i], t_of[j], float(table[i, j])) for i, j in zip(r, c) if table[i, j] > 0),

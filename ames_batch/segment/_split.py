@@ -1,10 +1,8 @@
 """Splitting a foreground mask into touching cells: watershed, neck merging, notch cuts (private)."""
 
 import numpy as np
-from scipy import ndimage as ndi
-from scipy.spatial import cKDTree
-from skimage import measure, morphology, segmentation
 
+from .._lazy import measure, morphology, ndi, segmentation, spatial
 from ._concave import _cut_at_concavities, _solidity
 from ._grid import _drop_small_objects
 
@@ -141,7 +139,7 @@ def _thin_markers(markers: np.ndarray, distance: np.ndarray, min_distance_px: fl
     heights = ndi.maximum(distance, markers, index)
     centres = np.asarray(ndi.maximum_position(distance, markers, index), dtype=float)
     order = np.argsort(-np.asarray(heights), kind="stable")
-    tree = cKDTree(centres)
+    tree = spatial.cKDTree(centres)
     keep = np.zeros(n, dtype=bool)
     suppressed = np.zeros(n, dtype=bool)
     for i in order:

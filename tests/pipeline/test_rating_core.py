@@ -222,6 +222,26 @@ def test_no_tensorflow_for_a_no_op_rerun_or_a_metrics_model(rated, tmp_path):
     assert imported.returncode == 0, imported.stderr
 
 
+HEAVY_MODULES = ("tensorflow", "dask.array", "xarray", "zarr", "scipy.ndimage", "skimage.measure")
+
+
+def test_a_no_op_rerun_imports_no_array_library(rated, tmp_path):
+    """#14: a rerun with nothing to do cost 2.8 s, 1.5 s of it importing dask, xarray, zarr and
+    SciPy's submodules it never used; it reads JSON only."""
+    root, _, bundle = rated
+    plate = _copy(rated, tmp_path)
+    shutil.copy(root / "plate-report.html", tmp_path)  # the report of that run, still true
+    shutil.copy(root / "first-wells.csv", tmp_path / "r-wells.csv")
+    run = ["-q", "run", str(plate), "--model", str(bundle), "--explain", "none", "--out", str(tmp_path / "r.csv")]
+    script = ("import sys\nfrom ames_batch.cli import main\n"
+              f"try:\n    main({run!r})\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+              f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert pd.read_csv(tmp_path / "r.csv").equals(pd.read_csv(root / "first.csv"))
+
+
 def test_train_expresses_the_default_models_settings(rated, tmp_path):
     """Defect 7: the default model's settings (window, pixel size, rotation) were not `train` options."""
     root, plate, _ = rated
