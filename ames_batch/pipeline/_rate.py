@@ -15,7 +15,7 @@ import inspect
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -105,16 +105,20 @@ class FieldResult:
 class _Field:
     """One field in memory while its group is rated."""
 
-    data: FieldData
+    data: FieldData  # without its stack: the rater's inputs are made
     labels: np.ndarray
     cells: list[CellRecord]
+    stack_shape: tuple[int, ...] | None = None
 
 
 def _prepare(plate: Path, key: FieldKey, rater, settings: RunSettings) -> _Field:
     data = read_field_data(plate, key, channel=settings.channel, with_stack=rater.needs_stack)
     labels = segment_cells(data.mip, data.pixel_size_um)
-    cells = extract_cells(data, labels, keep_organised=ORGANISED in settings.explain)
-    return _Field(data, labels, prepare_cells(cells, data, rater))
+    cells = prepare_cells(extract_cells(data, labels, keep_organised=ORGANISED in settings.explain), data, rater)
+    # A group waiting to be rated or written keeps no (Z, Y, X) stack (130 MB per demo field):
+    # only its shape, for the 3D heatmaps.
+    stack_shape = None if data.stack is None else data.stack.shape
+    return _Field(replace(data, stack=None), labels, cells, stack_shape)
 
 
 def _predict(rater, cells: list[CellRecord], settings: RunSettings):
@@ -164,7 +168,7 @@ def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
         planes, names, dims = [plane], [ORGANISED], ("c", "y", "x")
     else:
         three_d = explanations and next(iter(explanations[0].maps.values())).ndim == 3
-        shape = data.stack.shape if three_d else data.mip.shape
+        shape = f.stack_shape if three_d else data.mip.shape
         planes, names, dims = [], list(tasks), ("c", "z", "y", "x") if three_d else ("c", "y", "x")
         for task in tasks:
             plane = np.zeros(shape, np.float32)
