@@ -188,9 +188,17 @@ class CellGeometry:
         out[self.region] = self.to_region(array, field_shape)
         return out
 
-    def to_region(self, array: np.ndarray, field_shape_yx: tuple[int, ...]) -> np.ndarray:
+    def to_region(self, array: np.ndarray, field_shape_yx: tuple[int, ...], *,
+                  step: tuple[int, ...] | None = None) -> np.ndarray:
         """``to_field(array, field_shape_yx)[self.region]`` (the rest is zero) without a
-        field-sized array: (h, w) or (Z, h, w) float32."""
+        field-sized array: (h, w) or (Z, h, w) float32.
+
+        With `step` (field pixels per output pixel along each axis of `field_shape_yx`), the
+        values on that coarser grid instead, in ``self.region_on(step)``: output pixel ``k``
+        covers field pixels ``k * step`` to ``k * step + step - 1`` and holds the map at their
+        centre times the cell's share of them (a heatmap has no finer detail than its model's
+        input pixel; a 3D map on the working grid cost ~1 s per cell and task).
+        """
         array = np.asarray(array, dtype=np.float32)
         if array.ndim == len(self.crop_shape) + 1 and array.shape[-1] == 1:
             array = array[..., 0]
@@ -212,15 +220,41 @@ class CellGeometry:
                 f"`array` must have the crop shape {self.crop_shape} (or its last two axes) with a "
                 f"field shape of matching rank; got {array.shape} and {field_shape}"
             )
-        starts = np.array([0] * (len(field_shape) - 2) + [self.bbox[0].start, self.bbox[1].start], float)
-        region = tuple(field_shape[:-2]) + self.mask.shape
+        steps = np.array(step if step is not None else (1,) * len(field_shape), float)
+        if steps.shape != (len(field_shape),) or (steps < 1).any() or (steps % 1).any():
+            raise ValueError(f"`step` must hold one integer >= 1 per axis of {field_shape}; got {step}")
+        box = self.region_on(tuple(int(n) for n in steps), field_shape)[1:]
+        starts = np.array([0] * (len(field_shape) - 2) + [b.start for b in box], float)
+        region = tuple(n // int(f) for n, f in zip(field_shape[:-2], steps[:-2])) + tuple(b.stop - b.start for b in box)
+        if 0 in region:  # the cell lies in the partial last block, which the coarse grid drops
+            return np.zeros(region, np.float32)
+        # output index k -> field index steps * k + (steps - 1) / 2 (block centre) -> crop index
         inverse = np.linalg.inv(matrix)
         local = ndi.affine_transform(
-            array, inverse, offset=inverse @ (starts - offset), output_shape=region, order=1,
-            mode="constant", cval=0.0,
+            array, inverse @ np.diag(steps), offset=inverse @ (steps * starts + (steps - 1) / 2 - offset),
+            output_shape=region, order=1, mode="constant", cval=0.0,
         )
-        local *= self.mask
+        local *= self._share(box, steps[-2:].astype(int))
         return local
+
+    def _share(self, box: tuple[slice, slice], step: tuple[int, int]) -> np.ndarray:
+        """The cell's share of each (step_y, step_x) block of `box` (block units)."""
+        if tuple(step) == (1, 1):
+            return self.mask
+        (sy, sx), (by, bx) = step, box
+        window = np.zeros(((by.stop - by.start) * sy, (bx.stop - bx.start) * sx), np.float32)
+        y0, x0 = self.bbox[0].start - by.start * sy, self.bbox[1].start - bx.start * sx
+        h, w = self.mask.shape
+        window[y0:y0 + h, x0:x0 + w] = self.mask[:window.shape[0] - y0, :window.shape[1] - x0]
+        return window.reshape(window.shape[0] // sy, sy, window.shape[1] // sx, sx).mean(axis=(1, 3))
+
+    def region_on(self, step: tuple[int, ...], field_shape: tuple[int, ...]) -> tuple:
+        """Index of the cell's bounding box in a field array coarsened by `step` (blocks of
+        `step` field pixels per axis of `field_shape`; a partial last block dropped)."""
+        (sy, sx), (ny, nx) = step[-2:], field_shape[-2:]
+        ys, xs = self.bbox
+        return (Ellipsis, slice(ys.start // sy, min(-(-ys.stop // sy), ny // sy)),
+                slice(xs.start // sx, min(-(-xs.stop // sx), nx // sx)))
 
     @property
     def region(self) -> tuple:

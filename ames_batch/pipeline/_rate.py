@@ -147,15 +147,6 @@ def _model_grid(explanations, dims: tuple[str, ...]) -> dict[str, int]:
     return {a: 2 ** max(0, int(round(np.log2(steps[a])))) for a in dims if a in steps}
 
 
-def _block_mean(planes: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
-    """Mean over blocks of `factors` on the last axes (a partial last block dropped per axis)."""
-    lead = planes.ndim - len(factors)
-    sizes = [n // f for n, f in zip(planes.shape[lead:], factors)]
-    cut = planes[(Ellipsis,) + tuple(slice(0, n * f) for n, f in zip(sizes, factors))]
-    blocks = cut.reshape(planes.shape[:lead] + tuple(x for n, f in zip(sizes, factors) for x in (n, f)))
-    return blocks.mean(axis=tuple(lead + 2 * i + 1 for i in range(len(factors))), dtype=np.float32)
-
-
 def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
     """A heatmap, one channel per task (or one "organised" channel): the organised map on the
     working grid (the metrics' own), a model's maps on the power-of-two coarsening of the
@@ -166,21 +157,25 @@ def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
         for c in f.cells:
             plane[c.bbox][c.organised] = 1.0
         planes, names, dims = [plane], [ORGANISED], ("c", "y", "x")
+        grid = {"y": 1, "x": 1}
     else:
         three_d = explanations and next(iter(explanations[0].maps.values())).ndim == 3
         shape = f.stack_shape if three_d else data.mip.shape
-        planes, names, dims = [], list(tasks), ("c", "z", "y", "x") if three_d else ("c", "y", "x")
+        names, dims = list(tasks), ("c", "z", "y", "x") if three_d else ("c", "y", "x")
+        grid = _model_grid(explanations, dims[1:])
+        step = tuple(grid[a] for a in dims[1:])
+        planes = []
         for task in tasks:
-            plane = np.zeros(shape, np.float32)
+            plane = np.zeros(tuple(n // g for n, g in zip(shape, step)), np.float32)
             for e in explanations:  # cells may overlap in their boxes: the stronger value wins
-                placed, box = e.placement.to_region(e.maps[task], shape), plane[e.placement.region]
+                placed = e.placement.to_region(e.maps[task], shape, step=step)
+                box = plane[e.placement.region_on(step, shape)]
                 np.copyto(box, placed, where=np.abs(placed) > np.abs(box))
             planes.append(plane)
-    grid = _model_grid(explanations, dims[1:]) if method != ORGANISED else {a: 1 for a in dims[1:]}
     scale = {a: data.scale_um[a] * grid[a] for a in dims[1:]}
     origin = {a: data.translation_um.get(a, 0.0) + (grid[a] - 1) / 2 * data.scale_um[a] for a in dims[1:]}
-    return xr.DataArray(_block_mean(np.stack(planes), tuple(grid[a] for a in dims[1:])), dims=dims,
-                        coords={"c": names}, attrs={"scale_um": scale, "translation_um": origin})
+    return xr.DataArray(np.stack(planes), dims=dims, coords={"c": names},
+                        attrs={"scale_um": scale, "translation_um": origin})
 
 
 def _rows(f: _Field, rater, rating: Rating, stamp: str) -> list[dict]:
