@@ -7,9 +7,6 @@ once, dask's 0.2 s.)
 """
 
 import importlib
-import threading
-
-_LOCK = threading.Lock()
 
 
 class _LazyModule:
@@ -19,9 +16,10 @@ class _LazyModule:
         self._lazy_name = name
 
     def __getattr__(self, attr: str):
-        with _LOCK:  # one import, even when threads of a run reach it at once
-            module = importlib.import_module(self._lazy_name)
-            self.__dict__.update(vars(module))
+        # import_module is thread-safe (threads of a run may get here at once) and the update
+        # idempotent: no lock of our own, which could wait on a module's import lock
+        module = importlib.import_module(self._lazy_name)
+        self.__dict__.update(vars(module))
         return getattr(module, attr)
 
     def __repr__(self) -> str:
