@@ -5,6 +5,7 @@ lengths in µm, areas in µm², angles in degrees from x towards y. See ``docs/m
 """
 
 from ._cell import METRIC_NAMES, cell_metrics
+from ._crop import MAX_TEXTURE_PIXEL_UM
 from ._organisation import organised_fraction, organised_map
 from ._orientation import orientation_field, zdisc_orientation
 from ._density import zdisc_density
@@ -14,6 +15,7 @@ from ._shape import cell_shape
 
 __all__ = [
     "METRIC_NAMES",
+    "MAX_TEXTURE_PIXEL_UM",
     "cell_metrics",
     "cell_shape",
     "organised_fraction",

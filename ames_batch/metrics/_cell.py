@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._crop import _CellCrop
+from ._crop import texture_crop
 from ._density import _zdisc_density
 from ._orientation import _axis_relation, _zdisc_orientation
 from ._organisation import _organised_map
@@ -89,7 +89,10 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
     Cost grows with the crop's pixels (~0.5 s per megapixel, one core): the pipeline
     measures cells at ``ames_batch.image.WORKING_PIXEL_SIZE_UM`` (0.16 µm/px, see
     `ames_batch.image.to_working_scale`), where the numbers agree with those at 3D-SIM
-    pixel sizes (docs/metrics.md, "Working scale"). FFTs use scipy.fft's worker count
+    pixel sizes (docs/metrics.md, "Working scale"). Shape metrics are measured on `mask` as
+    given; the texture metrics of a crop coarser than `MAX_TEXTURE_PIXEL_UM` on the crop
+    interpolated by a whole factor to that size or finer (`texture_crop`: the filters need
+    pixels finer than the z-discs). FFTs use scipy.fft's worker count
     (``scipy.fft.set_workers``; one by default).
 
     Examples
@@ -107,7 +110,7 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
         raise ValueError(f"`organised_out` must be a bool array of the mask's shape {m.shape}")
     out = dict.fromkeys(METRIC_NAMES, float("nan"))
     out.update(_cell_shape(m, px))
-    crop = _CellCrop(arr, m, px)
+    crop, k = texture_crop(arr, m, px)
     angle, oop = _zdisc_orientation(crop.tensor_in_cell)
     any_length, conf = _sarcomere_length(crop, min_confidence=0.0,
                                          zdisc_normal_deg=_zdisc_normal(angle, oop))
@@ -118,9 +121,10 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
     out["zdisc_angle_deg"], out["zdisc_axis_alignment"] = _axis_relation(
         crop.tensor_in_cell, angle, out["long_axis_deg"])
     organised, _ = _organised_map(crop)
-    out["organised_fraction"] = float(organised.sum() / m.sum())
-    if organised_out is not None:
-        organised_out[...] = organised
+    out["organised_fraction"] = float(organised.sum() / crop.mask.sum())
+    if organised_out is not None:  # on the caller's grid: the majority of each k x k block
+        ny, nx = m.shape
+        organised_out[...] = organised.reshape(ny, k, nx, k).mean(axis=(1, 3)) >= 0.5
     out["zdisc_density_per_um"] = _zdisc_density(crop)
     out.update(_zdisc_pieces(crop))
     return {k: float(out[k]) for k in METRIC_NAMES}

@@ -1,5 +1,6 @@
 """One cell crop and the filtered images its metrics share, each computed once."""
 
+import math
 from functools import cached_property
 
 import numpy as np
@@ -19,6 +20,10 @@ INTEGRATION_SIGMA_UM = 1.0
 HIGHPASS_SIGMA_UM = 2.0
 #: Width (µm) of the raised-cosine ramp that tapers the signal to zero at the cell edge.
 TAPER_UM = 1.5
+#: A crop with coarser pixels (µm) has its texture measured on it interpolated by a whole
+#: factor to at most this size: the filters above are finer than such pixels, and the z-disc
+#: threshold and the comb assume about ten pixels per sarcomere (see `texture_crop`).
+MAX_TEXTURE_PIXEL_UM = 0.16
 
 
 def _line_residual(mip: np.ndarray, pixel_size_um: float) -> np.ndarray:
@@ -131,3 +136,22 @@ class _CellCrop:
         ys, xs = np.arange(self.mask.shape[0]), np.arange(self.mask.shape[1])
         to_border = np.minimum(np.minimum(ys, ys[::-1])[:, None], np.minimum(xs, xs[::-1])[None, :])
         return np.minimum(self.edge_distance_px, to_border)
+
+
+def texture_crop(mip: np.ndarray, mask: np.ndarray, pixel_size_um: float) -> tuple["_CellCrop", int]:
+    """The crop the texture metrics read, and its upsampling factor (1: `mip` itself).
+
+    A crop coarser than `MAX_TEXTURE_PIXEL_UM` is interpolated by the smallest whole factor
+    ``k`` that brings it there (cubic spline; the mask linearly, kept where >= 1/2), so each
+    input pixel becomes ``k x k`` pixels of ``pixel_size_um / k``. Interpolation adds no detail;
+    it lets the 0.1-0.3 µm filters act at the scale they were made for instead of being
+    clamped to half a pixel (24 synthetic cells, 2 x 2-binned to 0.32 µm/px: median z-disc
+    angle error 7.4 -> 4.6 deg, 3.7 before binning; organised-fraction bias -0.12 -> -0.06;
+    docs/metrics.md).
+    """
+    k = math.ceil(pixel_size_um / MAX_TEXTURE_PIXEL_UM * (1 - 1e-6))
+    if k <= 1:
+        return _CellCrop(mip, mask, pixel_size_um), 1
+    fine = ndi.zoom(mip, k, order=3, mode="nearest", grid_mode=True).astype(np.float32, copy=False)
+    fine_mask = ndi.zoom(mask.astype(np.float32), k, order=1, mode="grid-constant", grid_mode=True) >= 0.5
+    return _CellCrop(fine, fine_mask, pixel_size_um / k), k
