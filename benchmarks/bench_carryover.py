@@ -20,7 +20,7 @@ rating (``vocabulary.expected_rating``) with the continuous truth: the organised
 
 Writes ``benchmarks/results/carryover.json``::
 
-    .venv/bin/python benchmarks/bench_carryover.py [--cells 1152] [--candidates metrics,2d,hybrid,...]
+    .venv/bin/python benchmarks/bench_carryover.py [--cells 1152] [--candidates metrics,2d,hybrid,...] [--results PATH]
 """
 
 import argparse
@@ -231,6 +231,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-looks", default="a,b", help="looks to train on, one at a time; 'ab' = both together")
     p.add_argument("--work", type=Path, default=REPO / "build" / "carryover")
     p.add_argument("--synth-only", action="store_true")
+    p.add_argument("--results", type=Path, default=RESULTS, help="JSON to merge the scores into")
     args = p.parse_args(argv)
     from ames_batch._logging import configure_logging
     from ames_batch.nn import load_rater, split_cells
@@ -246,7 +247,7 @@ def main(argv=None) -> int:
     assert all((a[t] == cells[look][t]).all() for t in TASK_CLASSES for look in LOOKS), \
         "every look must hold the same truth"
     split = split_cells(a["ids"], {t: a[t] for t in TASK_CLASSES}, **SPLIT)
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results.update({"n_cells_per_look": args.cells, "split": {k: int(len(split.indices(k)))
                                                                    for k in ("train", "val", "test")},
                     "cells": f"ames_batch.synth seed {args.seed}, looks {list(LOOKS)}, demo scale, one cell per field, "
@@ -273,9 +274,9 @@ def main(argv=None) -> int:
             for test in LOOKS:
                 row[f"{train} -> {test}"] = s = score(rater, CANDIDATES[name][0], cells[test], split.test)
                 print(_line(name, train, test, s), flush=True)
-            RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+            args.results.write_text(json.dumps(results, indent=1) + "\n")
+    args.results.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.results}")
     return 0
 
 

@@ -22,6 +22,12 @@ Refit only the heads of the shipped hybrid on its own CNN (after a change to the
 
     .venv/bin/python examples/train_default_model.py --heads-on ames_batch/models/default --version 2.1
 
+Refit them on cells of which half are measured behind a random change of detector (gamma,
+clipping, noise, blur: ``ames_batch.synth.sample_detector_change``), as for 2.2::
+
+    .venv/bin/python examples/train_default_model.py --heads-on ames_batch/models/default --version 2.2 \\
+        --vary-detector 0.5
+
 Other kinds for the comparisons in ``docs/models.md`` (same cells, same split)::
 
     .venv/bin/python examples/train_default_model.py --arch 2d --out build/models/2d --work build/2d
@@ -75,23 +81,27 @@ def preprocess_settings(arch: str, input_px: int | None = None, um_per_px: float
 
 
 def synthetic_cell(job):
-    """Cell `i` of `look` (seed ``(seed, look, i)``), measured and prepared by `preparer` (a worker's job)."""
-    look, i, seed, preparer = job
+    """Cell `i` of `look` (seed ``(seed, look, i)``), measured and prepared by `preparer` (a worker's job);
+    with probability `vary` behind a random change of detector (seed ``(seed, look, i, 1)``)."""
+    look, i, seed, vary, preparer = job
     from ames_batch.pipeline import prepare_cells
     from ames_batch.pipeline import synthetic_cell as make
     from ames_batch.synth import LOOKS
 
     rng = np.random.default_rng([seed, LOOKS.index(look), i])
-    cell = make(i, look, params_rng=rng, field_rng=rng, with_stack=preparer.needs_stack)
+    detector = np.random.default_rng([seed, LOOKS.index(look), i, 1])
+    cell = make(i, look, params_rng=rng, field_rng=rng, with_stack=preparer.needs_stack,
+                detector_rng=detector if detector.random() < vary else None)
     (record,) = prepare_cells([cell.record], cell.field, preparer)
     return record, cell.ratings
 
 
-def make_cells(looks, n_cells: int, *, seed: int, preparer, workers: int = 2):
-    """``TrainingCells`` of `n_cells` synthetic cells per look, each prepared by `preparer`."""
+def make_cells(looks, n_cells: int, *, seed: int, preparer, vary_detector: float = 0.0, workers: int = 2):
+    """``TrainingCells`` of `n_cells` synthetic cells per look, each prepared by `preparer`; a share
+    `vary_detector` of them behind a random change of detector."""
     from ames_batch.pipeline import TrainingCells
 
-    jobs = [(look, i, seed, preparer) for look in looks for i in range(n_cells)]
+    jobs = [(look, i, seed, vary_detector, preparer) for look in looks for i in range(n_cells)]
     t0 = time.time()
     if workers > 1:
         import multiprocessing as mp
@@ -101,7 +111,7 @@ def make_cells(looks, n_cells: int, *, seed: int, preparer, workers: int = 2):
     else:
         done = [synthetic_cell(job) for job in jobs]
     log.info("synthesized and measured %d cells in %.0f s", len(done), time.time() - t0)
-    ids = [f"synthetic/{look}/seed{seed}/cell{i}" for look, i, _, _ in jobs]
+    ids = [f"synthetic/{look}/seed{seed}/cell{i}" for look, i, *_ in jobs]
     ratings = {t: np.asarray([r[t] for _, r in done]) for t in done[0][1]}
     return TrainingCells(records=[rec for rec, _ in done], cell_ids=ids, ratings=ratings, groups=None,
                          fingerprint=fingerprint(ids, ratings))
@@ -137,6 +147,9 @@ def main(argv=None) -> int:
                    "(best weights kept)")
     p.add_argument("--source-loss-weight", type=float, default=0.1,
                    help="weight of the source loss in a CNN's shared trunk")
+    p.add_argument("--vary-detector", type=float, default=0.0, metavar="SHARE",
+                   help="share of the cells measured behind a random change of detector (gamma, clipping, noise, "
+                        "blur; ames_batch.synth.sample_detector_change): domain randomisation")
     p.add_argument("--version", default="2.0")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=REPO / "ames_batch" / "models" / "default")
@@ -179,24 +192,28 @@ def main(argv=None) -> int:
                                loss_weights={"source": args.source_loss_weight})
     args.work.mkdir(parents=True, exist_ok=True)
     what = json.dumps({"looks": looks, "n": args.n_cells, "seed": args.seed,
+                       **({"vary_detector": args.vary_detector} if args.vary_detector else {}),
                        "pre": None if pre is None else pre.to_dict()}, sort_keys=True)
     cache = args.work / f"cells-{hashlib.sha256(what.encode()).hexdigest()[:12]}.pkl"
     if cache.is_file():
         cells = pickle.loads(cache.read_bytes())
         log.info("loaded %d cached cells from %s", len(cells.cell_ids), cache)
     else:
-        cells = make_cells(looks, args.n_cells, seed=args.seed, preparer=trainer, workers=args.workers)
+        cells = make_cells(looks, args.n_cells, seed=args.seed, preparer=trainer, vary_detector=args.vary_detector,
+                           workers=args.workers)
         cache.write_bytes(pickle.dumps(cells))
     if args.synth_only:
         return 0
     data = {"generator": "ames_batch.synth", "looks": looks, "scale_um": DEMO_SCALE_UM,
             "n_cells_per_look": args.n_cells, "design": "source x sarcomerisation x directionality, balanced",
-            "rater_noise": 0.0}
+            "rater_noise": 0.0, "vary_detector": args.vary_detector}
     t0 = time.time()
     report = train_cells(
         cells, args.out, trainer=trainer, seed=args.seed, resume=args.resume,
         name=f"ames-{args.arch}-default", version=args.version,
-        description=(f"Trained on synthetic cells only (ames_batch.synth, looks {', '.join(looks)}); held-out "
+        description=(f"Trained on synthetic cells only (ames_batch.synth, looks {', '.join(looks)}"
+                     + (f"; {args.vary_detector:.0%} of them behind a random change of detector"
+                        if args.vary_detector else "") + "); held-out "
                      "metrics are on synthetic cells. Facilities should adapt it to their own rated cells."),
         provenance={"data": data,
                     "command": "python examples/train_default_model.py " + " ".join(argv or sys.argv[1:]),

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io import FieldKey
-from ..synth import DEMO_SCALE_UM, SyntheticField, sample_cell_params, synthesize_field
+from ..synth import (DEMO_SCALE_UM, DetectorChange, SyntheticField, apply_detector_change, sample_cell_params,
+                     sample_detector_change, synthesize_field)
 from ..vocabulary import SOURCES
 from ._cells import CellRecord, extract_cells
 from ._field_input import FieldData
@@ -39,12 +40,15 @@ class SyntheticCell:
         The generator's field (stack, truth labels, optics, organised map).
     ratings : dict of str to str
         Class name per task, by the noise-free rules.
+    detector : DetectorChange or None
+        The random change of detector its stack was given (``synthetic.stack`` is as rendered).
     """
 
     field: FieldData
     record: CellRecord
     synthetic: SyntheticField
     ratings: dict
+    detector: DetectorChange | None = None
 
     @property
     def truth(self):
@@ -53,7 +57,8 @@ class SyntheticCell:
 
 
 def synthetic_cell(i: int, look: str, *, params_rng: np.random.Generator, field_rng: np.random.Generator,
-                   with_stack: bool = True, key: FieldKey | None = None) -> SyntheticCell:
+                   with_stack: bool = True, key: FieldKey | None = None,
+                   detector_rng: np.random.Generator | None = None) -> SyntheticCell:
     """Cell `i` of the balanced design (:func:`design`), rendered in `look` and measured.
 
     Parameters
@@ -68,14 +73,22 @@ def synthetic_cell(i: int, look: str, *, params_rng: np.random.Generator, field_
         Keep the (Z, Y, X) stack in ``field`` (a 3D rater needs it).
     key : FieldKey, optional
         Its field key; default ``FieldKey("look-<look>", str(i))``.
+    detector_rng : numpy.random.Generator, optional
+        When given, the stack is measured behind a random change of detector
+        (``ames_batch.synth.sample_detector_change``) drawn from it: domain randomisation.
     """
     source, sarc, direc = design(i)
     params = sample_cell_params(params_rng, source=source, sarcomerisation=sarc, directionality=direc)
     synth = synthesize_field(field_rng, cell_params=[params], scale_um=DEMO_SCALE_UM, look=look)
-    field = FieldData.from_arrays(key or FieldKey(f"look-{look}", str(i)), synth.stack.max(axis=0), synth.scale_um,
-                                  stack=synth.stack if with_stack else None)
+    stack, change = synth.stack, None
+    if detector_rng is not None:
+        change = sample_detector_change(detector_rng)
+        stack = apply_detector_change(stack, synth.cell_labels, change, pixel_size_um=synth.scale_um["x"],
+                                      rng=detector_rng)
+    field = FieldData.from_arrays(key or FieldKey(f"look-{look}", str(i)), stack.max(axis=0), synth.scale_um,
+                                  stack=stack if with_stack else None)
     truth = synth.cells[0]
     (record,) = extract_cells(field, field.labels_from_field(synth.cell_labels), only=[truth.label])
     ratings = {"sarcomerisation": str(truth.sarcomerisation), "directionality": str(truth.directionality),
                "source": str(truth.source)}
-    return SyntheticCell(field, record, synth, ratings)
+    return SyntheticCell(field, record, synth, ratings, change)

@@ -6,6 +6,7 @@ the same truth with independent code, so a model can be trained on one and score
 other; a third combines the first's cells with the second's camera (``LOOKS``).
 """
 
+from ._detector import DetectorChange, apply_detector_change, sample_detector_change
 from ._field import CellTruth, FieldOfView, SyntheticField, field_of_view, synthesize_field
 from ._looks import sample_optics
 from ._params import DEMO_SCALE_UM, LOOKS, SIM_SCALE_UM, SOURCES, CellParams, OpticsParams, OpticsParamsB
@@ -25,10 +26,13 @@ __all__ = [
     "OpticsParams",
     "OpticsParamsB",
     "CellTruth",
+    "DetectorChange",
     "SyntheticField",
     "FieldOfView",
     "sample_cell_params",
     "sample_optics",
+    "sample_detector_change",
+    "apply_detector_change",
     "rate_cell",
     "synthesize_field",
     "field_of_view",
