@@ -51,12 +51,11 @@ def test_shape_is_measured_on_the_mask_as_given_and_the_organised_map_comes_back
         assert organised.sum() / mask.sum() == pytest.approx(m["organised_fraction"], abs=0.03)
 
 
-def test_the_working_scale_is_the_finest_pixel_that_needs_no_interpolation():
-    assert MAX_TEXTURE_PIXEL_UM == pytest.approx(0.16)
+def test_binned_stripes_keep_their_length_angle_and_organisation():
     y, x = np.mgrid[:96, :192]
     mip = np.exp(-((x % 12) - 6.0) ** 2 / 4.0).astype(np.float32)  # 1.92 µm stripes at 0.16 µm/px
     mask = ((y - 48) / 40.0) ** 2 + ((x - 96) / 90.0) ** 2 < 1
-    fine = cell_metrics(mip, mask, 0.16)
+    fine = cell_metrics(mip, mask, MAX_TEXTURE_PIXEL_UM)
     binned = cell_metrics(mip.reshape(48, 2, 96, 2).mean(axis=(1, 3)),
                           mask.reshape(48, 2, 96, 2).mean(axis=(1, 3)) >= 0.5, 0.32)
     assert binned["sarcomere_length_um"] == pytest.approx(fine["sarcomere_length_um"], rel=0.01)
