@@ -23,7 +23,8 @@ Refit only the heads of the shipped hybrid on its own CNN (after a change to the
     .venv/bin/python examples/train_default_model.py --heads-on ames_batch/models/default --version 2.1
 
 Refit them on cells of which half are measured behind a random change of detector (gamma,
-clipping, noise, blur: ``ames_batch.synth.sample_detector_change``), as for 2.2::
+clipping, noise, blur: ``ames_batch.synth.sample_detector_change``; on these synthetic cells it
+did not buy robustness, docs/models.md)::
 
     .venv/bin/python examples/train_default_model.py --heads-on ames_batch/models/default --version 2.2 \\
         --vary-detector 0.5
