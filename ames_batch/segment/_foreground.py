@@ -195,6 +195,23 @@ def _halo(smooth: np.ndarray, mask: np.ndarray, pixel_size_um: float) -> float:
     return (float(np.median(smooth[shell])) - background) / step if step > 0 else 0.0
 
 
+def _rim_share(smooth: np.ndarray, mask: np.ndarray, pixel_size_um: float) -> float:
+    """Contrast of the outermost 1 µm inside the foreground, as a share of its contrast 4 µm and
+    more inside; NaN without such a core.
+
+    An outline trimmed at half the local contrast (`_refine_edges`) leaves about half or more of
+    the contrast in its rim; far less means the outline still lies in a halo a wide PSF spreads
+    around the cell, wider than one trim pass reaches.
+    """
+    inside = ndi.distance_transform_edt(mask) * pixel_size_um
+    rim, core = (inside > 0) & (inside <= 1.0), inside > 4.0
+    if not rim.any() or not core.any():
+        return float("nan")
+    background = float(np.median(smooth[~mask]))
+    step = float(np.median(smooth[core])) - background
+    return (float(np.median(smooth[rim])) - background) / step if step > 0 else float("nan")
+
+
 def _texture(block: np.ndarray, smooth: np.ndarray, mask: np.ndarray) -> float:
     """SD of the fine detail (block - smooth) inside the foreground over that outside."""
     detail = block - smooth

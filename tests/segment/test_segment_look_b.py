@@ -32,3 +32,15 @@ def test_look_b_demo_field_every_cell_and_no_extra_label(seed, n_cells):
     match = match_labels(labels, field.cell_labels, iou_threshold=0.5)
     assert match.n_truth == n_cells
     assert match.n_matched == n_cells and match.n_predicted == n_cells
+
+
+@pytest.mark.parametrize("look", ["b", "c"])
+@pytest.mark.parametrize("seed", [100, 104])
+def test_widefield_halo_is_trimmed_to_the_cell(look, seed):
+    # a wide PSF spreads a halo of several µm around a small cell; before 2026-12-03 the outline
+    # stayed in it (area 1.7-2.3x the cell's, IoU 0.44-0.59)
+    field = _demo_field(seed, 1, look)
+    labels = segment_cells(field.stack.max(axis=0), field.scale_um["x"])
+    match = match_labels(labels, field.cell_labels, iou_threshold=0.5)
+    assert match.n_predicted == 1 and match.n_matched == 1
+    assert match.pairs[0][2] >= 0.8
