@@ -252,8 +252,9 @@ def segment_cells(
     if edge_level > 0:
         band_px = 2.0 * max(smoothing, work_um) / work_um
         # Soft edges (a widefield halo) are trimmed from outside in, pass after pass.
-        once = _refine_edges(work, mask, edge_level, band_px)
-        if _halo(work, mask, work_um) >= _HALO or _rim_share(work, once, work_um) < _RIM_SHARE:
+        halo = _halo(work, mask, work_um) >= _HALO
+        once = None if halo else _refine_edges(work, mask, edge_level, band_px)
+        if halo or _rim_share(work, once, work_um) < _RIM_SHARE:
             for _ in range(_REFINE_PASSES):
                 refined = _refine_edges(work, mask, edge_level, band_px, spread=True)
                 if (refined == mask).all():
