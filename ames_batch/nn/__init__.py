@@ -14,6 +14,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_cnn_rater": ["FEATURE_LAYER", "CNNInput", "CNNRater", "cnn_input"],
         "_metrics_rater": ["MetricsRater"],
         "_hybrid_rater": ["HYBRID_ARCH", "HybridInput", "HybridRater", "HybridTrainer"],
+        "_recalibrate": ["HeadRecalibrator"],
         "_trainers": ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer",
                        "tuning_candidates"],
         "_ood": ["OOD_QUANTILE", "OODStatistics", "fit_ood"],

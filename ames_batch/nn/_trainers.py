@@ -336,11 +336,22 @@ def tuning_candidates(init, trainer, tasks: Sequence[str]) -> list[tuple[str, "T
     list of (name, trainer, tasks its rater rates)
         ``"fine-tuned"`` (`trainer`: a CNN keeps every head, a hybrid's refitted heads rate the
         rated tasks) and, for a hybrid, ``"heads"``: the heads refitted on its own CNN's
-        features, the unrated tasks' heads kept.
+        features, the unrated tasks' heads kept; and ``"recalibrated"``: the rated tasks' heads
+        recalibrated on their own logits (``HeadRecalibrator``), with ``"recalibrated (task,
+        ...)"`` for each smaller subset of the rated tasks (the others kept as they are).
     """
     every = tuple(init.tasks)
     if trainer.arch != "hybrid":
         return [("fine-tuned", trainer, every)]
-    from ._hybrid_rater import HybridTrainer
+    from itertools import combinations
 
-    return [("fine-tuned", trainer, tuple(tasks)), ("heads", HybridTrainer(cnn=init.cnn, keep=init), every)]
+    from ._hybrid_rater import HybridTrainer
+    from ._recalibrate import HeadRecalibrator
+
+    rated = tuple(tasks)
+    # every subset: heads are independent given the CNN, so this is the per-task choice of
+    # recalibrating or keeping, scored by the same cross-validation
+    subsets = [s for n in range(len(rated), 0, -1) for s in combinations(rated, n)]
+    recalibrated = [("recalibrated" if s == rated else f"recalibrated ({', '.join(s)})", HeadRecalibrator(init, s),
+                     every) for s in subsets]
+    return [("fine-tuned", trainer, rated), ("heads", HybridTrainer(cnn=init.cnn, keep=init), every), *recalibrated]

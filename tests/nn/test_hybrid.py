@@ -191,3 +191,32 @@ def test_a_task_rated_in_one_class_only_is_that_class(cnn):
     probs = rater.predict_proba(prepared[:5])
     np.testing.assert_array_equal(probs["source"], np.tile([0.0, 0.0, 1.0], (5, 1)))
     assert probs["sarcomerisation"].shape == (5, 4)
+
+
+def test_recalibrated_heads_follow_a_stricter_expert(fitted, tmp_path):
+    """An expert who puts every sarcomerisation boundary half a class higher: on 60 of
+    their cells the recalibrated head learns their scale; the unrated source head is kept."""
+    from ames_batch.nn import HeadRecalibrator
+
+    fit, _, _, _ = fitted
+
+    def strict(cells):  # the expert's class from the planted organised fraction
+        of = np.array([p.metrics["organised_fraction"] for p in cells])
+        return np.asarray(TASKS["sarcomerisation"])[np.clip(np.floor(of * 4 - 0.5), 0, 3).astype(int)]
+
+    rated, _ = _cells(np.random.default_rng(9), 60)
+    ids = [f"p/B/{i // 5 + 1}/0/{i % 5 + 1}" for i in range(60)]
+    ratings = {"sarcomerisation": strict(rated)}
+    split = split_cells(ids, ratings, groups=np.array([i.rsplit("/", 2)[0] for i in ids]), seed=0)
+    tuned = HeadRecalibrator(fit.rater).fit(rated, ratings, ids, split, classes=TASKS)
+    fresh, truth = _cells(np.random.default_rng(10), 200)
+    expert = {"sarcomerisation": strict(fresh)}
+    before, after = fit.rater.predict_proba(fresh), tuned.rater.predict_proba(fresh)
+    assert _accuracy(before, expert, "sarcomerisation") < 0.7
+    assert _accuracy(after, expert, "sarcomerisation") >= 0.85
+    np.testing.assert_array_equal(after["source"], before["source"])
+    assert tuned.settings["kept_heads"] == ["source"] and tuned.rater.ood is fit.rater.ood
+    path = tuned.rater.save(tmp_path / "tuned", name="toy-tuned", version="1", metrics={},
+                            training={"data_fingerprint": "toy", "split": split.summary()})
+    again = load_rater(path).predict_proba(fresh)
+    np.testing.assert_allclose(again["sarcomerisation"], after["sarcomerisation"], rtol=0, atol=1e-6)

@@ -183,7 +183,7 @@ def test_hybrid_trains_rates_counts_the_unfamiliar_and_fine_tunes(demo, tmp_path
                                "--steps-per-epoch", "1", "--batch-size", "4", "--tasks", "sarcomerisation"])
     assert res.exit_code == 0, res.output
     selection = json.loads((tuned / "model.json").read_text())["training"]["selection"]
-    assert set(selection["candidates"]) == {"initial", "fine-tuned", "metrics", "heads"}
+    assert set(selection["candidates"]) == {"initial", "fine-tuned", "metrics", "heads", "recalibrated"}
     kept = json.loads((tuned / "model.json").read_text())
     assert set(kept["tasks"]) == {"sarcomerisation", "directionality", "source"}  # unrated tasks kept
 
