@@ -299,7 +299,9 @@ def train_plate(
         of `learning_rate` (``nn.FineTuneSettings``); a hybrid's heads are then refitted on the
         tuned CNN's features. The initial model unchanged, the fine-tuned one, a metrics model
         fitted on the same cells and, for a hybrid, its heads refitted on its own CNN's features
-        ("heads") are compared by grouped k-fold cross-validation, and the bundle is the winner
+        ("heads") and its rated heads recalibrated on their own logits ("recalibrated", also
+        for each subset of the rated tasks; ``nn.HeadRecalibrator``) are compared by grouped
+        k-fold cross-validation, and the bundle is the winner
         (the highest mean out-of-fold accuracy over the rated tasks; a candidate that rates
         fewer tasks than the initial model only when the CSV rates every task). ``summary.md``
         and the card's ``training.selection`` report it. The input settings (`preprocess`,
