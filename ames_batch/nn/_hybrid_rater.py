@@ -73,6 +73,12 @@ def _columns_of(metrics: Sequence[Mapping[str, float]], features: np.ndarray) ->
     return table
 
 
+def _standardised(head: MetricsRatingModel, table: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(N, F) inputs of a fitted `head` as it sees them: NaN -> its medians, then its mean and scale."""
+    x = _table_to_array(table, head.features, allow_empty=True)
+    return (np.where(np.isnan(x), head.medians_[None, :], x) - head.mean_) / head.scale_
+
+
 class HybridRater(BundleRater):
     """A singular CNN and per-task logistic-regression heads on [metrics, CNN features].
 
@@ -165,9 +171,7 @@ class HybridRater(BundleRater):
     def features(self, batch: Sequence[HybridInput] | Mapping[str, np.ndarray]) -> np.ndarray:
         """(N, F) standardised [metrics, CNN features] as the heads see them (NaN -> training median)."""
         table = batch if isinstance(batch, Mapping) else self._table(batch)
-        head = next(iter(self.heads.values()))
-        x = _table_to_array(table, head.features, allow_empty=True)
-        return (np.where(np.isnan(x), head.medians_[None, :], x) - head.mean_) / head.scale_
+        return _standardised(next(iter(self.heads.values())), table)
 
     def rate(self, batch: Sequence[HybridInput], explain: Sequence[str] = ()) -> Rating:
         """Probabilities from one CNN pass, the heatmaps of `explain`, and ``ood`` columns."""
@@ -271,6 +275,14 @@ def _head_of(features: list[str], prep: tuple, task: str, clf, weights: np.ndarr
     return _head(features, prep, task, fitted, coef, intercept, c)
 
 
+def _validation_loss(clf, x: np.ndarray, y: np.ndarray) -> float:
+    """Mean log-loss of a fitted classifier `clf` on inputs `x`, labels `y` (a class it never
+    saw in training counts as probability 1e-7)."""
+    p = clf.predict_proba(x)
+    known = [list(clf.classes_).index(v) if v in clf.classes_ else -1 for v in y]
+    return float(-np.mean(np.log(np.clip([p[i, k] if k >= 0 else 0.0 for i, k in enumerate(known)], 1e-7, 1))))
+
+
 def fit_heads(metrics: Sequence[Mapping[str, float]], features: np.ndarray, ratings: Mapping[str, np.ndarray],
               train: np.ndarray, val: np.ndarray, *, c_grid: Sequence[float] = C_GRID,
               metrics_weights: Sequence[float] = METRICS_WEIGHTS) -> tuple[dict[str, MetricsRatingModel], dict]:
@@ -317,9 +329,7 @@ def fit_heads(metrics: Sequence[Mapping[str, float]], features: np.ndarray, rati
             for c in c_grid:
                 clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
                 clf.fit(xs[fit_rows] * weights, y[fit_rows].astype(str))
-                p = clf.predict_proba(xs[val_rows] * weights)
-                known = [list(clf.classes_).index(v) if v in clf.classes_ else -1 for v in y[val_rows].astype(str)]
-                loss = -np.mean(np.log(np.clip([p[i, k] if k >= 0 else 0.0 for i, k in enumerate(known)], 1e-7, 1)))
+                loss = _validation_loss(clf, xs[val_rows] * weights, y[val_rows].astype(str))
                 if best is None or loss < best[0]:
                     best = (loss, c, float(w), clf, weights)
         _, c, w, clf, weights = best

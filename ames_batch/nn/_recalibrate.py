@@ -12,23 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._hybrid_rater import C_GRID, HybridInput, HybridRater, _head
-from ._metrics_model import _table_to_array
+from ._hybrid_rater import C_GRID, HybridInput, HybridRater, _head, _standardised, _validation_loss
 
 __all__ = ["HeadRecalibrator"]
-
-
-def _standardised(head, table) -> np.ndarray:
-    """(N, F) inputs of `head` as it sees them: its medians for NaN, its mean and scale."""
-    x = _table_to_array(table, head.features, allow_empty=True)
-    return (np.where(np.isnan(x), head.medians_[None, :], x) - head.mean_) / head.scale_
-
-
-def _validation_loss(clf, z: np.ndarray, y: np.ndarray) -> float:
-    """Mean log-loss of `clf` on logits `z` with labels `y` (a class it never saw costs 1e-7)."""
-    p = clf.predict_proba(z)
-    known = [list(clf.classes_).index(v) if v in clf.classes_ else -1 for v in y]
-    return float(-np.mean(np.log(np.clip([p[i, k] if k >= 0 else 0.0 for i, k in enumerate(known)], 1e-7, 1))))
 
 
 class HeadRecalibrator:
