@@ -8,7 +8,7 @@ sarcomerisation edges shifted by +0.1 as a stricter expert's). Measured in the s
   warm-up: the compiled graph, no training);
 - one fine-tuning fit (heads, then trunk) on the split ``train`` makes;
 - ``train_plate(init="default", folds=5)`` end to end: reading and preparing the cells, the
-  5-fold cross-validation of the three candidates, the final fit of the winner, the bundle.
+  5-fold cross-validation of the candidates, the final fit of the winner, the bundle.
 
 Prints seconds and ratios to the forward pass; writes ``benchmarks/results/finetune.json``.
 
@@ -61,7 +61,7 @@ def main() -> None:
 
     plate, ratings_csv = _plate(args.scratch)
     rater = load_rater(default_model_path("2d"))
-    trainer = make_trainer("2d", init=rater)
+    trainer = make_trainer(rater.card["arch"], init=rater)  # the default is a hybrid
     cells = collect_cells(plate, read_ratings(ratings_csv), tasks=list(TASK_CLASSES), preparer=trainer,
                           labels="truth")
     n = len(cells.cell_ids)
