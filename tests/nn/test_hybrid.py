@@ -209,7 +209,7 @@ def test_recalibrated_heads_follow_a_stricter_expert(fitted, tmp_path):
     ratings = {"sarcomerisation": strict(rated)}
     split = split_cells(ids, ratings, groups=np.array([i.rsplit("/", 2)[0] for i in ids]), seed=0)
     tuned = HeadRecalibrator(fit.rater).fit(rated, ratings, ids, split, classes=TASKS)
-    fresh, truth = _cells(np.random.default_rng(10), 200)
+    fresh, _ = _cells(np.random.default_rng(10), 200)
     expert = {"sarcomerisation": strict(fresh)}
     before, after = fit.rater.predict_proba(fresh), tuned.rater.predict_proba(fresh)
     assert _accuracy(before, expert, "sarcomerisation") < 0.7
