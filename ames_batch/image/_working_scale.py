@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from .._lazy import ndi
-from ._resample import antialias_sigma_px
+from ._resample import antialias_sigma_px, axis_operator
 from ._validate import _check_pixel_size
 
 __all__ = ["WORKING_PIXEL_SIZE_UM", "to_working_scale", "upsample_labels"]
@@ -137,11 +136,9 @@ def _sample(region: np.ndarray, region_start: tuple[int, int], ratio: float,
     """Output pixels ``out_start + (0 .. out_shape)`` from an input `region` at `region_start`."""
     sigma = antialias_sigma_px(1.0, ratio)
     data = np.asarray(region).astype(np.float32, copy=False)
-    if sigma:
-        data = ndi.gaussian_filter(data, sigma, mode="nearest")
-    offset = [(o + 0.5) * ratio - 0.5 - r for o, r in zip(out_start, region_start)]
-    return ndi.affine_transform(data, [ratio, ratio], offset=offset, output_shape=out_shape,
-                                order=1, mode="nearest").astype(np.float32, copy=False)
+    wy, wx = (axis_operator(data.shape[i], (out_start[i] + np.arange(out_shape[i]) + 0.5) * ratio - 0.5
+                            - region_start[i], sigma) for i in (0, 1))
+    return wy @ data @ wx.T
 
 
 def _sample_lazy(data, ratio: float, out_shape: tuple[int, ...]):

@@ -345,6 +345,18 @@ def read_field(plate: Path, key: FieldKey, *, level: int = 0) -> xr.DataArray:
     )
 
 
+def field_level_scales(plate: Path, key: FieldKey) -> list[dict]:
+    """µm per pixel (``z``, ``y``, ``x``) of each pyramid level of a field, level 0 first, from
+    its metadata alone (no array is opened).
+
+    Raises
+    ------
+    NotAPlateError, KeyError
+        If the plate or field does not exist.
+    """
+    return ms.level_scales(_field_dir(plate, key))
+
+
 def read_field_projection(plate: Path, key: FieldKey, channel: int, *, level: int = 0) -> xr.DataArray:
     """Maximum projection over z of one channel of a field, read one chunk-deep z-slab at a time.
 

@@ -276,17 +276,29 @@ def open_level(group_dir: Path, level: int) -> tuple[zarr.Array, tuple[str, ...]
     """
     group = zarr.open_group(str(group_dir), mode="r", zarr_format=3)
     attrs = group.attrs.asdict()
+    levels = _levels(attrs)
+    if not 0 <= level < len(levels):
+        raise KeyError(f"{group_dir}: level {level} does not exist; levels are 0..{len(levels) - 1}")
+    path, axes, scale_um, translation_um = levels[level]
+    return group[path], axes, scale_um, translation_um, attrs
+
+
+def level_scales(group_dir: Path) -> list[dict]:
+    """µm per pixel of each level of a multiscale group (space axes), from its metadata alone."""
+    return [scale_um for _, _, scale_um, _ in _levels(zarr.open_group(str(group_dir), mode="r").attrs.asdict())]
+
+
+def _levels(attrs: dict) -> list[tuple[str, tuple[str, ...], dict, dict]]:
+    """(path, axes, scale_um, translation_um) of each level in a group's multiscales metadata."""
     multiscale = attrs["ome"]["multiscales"][0]
     axes = tuple(a["name"] for a in multiscale["axes"])
-    datasets = multiscale["datasets"]
-    if not 0 <= level < len(datasets):
-        raise KeyError(f"{group_dir}: level {level} does not exist; levels are 0..{len(datasets) - 1}")
-    ds = datasets[level]
-    scale = next(t["scale"] for t in ds["coordinateTransformations"] if t["type"] == "scale")
-    scale_um = {a: float(s) for a, s in zip(axes, scale) if a != "c"}
-    shift = next((t["translation"] for t in ds["coordinateTransformations"] if t["type"] == "translation"), None)
-    translation_um = {a: float(t) for a, t in zip(axes, shift or [0.0] * len(axes)) if a != "c"}
-    return group[ds["path"]], axes, scale_um, translation_um, attrs
+    out = []
+    for ds in multiscale["datasets"]:
+        scale = next(t["scale"] for t in ds["coordinateTransformations"] if t["type"] == "scale")
+        shift = next((t["translation"] for t in ds["coordinateTransformations"] if t["type"] == "translation"), None)
+        out.append((ds["path"], axes, {a: float(s) for a, s in zip(axes, scale) if a != "c"},
+                    {a: float(t) for a, t in zip(axes, shift or [0.0] * len(axes)) if a != "c"}))
+    return out
 
 
 def read_multiscale(group_dir: Path, level: int) -> tuple[da.Array, tuple[str, ...], dict, dict, dict]:

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from ames_batch.image import antialias_sigma_px, resample, resample_frame
+from ames_batch.image import antialias_sigma_px, axis_operator, resample, resample_frame
 
 
 def dominant_period(profile: np.ndarray) -> float:
@@ -135,3 +135,15 @@ def test_block_mean_path_matches_plain_gaussian_path(rng):
     inner = (slice(2, -2), slice(2, -2))
     assert np.corrcoef(plain[inner].ravel(), fast[inner].ravel())[0, 1] > 0.98
     assert np.abs(plain - fast)[inner].max() < 0.1 * np.ptp(plain)
+
+
+@pytest.mark.parametrize("n_in, n_out, sigma", [(1024, 256, 1.5), (101, 37, 0.8), (64, 90, 0.0), (2, 5, 0.6), (1, 3, 0.5)])
+def test_axis_operator_is_scipys_filter_then_linear_interpolation(rng, n_in, n_out, sigma):
+    # the matrix must reproduce the two scipy steps it replaced, edges included
+    import scipy.ndimage as ndi
+
+    signal = rng.random(n_in) * 1000
+    positions = np.linspace(-1.3, n_in + 0.7, n_out)  # reaching past both edges
+    filtered = ndi.gaussian_filter1d(signal, sigma, mode="nearest") if sigma else signal
+    expected = ndi.map_coordinates(filtered, [positions], order=1, mode="nearest")
+    np.testing.assert_allclose(axis_operator(n_in, positions, sigma) @ signal, expected, rtol=1e-5, atol=1e-4)

@@ -17,6 +17,7 @@ from ames_batch.errors import NotAPlateError
 from ames_batch.io import (
     FieldKey,
     field_attributes,
+    field_level_scales,
     list_fields,
     read_field,
     read_field_projection,
@@ -62,11 +63,11 @@ def test_round_trip_voxels_scale_channels_attrs(tmp_path, rng, chunks):
 
 
 def test_the_projection_of_a_channel_is_the_max_over_z_of_that_channel_at_each_level(tmp_path, rng):
-    """37 planes: two full 16-plane slabs and a partial one; 600 px: a pyramid of 2 levels."""
+    """37 planes: two full 16-plane slabs and a partial one; 600 px: a pyramid of 3 levels."""
     stack = rng.integers(0, 65535, size=(2, 37, 600, 520), dtype=np.uint16)
     plate, key = tmp_path / "p.ome.zarr", FieldKey("B/2", "1")
     write_field(plate, key, make_image(stack))
-    for level in (0, 1):
+    for level in (0, 1, 2):
         image = read_field(plate, key, level=level)
         for channel in (0, 1):
             mip = read_field_projection(plate, key, channel, level=level)
@@ -74,6 +75,8 @@ def test_the_projection_of_a_channel_is_the_max_over_z_of_that_channel_at_each_l
             np.testing.assert_array_equal(mip.values, image.values[channel].max(axis=0))
             assert mip.attrs["scale_um"] == image.attrs["scale_um"]
             assert mip.attrs["translation_um"] == image.attrs["translation_um"]
+        assert field_level_scales(plate, key)[level] == image.attrs["scale_um"]  # metadata alone agrees
+    assert len(field_level_scales(plate, key)) == 3
     assert read_field(plate, key, level=1).attrs["translation_um"]["x"] == pytest.approx(SCALE["x"] / 2)
     with pytest.raises(KeyError, match="no channel 2"):
         read_field_projection(plate, key, 2)
