@@ -6,8 +6,17 @@ from .._lazy import draw, measure, morphology, ndi
 
 
 def _solidity(region: np.ndarray) -> float:
-    """Area over convex-hull area of a boolean region (1 for a convex one)."""
-    return float(region.sum()) / max(1.0, float(morphology.convex_hull_image(region).sum()))
+    """Area over convex-hull area of a boolean region (1 for a convex one).
+
+    The hull is rasterised on the region's bounding box only: it holds every hull pixel, and
+    the cost of `convex_hull_image` grows with the grid it is given (measured: 1.35 of 2.2 s of
+    segmenting sample_4 went to hulls of pieces on their parent region's grid).
+    """
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    if rows.size == 0:
+        return 0.0
+    box = region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return float(box.sum()) / max(1.0, float(morphology.convex_hull_image(box).sum()))
 
 
 def _cut_at_concavities(

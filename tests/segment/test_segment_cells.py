@@ -231,3 +231,42 @@ def test_one_notch_does_not_cut_a_cell(rng):
     labels = segment_cells(mip, PX)
     assert labels.max() == 1
     assert match_labels(labels, truth).recall == 1.0
+
+
+def _ellipses(shape, discs):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return np.any([((yy - cy) / a) ** 2 + ((xx - cx) / b) ** 2 < 1 for cy, cx, a, b in discs], axis=0)
+
+
+@pytest.mark.parametrize("discs", [
+    [(60, 60, 30, 18), (60, 100, 28, 20)],            # a touching pair: the watershed and neck merge
+    [(0, 50, 25, 30), (70, 149, 30, 22)],             # cells cut by the image's edges
+    [(50, 40, 20, 15), (50, 80, 20, 15), (120, 60, 18, 40)],  # markers of separate cells within reach
+    [(100, 100, 20, 20)],                             # with a square: flat sides along the box
+])
+def test_splitting_on_the_masks_box_gives_the_labels_of_the_whole_grid(discs):
+    # _split works on the mask's bounding box (+1 px of background); the whole grid is the reference
+    from ames_batch.segment._split import _split, _split_box
+
+    mask = _ellipses((150, 150), discs)
+    mask[58:62, 55:65] = False  # a hole, not touching the background
+    if len(discs) == 1:
+        mask[20:70, 20:70] = True
+    params = dict(min_distance_px=20.0, depth_um=1.0, neck_ratio=0.7, notch_depth_um=3.0, concavity=0.35,
+                  solidity_gain=0.03, min_area_px=100.0)
+    whole = _split_box(mask, 0.5, **params)
+    assert whole.max() >= 2
+    np.testing.assert_array_equal(_split(mask, 0.5, **params), whole)
+
+
+def test_solidity_on_the_regions_box_is_that_of_the_whole_grid(rng):
+    # _solidity rasterises the hull on the region's bounding box; the whole grid is the reference
+    from skimage.morphology import convex_hull_image
+
+    from ames_batch.segment._concave import _solidity
+
+    for _ in range(20):
+        region = _ellipses((120, 140), [tuple(rng.uniform([10, 10, 5, 5], [110, 130, 40, 40])) for _ in range(3)])
+        region &= rng.random(region.shape) > 0.05  # ragged, with holes
+        assert _solidity(region) == region.sum() / max(1, convex_hull_image(region).sum())
+    assert _solidity(np.zeros((5, 5), bool)) == 0.0
