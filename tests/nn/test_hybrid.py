@@ -61,7 +61,7 @@ def cnn():
 @pytest.fixture(scope="module")
 def fitted(cnn):
     rng = np.random.default_rng(5)
-    prepared, ratings = _cells(rng, 240)
+    prepared, ratings = _cells(rng, 400)
     ids = [f"p/A/1/0/{i + 1}" for i in range(len(prepared))]
     split = split_cells(ids, ratings, seed=0)
     fit = HybridTrainer(cnn=cnn).fit(prepared, ratings, ids, split, classes=TASKS)
@@ -79,6 +79,8 @@ def test_hybrid_rates_from_metrics_and_image_both(fitted):
     assert {t: p.shape for t, p in probs.items()} == {"sarcomerisation": (200, 4), "source": (200, 3)}
     for p in probs.values():
         np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-9)
+    print(f"\naccuracy on fresh cells: {_accuracy(probs, truth, 'sarcomerisation')} sarcomerisation, "
+          f"{_accuracy(probs, truth, 'source')} source")
     assert _accuracy(probs, truth, "sarcomerisation") >= 0.9  # only the metrics know it
     assert _accuracy(probs, truth, "source") >= 0.9  # only the image knows it
     # a metrics model on the same cells cannot find the source: the CNN features are what the hybrid adds
