@@ -36,6 +36,29 @@ def test_run_writes_the_report_and_the_wells_csv(rated, open_html):
     assert opened.page.eval_on_selector_all("#gallery img", "i => i.length") >= 3
 
 
+def test_a_heatmap_laid_on_a_cells_box_is_that_box_of_the_whole_field(rated):
+    # before the tests below rerun the plate without heatmaps
+    # the gallery resamples a model-grid heatmap onto one cell's box, not the whole field: same pixels
+    import numpy as np
+
+    from ames_batch.image import cell_bbox
+    from ames_batch.io import list_fields, read_labels
+    from ames_batch.pipeline import read_field_data
+    from ames_batch.pipeline._report import _on_grid, _task_maps
+
+    demo, _ = rated
+    key = list_fields(demo.plate)[0]
+    data = read_field_data(demo.plate, key, channel=None)
+    plane, attrs = _task_maps(demo.plate, key)["sarcomerisation"]
+    assert plane.shape != data.mip.shape  # a coarser grid, laid over the field by scale and translation
+    whole = _on_grid(plane, attrs, data, (slice(0, data.mip.shape[0]), slice(0, data.mip.shape[1])))
+    labels = np.asarray(read_labels(demo.plate, key, "cells")[0].max(dim="z"))
+    for label in np.unique(labels[labels > 0]):
+        box = cell_bbox(labels == label, pixel_size_um=data.pixel_size_um, margin_um=2.0)
+        np.testing.assert_allclose(_on_grid(plane, attrs, data, box), whole[box], atol=1e-6)
+    assert whole.std() > 0
+
+
 def test_report_with_the_truth_matches_cells_by_overlap(rated, open_html, tmp_path):
     """The demo's truth labels are not the run's labels: cells are paired by overlap, so the
     confusion matrices count every matched cell once."""
@@ -81,3 +104,4 @@ def test_a_rerun_with_nothing_to_do_keeps_the_report_and_a_missing_one_is_writte
     again = run_plate(demo.plate, model=model, explain=())
     assert again.report == first.report
     assert (again.report.html.stat().st_mtime_ns, again.report.wells_csv.stat().st_mtime_ns) == stamp
+
