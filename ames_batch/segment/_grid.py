@@ -1,4 +1,4 @@
-"""Working-grid helpers: block mean, hole filling, size filter, relabelling, upsampling."""
+"""Working-grid helpers: block mean, hole filling, size filter, relabelling, upsampling, boxes."""
 
 import numpy as np
 
@@ -16,6 +16,14 @@ def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
         image = np.pad(image, pad, mode="edge")
     h, w = image.shape[0] // factor, image.shape[1] // factor
     return image.reshape(h, factor, w, factor).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _box(mask: np.ndarray, rim: int = 0) -> tuple[slice, slice] | None:
+    """The bounding box of `mask`'s True pixels grown by `rim` pixels (clipped), None if none."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return (slice(max(rows[0] - rim, 0), rows[-1] + 1 + rim), slice(max(cols[0] - rim, 0), cols[-1] + 1 + rim))
 
 
 def _drop_small_objects(mask: np.ndarray, min_area_px: float) -> np.ndarray:
