@@ -112,3 +112,14 @@ def test_a_3d_stack_comes_from_the_pyramid_level_at_the_working_scale_onto_the_m
     np.testing.assert_array_equal(data.mip, read_field_data(plate, key).mip)  # the MIP still from level 0
     filtered = np.stack([to_working_scale(p, FINE["x"])[0] for p in level0])
     assert np.corrcoef(data.stack.ravel(), filtered.ravel())[0, 1] > 0.95
+
+
+def test_a_stack_at_the_working_scale_is_read_as_it_is_chunk_by_chunk(tmp_path):
+    """A 0.16 µm field's stack is its level 0 in float32, read a z-chunk at a time (more planes
+    than one chunk holds)."""
+    demo = write_demo_plate(tmp_path / "p.zarr", n_wells=1, n_fields=1, cells_per_field=1, seed=3)
+    (key,) = list_fields(demo.plate)
+    image = read_field(demo.plate, key)
+    assert image.data.chunks[1][0] < image.sizes["z"]  # several z-chunks
+    data = read_field_data(demo.plate, key, with_stack=True)
+    np.testing.assert_array_equal(data.stack, image.isel(c=0).values.astype(np.float32))
