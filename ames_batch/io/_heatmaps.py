@@ -72,7 +72,7 @@ def write_heatmap(
     # name=False: dask would otherwise hash every byte to name an array written once
     data = heatmap.data if isinstance(heatmap.data, da.Array) else da.from_array(np.asarray(heatmap.data), name=False)
     ny, nx = data.shape[-2:]
-    chunks = (1,) + data.shape[1:-2] + (chunk_yx, chunk_yx)
+    chunks = (1,) + data.shape[1:-2] + (max(chunk_yx, ms.DERIVED_CHUNK_MIN_PX),) * 2
     heatmaps_dir = field_dir / "heatmaps"
     final = heatmaps_dir / name
     tmp = ms.temp_dir_for(final)

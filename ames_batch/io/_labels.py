@@ -21,10 +21,6 @@ __all__ = ["write_labels", "write_cell_labels", "read_labels", "read_label_prope
 
 #: Colour of a cell a task did not rate (no class, or a class without a colour).
 UNRATED_COLOUR = (128, 128, 128, 255)
-#: Smallest label chunk side, px: a label image compresses to little, and each chunk is a file
-#: and a zarr task (measured: 256-px chunks made a demo field's three label images 0.16 s to
-#: write, 1024-px ones 0.08 s).
-LABEL_CHUNK_MIN_PX = 1024
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -125,10 +121,10 @@ def write_labels(
     Notes
     -----
     Same scale and number of pyramid levels as the field (nearest downsampling), chunks
-    ``(Z, c, c)``: the field's chunk size, at least `LABEL_CHUNK_MIN_PX`. Written to ``labels/.<name>.tmp-<uuid>`` and renamed into
-    place when complete; an old label image of that name is removed only then, together with
-    the tables annotating it (``region.path`` = ``../labels/<name>``) and the plate tables of
-    the same names. The ``labels`` group lists the names and carries ``"version": "0.5"``.
+    ``(Z, c, c)``: the field's chunk size, at least ``DERIVED_CHUNK_MIN_PX``. Written to
+    ``labels/.<name>.tmp-<uuid>`` and renamed into place when complete; an old label image of
+    that name is removed only then, together with the tables annotating it (``region.path`` =
+    ``../labels/<name>``) and the plate tables of the same names. The ``labels`` group lists the names and carries ``"version": "0.5"``.
     """
     label_meta = _image_label_meta(properties, colors)
     field_dir, tmp = _stage_labels(plate, key, name, labels, label_meta, attrs, scale_um, translation_um)
@@ -176,7 +172,7 @@ def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dic
             data,
             axes=axes,
             scale_um=field_scale,
-            chunks=data.shape[:-2] + (max(chunk_yx, LABEL_CHUNK_MIN_PX),) * 2,
+            chunks=data.shape[:-2] + (max(chunk_yx, ms.DERIVED_CHUNK_MIN_PX),) * 2,
             method="nearest",
             levels=levels,
             name=name,

@@ -42,6 +42,10 @@ LABEL_COMPRESSOR = {"name": "blosc", "configuration": {"cname": "lz4", "clevel":
 HEATMAP_COMPRESSOR = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle"}}
 # Planes per chunk along z: a write holds one chunk-deep slab of planes, so this bounds its memory.
 MAX_CHUNK_Z = 16
+#: Smallest chunk side (px) of what a run writes on its own grids, labels and heatmaps: they
+#: compress to little, and each chunk is a file and a zarr task (measured on a demo field:
+#: three label images 0.16 s to write in the field's 256-px chunks, 0.08 s in 1024-px ones).
+DERIVED_CHUNK_MIN_PX = 1024
 _UNIT = "micrometer"
 
 
