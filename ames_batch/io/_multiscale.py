@@ -289,7 +289,7 @@ def open_level(group_dir: Path, level: int) -> tuple[zarr.Array, tuple[str, ...]
 
 def level_scales(group_dir: Path) -> list[dict]:
     """µm per pixel of each level of a multiscale group (space axes), from its metadata alone."""
-    return [scale_um for _, _, scale_um, _ in _levels(zarr.open_group(str(group_dir), mode="r").attrs.asdict())]
+    return [scale_um for _, _, scale_um, _ in _levels(zarr.open_group(str(group_dir), mode="r", zarr_format=3).attrs.asdict())]
 
 
 def _levels(attrs: dict) -> list[tuple[str, tuple[str, ...], dict, dict]]:

@@ -91,7 +91,7 @@ class FieldData:
         px = float(scale_um["x"])
         working, working_px = to_working_scale(mip, px)
         if stack is not None:
-            stack = _working_stack(stack, px)
+            _, stack = _working_stack(stack, px)
         ratio = working_px / px
         origin = origin_um or {}
         return cls(key, np.asarray(working, np.float32), stack, {"z": float(scale_um.get("z", 1.0)), "y": working_px,
@@ -159,37 +159,43 @@ def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, w
     image = _read_level(plate, key, level)
     index = _stain(image, channel, field_attributes(plate, key))
     scale, origin = dict(image.attrs["scale_um"]), dict(image.attrs["translation_um"])
+    coarse = _read_level(plate, key, "working") if with_stack else None
+    if coarse is not None and coarse.attrs["level"] == image.attrs["level"]:
+        # the stack comes from this very level (a field already at the working scale): one read
+        # of it gives the MIP too (it was read twice, once for each)
+        mip, stack = _working_stack(image.isel(c=index), float(scale["x"]))
+        return replace(FieldData.from_arrays(key, mip, scale, origin_um=origin), stack=stack)
     mip = read_field_projection(plate, key, index, level=image.attrs["level"]).values  # a z-slab at a time
     data = FieldData.from_arrays(key, mip, scale, origin_um=origin)
-    if not with_stack:
+    if coarse is None:
         return data
     # The stack from the pyramid level at the working scale when it lies on the MIP's working grid
     # (a 0.04 µm field's level 2: 1/16 of the planes to bring down, none to filter); else level 0.
-    coarse = _read_level(plate, key, "working")
-    if coarse.attrs["level"] != image.attrs["level"]:
-        stack = _working_stack(coarse.isel(c=index), coarse.attrs["scale_um"]["x"])
-        if stack.shape[1:] == data.mip.shape and np.allclose(
-                [coarse.attrs["translation_um"][a] for a in "yx"], [data.translation_um[a] for a in "yx"], atol=1e-6):
-            return replace(data, stack=stack)
-    return replace(data, stack=_working_stack(image.isel(c=index), data.field_scale_um["x"]))
+    _, stack = _working_stack(coarse.isel(c=index), coarse.attrs["scale_um"]["x"])
+    if stack.shape[1:] == data.mip.shape and np.allclose(
+            [coarse.attrs["translation_um"][a] for a in "yx"], [data.translation_um[a] for a in "yx"], atol=1e-6):
+        return replace(data, stack=stack)
+    return replace(data, stack=_working_stack(image.isel(c=index), data.field_scale_um["x"])[1])
 
 
-def _working_stack(stack, pixel_size_um: float) -> np.ndarray:
-    """(Z, Y', X') float32 planes at the working scale (each as ``image.to_working_scale``) of a
-    numpy or lazy (xarray, dask) (Z, Y, X) stack, read one z-chunk at a time into one array:
-    a 3D run prepares two fields at once while the previous group is rated (measured: building
-    a list of planes, then their stack, from the whole read cost a demo field 276 MB at peak for
-    its 133 MB stack)."""
+def _working_stack(stack, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:
+    """The maximum projection (as stored) and the (Z, Y', X') float32 planes at the working scale
+    (each as ``image.to_working_scale``) of a numpy or lazy (xarray, dask) (Z, Y, X) stack, read
+    one z-chunk at a time into one array: a 3D run prepares two fields at once while the previous
+    group is rated (measured: building a list of planes, then their stack, from the whole read
+    cost a demo field 276 MB at peak for its 133 MB stack)."""
     chunks = getattr(stack, "chunks", None)
     depth = chunks[0][0] if chunks else len(stack)
-    out = None
+    mip = out = None
     for z0 in range(0, len(stack), depth):
-        for z, plane in enumerate(np.asarray(stack[z0:z0 + depth]), start=z0):
+        slab = np.asarray(stack[z0:z0 + depth])
+        mip = slab.max(axis=0) if mip is None else np.maximum(mip, slab.max(axis=0), out=mip)
+        for z, plane in enumerate(slab, start=z0):
             plane = to_working_scale(plane, pixel_size_um)[0]
             if out is None:
                 out = np.empty((len(stack), *plane.shape), np.float32)
             out[z] = plane
-    return out
+    return mip, out
 
 
 def _read_level(plate, key: FieldKey, level: int | str) -> xr.DataArray:

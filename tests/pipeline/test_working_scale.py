@@ -116,10 +116,13 @@ def test_a_3d_stack_comes_from_the_pyramid_level_at_the_working_scale_onto_the_m
 
 def test_a_stack_at_the_working_scale_is_read_as_it_is_chunk_by_chunk(tmp_path):
     """A 0.16 µm field's stack is its level 0 in float32, read a z-chunk at a time (more planes
-    than one chunk holds)."""
+    than one chunk holds), with the MIP from the same read."""
     demo = write_demo_plate(tmp_path / "p.zarr", n_wells=1, n_fields=1, cells_per_field=1, seed=3)
     (key,) = list_fields(demo.plate)
     image = read_field(demo.plate, key)
     assert image.data.chunks[1][0] < image.sizes["z"]  # several z-chunks
     data = read_field_data(demo.plate, key, with_stack=True)
     np.testing.assert_array_equal(data.stack, image.isel(c=0).values.astype(np.float32))
+    # the MIP comes from the same read: equal to the one read without the stack
+    np.testing.assert_array_equal(data.mip, read_field_data(demo.plate, key).mip)
+    assert data.scale_um == read_field_data(demo.plate, key).scale_um
