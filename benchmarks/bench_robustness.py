@@ -14,8 +14,10 @@ through the pipeline's own per-cell record and the rater's ``prepare``:
 - ``offset``, ``blur 0.2 µm``, ``pixel size /2`` and ``x2``: background, optics, sampling;
 - ``mask +1 µm`` / ``-1 µm``: a segmentation that cut the cell 1 µm too wide or too tight.
 
-Writes ``benchmarks/results/robustness.json`` (accuracy per task, per change, per model). CPU,
-about 2 minutes per model for 160 cells::
+Writes ``benchmarks/results/robustness.json`` (per look, replacing that look's entry: accuracy
+per task, per change, per model, and the share of cells the run flags ``saturated`` and ``ood``
+with the accuracy of the flagged cells and of the others). CPU, about 2 minutes per model and
+look for 160 cells::
 
     .venv/bin/python benchmarks/bench_robustness.py [MODEL ...] [--cells 160] [--look a|b] [--results PATH]
 """
@@ -77,7 +79,7 @@ def make_cells(n: int, first_seed: int = 90000, look: str = "a"):
     return cells, DEMO_SCALE_UM["x"]
 
 
-def _prepared(rater, changed: list) -> list:
+def _records(rater, changed: list) -> list:
     """Each changed cell as the pipeline hands it to the rater: one record, prepared by the rater."""
     from ames_batch.io import FieldKey
     from ames_batch.pipeline import FieldData, extract_cells, prepare_cells
@@ -86,22 +88,30 @@ def _prepared(rater, changed: list) -> list:
     for i, (mip, mask, px) in enumerate(changed):
         field = FieldData.from_arrays(FieldKey("A/1", str(i)), np.asarray(mip, np.float32), {"y": px, "x": px})
         out += prepare_cells(extract_cells(field, field.labels_from_field(mask.astype(np.uint32))), field, rater)
-    return [r.prepared for r in out]
+    return out
 
 
-def score(rater, cells, px) -> dict:
-    """Accuracy (%) per change and task of one rater on `cells`."""
-    from ames_batch.nn import evaluate_ratings
-
+def score(rater, cells, px) -> tuple[dict, dict]:
+    """Accuracy (%) per change and task of one rater on `cells`, and per change what the run's
+    per-cell flags say: % of cells ``saturated`` and ``ood``, and the mean accuracy over the tasks
+    of the cells flagged ood and of the others."""
     classes = {t: list(c) for t, c in rater.tasks.items()}
     truth = {t: np.array([str(getattr(c, t)) for _, _, c in cells]) for t in classes}
-    out = {}
+    accuracy, flags = {}, {}
     for name, change in CHANGES.items():
-        probs = rater.predict_proba(_prepared(rater, [change(mip, mask, px) for mip, mask, _ in cells]))
-        metrics = evaluate_ratings(truth, probs, classes)
-        out[name] = {t: round(100 * metrics[t]["accuracy"], 1) for t in classes}
-        print(f"  {name:18s} " + "  ".join(f"{t} {v:5.1f}" for t, v in out[name].items()), flush=True)
-    return out
+        records = _records(rater, [change(mip, mask, px) for mip, mask, _ in cells])
+        rating = rater.rate([r.prepared for r in records])
+        hits = {t: np.asarray(classes[t])[np.argmax(rating.probabilities[t], axis=1)] == truth[t] for t in classes}
+        accuracy[name] = {t: round(100 * float(np.mean(h)), 1) for t, h in hits.items()}
+        per_cell = np.mean(list(hits.values()), axis=0)
+        ood = np.array([bool(c.get("ood", False)) for c in rating.columns])
+        flags[name] = {"saturated %": round(100 * float(np.mean([r.saturated for r in records])), 1),
+                       "ood %": round(100 * float(ood.mean()), 1),
+                       "accuracy ood / not ood %": [round(100 * float(per_cell[m].mean()), 1) if m.any() else None
+                                                    for m in (ood, ~ood)]}
+        print(f"  {name:18s} " + "  ".join(f"{t} {v:5.1f}" for t, v in accuracy[name].items())
+              + f"  | saturated {flags[name]['saturated %']:5.1f} %  ood {flags[name]['ood %']:5.1f} %", flush=True)
+    return accuracy, flags
 
 
 def main(argv=None) -> int:
@@ -114,13 +124,18 @@ def main(argv=None) -> int:
     from ames_batch.nn import load_rater
 
     cells, px = make_cells(args.cells, look=args.look)
-    results = {"n_cells": len(cells), "cells": f"ames_batch.synth look {args.look}, seeds 90000+, demo scale 0.16 um/px",
-               "models": {}}
+    # one file for all looks: this look's entry is replaced, the others kept
+    results = json.loads(args.results.read_text()) if args.results.is_file() else {}
+    if results.get("n_cells_per_look", len(cells)) != len(cells):
+        results = {}
+    results["n_cells_per_look"] = len(cells)
+    look = results.setdefault("looks", {}).setdefault(args.look, {})
+    look["cells"] = f"ames_batch.synth look {args.look}, seeds 90000+, demo scale 0.16 um/px"
     for path in args.models:
         rater = load_rater(path)
         name = f"{rater.name}@{rater.version}"
         print(f"{name} ({path}), accuracy %:")
-        results["models"][name] = score(rater, cells, px)
+        look.setdefault("models", {})[name], look.setdefault("flags", {})[name] = score(rater, cells, px)
     args.results.parent.mkdir(exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.results}")

@@ -1,6 +1,7 @@
 """Pure (lazy where possible) image operations: projection, resampling, working scale, crops,
-normalisation."""
+normalisation, detector clipping."""
 
+from ._clipping import CLIP_BAND, clipped_pixels
 from ._crop import cell_bbox, cell_long_axis
 from ._normalize import normalize_percentile
 from ._projection import max_projection
@@ -8,11 +9,13 @@ from ._resample import antialias_sigma_px, axis_operator, resample, resample_fra
 from ._working_scale import WORKING_PIXEL_SIZE_UM, to_working_scale, upsample_labels
 
 __all__ = [
+    "CLIP_BAND",
     "WORKING_PIXEL_SIZE_UM",
     "antialias_sigma_px",
     "axis_operator",
     "cell_bbox",
     "cell_long_axis",
+    "clipped_pixels",
     "max_projection",
     "normalize_percentile",
     "resample",

@@ -17,11 +17,15 @@ from ..io import FieldKey
 from ..metrics import cell_metrics
 from ._field_input import FieldData
 
-__all__ = ["CELL_MARGIN_UM", "CellRecord", "extract_cells", "prepare_cells", "records_table"]
+__all__ = ["CELL_MARGIN_UM", "SATURATED_CELL_SHARE", "CellRecord", "extract_cells", "prepare_cells", "records_table"]
 
 #: Context measured around each cell mask, µm (the high-pass, structure tensor and spectra
 #: see the cell's edge with this much of its surroundings).
 CELL_MARGIN_UM = 2.0
+#: A cell counts as ``saturated`` when more than this share of its pixels was clipped by the
+#: detector: clipping look-"a" cells at their brightest 1 % costs the default 5 points of
+#: directionality, at 10 % 22 points (docs/facility-guide.md); no rater sees what a plateau erased.
+SATURATED_CELL_SHARE = 0.01
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +48,8 @@ class CellRecord:
         ``ames_batch.metrics.cell_metrics`` of the crop (NaN where undefined).
     organised : (h, w) ndarray of bool or None
         The organised map behind ``metrics["organised_fraction"]`` when it was kept.
+    saturated_fraction : float
+        Share of the cell's pixels the detector clipped (``FieldData.clipped``), in [0, 1].
     prepared : object
         A rater's input for this cell (see ``ames_batch.nn.Rater.prepare``), once prepared.
     """
@@ -55,7 +61,13 @@ class CellRecord:
     centroid_um: tuple[float, float]
     metrics: Mapping[str, float]
     organised: np.ndarray | None = None
+    saturated_fraction: float = 0.0
     prepared: Any = None
+
+    @property
+    def saturated(self) -> bool:
+        """More than `SATURATED_CELL_SHARE` of the cell was clipped: its ratings are not to be trusted."""
+        return self.saturated_fraction > SATURATED_CELL_SHARE
 
     def field_mask(self, shape: tuple[int, int]) -> np.ndarray:
         """The cell's mask in the whole (Y, X) field of `shape`, bool."""
@@ -95,10 +107,11 @@ def extract_cells(field: FieldData, labels: np.ndarray, *, only: Sequence[int] |
         organised = np.zeros(crop.shape, bool) if keep_organised else None
         metrics = cell_metrics(field.mip[bbox], crop, px, organised_out=organised)
         cy, cx = np.argwhere(mask).mean(axis=0)
+        clipped = 0.0 if field.clipped is None else float(np.clip(field.clipped[bbox][crop].mean(), 0.0, 1.0))
         records.append(CellRecord(key=field.key, label=label, bbox=bbox, mask=crop,
                                   centroid_um=tuple(float(field.translation_um[a] + c * field.scale_um[a])
                                                     for a, c in zip("yx", (cy, cx))),
-                                  metrics=metrics, organised=organised))
+                                  metrics=metrics, organised=organised, saturated_fraction=clipped))
     return records
 
 
@@ -127,7 +140,8 @@ def records_table(records: Sequence[CellRecord], *, probabilities: Mapping[str, 
     -------
     rows : list of dict
         ``well``, ``field``, ``label``, centroid in µm, ratings and probabilities, the metrics,
-        then `columns`; non-finite floats become None (empty in the CSV, null in JSON).
+        ``saturated_fraction`` and ``saturated``, then `columns`; non-finite floats become None
+        (empty in the CSV, null in JSON).
     """
     rows = []
     for i, r in enumerate(records):
@@ -138,6 +152,7 @@ def records_table(records: Sequence[CellRecord], *, probabilities: Mapping[str, 
             row[task] = names[int(np.argmax(p))]
             row.update({f"p_{task}_{c}": float(v) for c, v in zip(names, p)})
         row.update(r.metrics)
+        row.update(saturated_fraction=r.saturated_fraction, saturated=r.saturated)
         if columns is not None:
             row.update(columns[i])
         rows.append({k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()})

@@ -15,12 +15,12 @@ import numpy as np
 
 from .._lazy import xr
 from ..errors import BadFieldError
-from ..image import WORKING_PIXEL_SIZE_UM, to_working_scale
+from ..image import WORKING_PIXEL_SIZE_UM, clipped_pixels, to_working_scale
 from ..io import FieldKey, field_attributes, field_level_scales, read_field, read_field_projection, resolve_channel
 
 __all__ = ["FieldData", "read_field_data"]
 
-#: Share of pixels at the dtype's maximum above which a field counts as saturated.
+#: Share of pixels at the dtype's maximum (the file's full range) above which a field is refused as saturated.
 SATURATED_SHARE = 0.05
 
 
@@ -43,6 +43,10 @@ class FieldData:
         (Y, X) of the field's own grid (level 0).
     field_scale_um : dict
         µm per pixel of the field's own grid.
+    clipped : (Y', X') ndarray of float32 or None
+        Share of the field pixels under each working pixel that the detector clipped
+        (``image.clipped_pixels`` of the raw MIP, brought to the working scale); None when none
+        was clipped.
     """
 
     key: FieldKey
@@ -52,6 +56,7 @@ class FieldData:
     translation_um: dict
     field_shape: tuple[int, int]
     field_scale_um: dict
+    clipped: np.ndarray | None = None
 
     @property
     def pixel_size_um(self) -> float:
@@ -71,7 +76,8 @@ class FieldData:
         ----------
         key : FieldKey
         mip : (Y, X) ndarray
-            Raw maximum projection (its dtype decides what saturated means).
+            Raw maximum projection (its dtype decides when a field is refused as saturated;
+            clipping at any limit is measured per cell).
         scale_um : dict
             ``z``, ``y``, ``x`` in µm of the field's own grid (y = x).
         stack : (Z, Y, X) ndarray, optional
@@ -87,9 +93,11 @@ class FieldData:
         """
         if not math.isclose(scale_um["y"], scale_um["x"], rel_tol=0.01):
             raise BadFieldError(f"anisotropic pixels y={scale_um['y']} µm, x={scale_um['x']} µm are not supported")
-        _check_intensities(mip)
+        clipped = _check_intensities(mip)
         px = float(scale_um["x"])
         working, working_px = to_working_scale(mip, px)
+        if clipped is not None:
+            clipped = to_working_scale(clipped.astype(np.float32), px)[0].astype(np.float32, copy=False)
         if stack is not None:
             _, stack = _working_stack(stack, px)
         ratio = working_px / px
@@ -97,7 +105,7 @@ class FieldData:
         return cls(key, np.asarray(working, np.float32), stack, {"z": float(scale_um.get("z", 1.0)), "y": working_px,
                                                                 "x": working_px},
                    {a: float(origin.get(a, 0.0)) + (ratio - 1) / 2 * px for a in "yx"}, tuple(mip.shape),
-                   dict(scale_um))
+                   dict(scale_um), clipped)
 
     def labels_from_field(self, labels: np.ndarray) -> np.ndarray:
         """Field-grid (Y, X) labels sampled at the working pixels' centres (nearest neighbour)."""
@@ -206,7 +214,8 @@ def _read_level(plate, key: FieldKey, level: int | str) -> xr.DataArray:
     return read_field(plate, key, level=int(level))
 
 
-def _check_intensities(mip: np.ndarray) -> None:
+def _check_intensities(mip: np.ndarray) -> np.ndarray | None:
+    """Refuse a raw MIP that cannot be rated; return its clipped pixels (None: none)."""
     if np.issubdtype(mip.dtype, np.floating) and not np.isfinite(mip).all():
         raise BadFieldError("the image holds NaN or infinite values; re-export or re-convert the file")
     low, high = mip.min(), mip.max()
@@ -219,3 +228,6 @@ def _check_intensities(mip: np.ndarray) -> None:
                 f"the field is saturated ({saturated:.0%} of pixels at {np.iinfo(mip.dtype).max}); "
                 "re-acquire with a lower exposure"
             )
+    # clipping at any lower limit (a 12-bit camera, an export) or of fewer pixels leaves the field
+    # to rate: its cells carry their clipped share
+    return clipped_pixels(mip)

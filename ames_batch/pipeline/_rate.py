@@ -26,9 +26,10 @@ from .._lazy import xr
 from .. import __version__
 from ..io import (FieldKey, list_heatmaps, read_label_properties, remove_heatmap, set_field_attributes,
                   write_cell_labels, write_cell_table, write_heatmap)
+from ..image import CLIP_BAND
 from ..nn import Rating
 from ..segment import segment_cells
-from ._cells import CELL_MARGIN_UM, CellRecord, extract_cells, prepare_cells, records_table
+from ._cells import CELL_MARGIN_UM, SATURATED_CELL_SHARE, CellRecord, extract_cells, prepare_cells, records_table
 from ._field_input import SATURATED_SHARE, FieldData, read_field_data
 
 __all__ = ["CELL_LABELS", "ORGANISED", "FieldGroup", "FieldResult", "RunSettings", "predict_group", "prepare_group",
@@ -45,7 +46,8 @@ def pipeline_settings() -> dict:
     """What the pipeline itself does to a field before any rater sees it (for the skip signature)."""
     segmentation = {name: p.default for name, p in inspect.signature(segment_cells).parameters.items()
                     if p.default is not inspect.Parameter.empty}
-    return {"segmentation": segmentation, "cell_margin_um": CELL_MARGIN_UM, "saturated_share": SATURATED_SHARE}
+    return {"segmentation": segmentation, "cell_margin_um": CELL_MARGIN_UM, "saturated_share": SATURATED_SHARE,
+            "clip_band": CLIP_BAND, "saturated_cell_share": SATURATED_CELL_SHARE}
 
 
 def _settings_digest() -> str:

@@ -55,6 +55,12 @@ class RunReport:
         flags = [row["ood"] for r in self.results for row in r.rows if row.get("status") == "ok" and "ood" in row]
         return sum(str(v).lower() in ("true", "1") for v in flags) if flags else None
 
+    @property
+    def n_saturated(self) -> int:
+        """Rated cells the detector clipped (``saturated``: ratings not to be trusted)."""
+        return sum(str(row.get("saturated")).lower() in ("true", "1")
+                   for r in self.results for row in r.rows if row.get("status") == "ok")
+
 
 def default_model_path(mode: str = "2d") -> Path:
     """The bundled default model for `mode` ("2d" or "3d")."""

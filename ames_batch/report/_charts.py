@@ -83,11 +83,12 @@ def _spread(row, metric: str, digits: int) -> str:
 
 def _wells_table(summary: pd.DataFrame) -> str:
     """One row per well: counts, a class bar per task with the mean expected rating, metric spread."""
-    has_ood = "ood_cells" in summary.columns
+    flags = [(c, h) for c, h in (("ood_cells", "OOD cells"), ("saturated_cells", "saturated cells"))
+             if c in summary.columns]
     plates = summary["plate"].nunique() > 1  # the plate column only when there is a choice
     head = [*(["plate"] if plates else []), "well", "cells", "fields", *TASKS, "organised fraction",
             "sarcomere length µm"]
-    head += ["OOD cells"] if has_ood else []
+    head += [h for _, h in flags]
     rows = []
     for row in summary.to_dict("records"):
         failed = f' <span class="failed">({row["failed_fields"]} failed)</span>' if row["failed_fields"] else ""
@@ -100,8 +101,7 @@ def _wells_table(summary: pd.DataFrame) -> str:
             value = f'<span class="mean">{mean:.2f}</span>' if task in ORDINAL_TASKS and np.isfinite(mean) else ""
             tds.append(f'<td><div class="barcell">{bar}{value}</div></td>')
         tds += [f'<td class="num">{_spread(row, m, 2)}</td>' for m in ("organised_fraction", "sarcomere_length_um")]
-        if has_ood:
-            tds.append(f'<td class="num">{row["ood_cells"]}</td>')
+        tds += [f'<td class="num">{row[c]}</td>' for c, _ in flags]
         rows.append(f'<tr data-well="{_esc(row["well"])}">{"".join(tds)}</tr>')
     header = "".join(f"<th>{_esc(h)}</th>" for h in head)
     return f'<table class="wells"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -23,7 +23,7 @@ def well_summary(cells: pd.DataFrame) -> pd.DataFrame:
         A run's cells table (the ratings CSV, read back or in memory): one row per cell with
         ``status == "ok"``, and one row per failed (``"error: ..."``) or empty (``"no cells"``)
         field. Needs ``plate, well, field, status``; uses the rating, ``p_<task>_<class>``,
-        metric and ``ood`` columns present.
+        metric, ``ood`` and ``saturated`` columns present.
 
     Returns
     -------
@@ -40,7 +40,8 @@ def well_summary(cells: pd.DataFrame) -> pd.DataFrame:
           cells); ``majority_source``: the commonest (first in ``SOURCES`` order on a tie), or ""
         - ``<metric>_median``, ``<metric>_p25``, ``<metric>_p75`` for every metric of
           ``ames_batch.metrics.METRIC_NAMES`` in the table (NaN-skipping; NaN when none)
-        - ``ood_cells`` (cells flagged out of distribution), when the table has ``ood``
+        - ``ood_cells`` (cells flagged out of distribution), when the table has ``ood``;
+          ``saturated_cells`` (cells the detector clipped), when it has ``saturated``
 
     Raises
     ------
@@ -89,8 +90,9 @@ def well_summary(cells: pd.DataFrame) -> pd.DataFrame:
             values = values[np.isfinite(values)]
             p25, median, p75 = np.percentile(values, [25, 50, 75]) if values.size else (np.nan,) * 3
             row.update({f"{metric}_median": median, f"{metric}_p25": p25, f"{metric}_p75": p75})
-        if "ood" in table.columns:
-            row["ood_cells"] = int(sum(_truthy(v) for v in rated["ood"]))
+        for flag in ("ood", "saturated"):
+            if flag in table.columns:
+                row[f"{flag}_cells"] = int(sum(_truthy(v) for v in rated[flag]))
         rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:

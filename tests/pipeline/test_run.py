@@ -146,6 +146,45 @@ def test_run_with_a_metrics_model(demo_plate, tmp_path):
         run_plate(demo_plate, model=tmp_path / "metrics-v1", mode="3d", out_csv=tmp_path / "r.csv")
 
 
+def test_cells_a_detector_clipped_are_flagged_with_their_clipped_share(demo_plate, small_bundle, tmp_path):
+    """A detector that clipped a field at the 90th percentile of one cell's projection: each cell's
+    clipped share (from the raw pixels of its true outline) is in the CSV, flagged where it is
+    over 1 %, and counted in the summary; a field that was not clipped has none."""
+    from click.testing import CliRunner
+
+    from ames_batch.cli import main
+    from ames_batch.pipeline import SATURATED_CELL_SHARE
+    from ames_batch.segment import match_labels
+
+    key = FieldKey("A/1", "0")
+    image = read_field(demo_plate, key)
+    truth = np.asarray(read_labels(demo_plate, key, "truth")[0][0])
+    stack = np.asarray(image.values)
+    level = np.percentile(stack[0].max(axis=0)[truth == 1], 90)
+    clipped = np.minimum(stack, level).astype(stack.dtype)
+    write_field(demo_plate, FieldKey("B/9", "0"), xr.DataArray(clipped, dims=image.dims, coords={"c": image.coords["c"].values},
+                                                               attrs={"scale_um": image.attrs["scale_um"]}))
+    at_top = clipped[0].max(axis=0) == clipped.max()
+    expected = {t: at_top[truth == t].mean() for t in np.unique(truth) if t}
+    assert expected[1] == pytest.approx(0.10, abs=0.01)
+
+    res = CliRunner().invoke(main, ["run", str(demo_plate), "--model", str(small_bundle), "--explain", "none",
+                                    "--out", str(tmp_path / "r.csv")])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "r.csv", dtype={"field": str})
+    found = np.asarray(read_labels(demo_plate, FieldKey("B/9", "0"), "cells")[0][0])
+    pairs = match_labels(found, truth, iou_threshold=0.5).pairs
+    assert {t for _, t, _ in pairs} == set(expected)
+    rows = table[table.well == "B/9"].set_index("label")
+    for cell, t, _ in pairs:
+        assert rows.loc[cell, "saturated_fraction"] == pytest.approx(expected[t], abs=0.02)
+        assert bool(rows.loc[cell, "saturated"]) == (expected[t] > SATURATED_CELL_SHARE)
+    others = table[table.well != "B/9"]
+    assert len(others) and (others.saturated_fraction == 0).all() and not others.saturated.any()
+    n_flagged = int(table.saturated.sum())
+    assert n_flagged >= 1 and res.output.strip().splitlines()[-1].endswith(f"\t{n_flagged} saturated")
+
+
 @pytest.mark.parametrize("bad", ["nan", "constant", "saturated"])
 def test_bad_field_is_reported_and_others_rated(demo_plate, small_bundle, tmp_path, bad):
     good = list_fields(demo_plate)

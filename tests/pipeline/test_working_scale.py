@@ -126,3 +126,29 @@ def test_a_stack_at_the_working_scale_is_read_as_it_is_chunk_by_chunk(tmp_path):
     # the MIP comes from the same read: equal to the one read without the stack
     np.testing.assert_array_equal(data.mip, read_field_data(demo.plate, key).mip)
     assert data.scale_um == read_field_data(demo.plate, key).scale_um
+
+
+def test_a_cells_clipped_share_is_that_of_its_raw_pixels_at_the_working_scale(rng):
+    """At 0.04 µm/px (four field pixels per working pixel a side) the share of a cell's pixels the
+    detector clipped is measured on the raw projection and carried to the working grid: a cell
+    clipped at its 80th percentile reads 20 %, its unclipped neighbour 0."""
+    from ames_batch.io import FieldKey
+    from ames_batch.pipeline import FieldData, extract_cells
+
+    px = 0.04
+    y, x = np.mgrid[:1024, :1024]
+    cells = np.zeros((1024, 1024), np.uint32)
+    cells[(y - 300) ** 2 + (x - 300) ** 2 < 220 ** 2] = 1
+    cells[(y - 700) ** 2 + (x - 700) ** 2 < 220 ** 2] = 2
+    stripes = 1 + np.cos(2 * np.pi * x * px / 1.8)
+    raw = 300 + np.where(cells == 1, 3000, np.where(cells == 2, 1000, 0)) * stripes + rng.normal(0, 30, cells.shape)
+    level = np.percentile(raw[cells == 1], 80)
+    mip = np.rint(np.minimum(raw, level)).astype(np.uint16)
+    field = FieldData.from_arrays(FieldKey("A/1", "0"), mip, {"z": 1.0, "y": px, "x": px})
+    assert field.pixel_size_um == pytest.approx(WORKING_PIXEL_SIZE_UM) and field.clipped.shape == field.mip.shape
+    records = extract_cells(field, field.labels_from_field(cells))
+    expected = {t: float(np.mean(mip[cells == t] == mip.max())) for t in (1, 2)}
+    assert expected[1] == pytest.approx(0.20, abs=0.01) and expected[2] == 0
+    got = {r.label: r.saturated_fraction for r in records}
+    assert got[1] == pytest.approx(expected[1], abs=0.01) and got[2] < 0.001
+    assert [r.saturated for r in records] == [True, False]

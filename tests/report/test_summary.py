@@ -91,11 +91,13 @@ def test_read_back_csv_gives_the_same_summary(cells, tmp_path):
     pd.testing.assert_frame_equal(well_summary(back), well_summary(cells))
 
 
-def test_ood_cells_counted_when_present(cells):
-    flagged = cells.assign(ood=[True, False, True, None, "False", None, "True"])
+def test_flagged_cells_counted_when_present(cells):
+    flagged = cells.assign(ood=[True, False, True, None, "False", None, "True"],
+                           saturated=[False, "True", True, None, True, None, False])
     summary = well_summary(flagged)
     assert summary["ood_cells"].tolist() == [2, 0, 1]
-    assert "ood_cells" not in well_summary(cells).columns
+    assert summary["saturated_cells"].tolist() == [2, 1, 0]
+    assert "ood_cells" not in well_summary(cells).columns and "saturated_cells" not in well_summary(cells).columns
 
 
 @pytest.mark.parametrize(("change", "match"), [
