@@ -142,9 +142,9 @@ class RatingModel:
         Returns
         -------
         probabilities : dict[str, (N, K) ndarray of float32]
-            Singular: softmax rows, from a forward pass compiled once per batch size and fed
-            fixed-shape batches (``xai.forward_pass``; Keras' ``predict`` would build a
-            ``tf.data`` pipeline per call). Ensemble: its members' calibrated vote (rows sum
+            Singular: softmax rows, from a forward pass compiled once for any batch size
+            (``xai.forward_pass``; Keras' ``predict`` would build a ``tf.data`` pipeline per
+            call). Ensemble: its members' calibrated vote (rows sum
             to 1) for tasks with a combiner, else the stacked member sigmoids (argmax =
             prediction, rows do not sum to 1). Columns follow ``tasks[task]``.
 

@@ -130,8 +130,8 @@ def gradcam_function(model, output: str, layer: str):
     return _cached(model, ("gradcam", output, layer), build), head.n_classes
 
 
-def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tuple[str, ...], batch_size: int):
-    """``fn(x, cls) -> (probabilities, cams, extras)`` for a fixed batch of `batch_size`, traced once.
+def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tuple[str, ...]):
+    """``fn(x, cls) -> (probabilities, cams, extras)`` for batches of any size, traced once.
 
     ``cls`` (batch, n_outputs) int32: the class each cam explains (< 0: the predicted one).
     Lists in `outputs` / `extra_layers` order; cams on `layer`'s grid, un-normalised.
@@ -144,16 +144,16 @@ def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tup
         import tensorflow as tf
 
         sub = _keras().Model(model.inputs, [conv.output, [h.tensor for h in heads], extras])
-        spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[1:]), tf.float32)
-        classes = tf.TensorSpec((batch_size, len(outputs)), tf.int32)
+        spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+        classes = tf.TensorSpec((None, len(outputs)), tf.int32)
         return tf.function(functools.partial(_pass_step, sub, [h.to_logits for h in heads]),
                            input_signature=[spec, classes])
 
-    return _cached(model, ("pass", outputs, layer, extra_layers, batch_size), build)
+    return _cached(model, ("pass", outputs, layer, extra_layers), build)
 
 
-def forward_function(model, outputs: tuple[str, ...], extra_layers: tuple[str, ...], batch_size: int):
-    """``fn(x) -> (probabilities, extras)`` for a fixed batch of `batch_size`, traced once."""
+def forward_function(model, outputs: tuple[str, ...], extra_layers: tuple[str, ...]):
+    """``fn(x) -> (probabilities, extras)`` for batches of any size, traced once."""
     heads = [_resolve_head(model, o) for o in outputs]
     extras = [_get_layer(model, name, "extra_layers").output for name in extra_layers]
 
@@ -161,11 +161,11 @@ def forward_function(model, outputs: tuple[str, ...], extra_layers: tuple[str, .
         import tensorflow as tf
 
         sub = _keras().Model(model.inputs, [[h.tensor for h in heads], extras])
-        spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[1:]), tf.float32)
+        spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
         return tf.function(functools.partial(_forward_step, sub, [h.to_logits for h in heads]),
                            input_signature=[spec])
 
-    return _cached(model, ("forward", outputs, extra_layers, batch_size), build)
+    return _cached(model, ("forward", outputs, extra_layers), build)
 
 
 def _forward_step(sub, to_logits, x):
