@@ -16,7 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_report": ["ReportFiles", "report_path", "wells_csv_path", "write_plate_report"],
         "_cells": ["CELL_MARGIN_UM", "SATURATED_CELL_SHARE", "CellRecord", "extract_cells", "prepare_cells",
                    "records_table"],
-        "_field_input": ["FieldData", "read_field_data"],
+        "_field_input": ["FieldData", "read_field_data", "read_field_window"],
         "_train": ["TrainReport", "TrainingCells", "collect_cells", "train_cells", "train_plate"],
         "_evaluate": ["EvaluateReport", "evaluate_plate"],
         "_synthetic": ["SyntheticCell", "design", "synthetic_cell"],

@@ -18,7 +18,7 @@ from ..errors import BadFieldError
 from ..image import WORKING_PIXEL_SIZE_UM, clipped_pixels, to_working_scale
 from ..io import FieldKey, field_attributes, field_level_scales, read_field, read_field_projection, resolve_channel
 
-__all__ = ["FieldData", "read_field_data"]
+__all__ = ["FieldData", "read_field_data", "read_field_window"]
 
 #: Share of pixels at the dtype's maximum (the file's full range) above which a field is refused as saturated.
 SATURATED_SHARE = 0.05
@@ -184,6 +184,43 @@ def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, w
             [coarse.attrs["translation_um"][a] for a in "yx"], [data.translation_um[a] for a in "yx"], atol=1e-6):
         return replace(data, stack=stack)
     return replace(data, stack=_working_stack(image.isel(c=index), data.field_scale_um["x"])[1])
+
+
+def read_field_window(plate, key: FieldKey, box: tuple[slice, slice], *, channel: str | int | None = None
+                      ) -> FieldData | None:
+    """The MIP of the pixels `box` of a field's working grid, read from the one pyramid level on it.
+
+    A picture of a few cells (the report's gallery) needs their boxes, not the field: only the
+    chunks under `box` are read (a demo field's gallery cell: a quarter of them).
+
+    Parameters
+    ----------
+    plate : Path
+    key : FieldKey
+    box : (slice, slice)
+        (y, x) pixels of the working grid (the grid of the field's labels), steps of 1.
+    channel : str or int, optional
+        As :func:`read_field_data`.
+
+    Returns
+    -------
+    FieldData or None
+        The window as a field (``mip`` the window, ``translation_um`` its first pixel's centre),
+        without a stack; None when no pyramid level lies on the working grid (a field finer than
+        the working scale whose levels miss it: read it whole with :func:`read_field_data`).
+
+    Raises
+    ------
+    BadFieldError
+        As :func:`read_field_data`, for the window's pixels.
+    """
+    image = _read_level(plate, key, "working")
+    scale = dict(image.attrs["scale_um"])
+    if float(scale["x"]) < WORKING_PIXEL_SIZE_UM * (1 - 1e-6):  # the working grid is a resampling of it
+        return None
+    index = _stain(image, channel, field_attributes(plate, key))
+    mip = read_field_projection(plate, key, index, level=image.attrs["level"], region=box)
+    return FieldData.from_arrays(key, mip.values, scale, origin_um=mip.attrs["translation_um"])
 
 
 def _working_stack(stack, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from ..image import cell_bbox
 from ..io import FieldKey, field_attributes, list_heatmaps, list_labels, read_heatmap, read_labels, write_csv_atomic
 from ..segment import match_labels
 from ._cells import CELL_MARGIN_UM
-from ._field_input import read_field_data
+from ._field_input import read_field_data, read_field_window
 from ._rate import CELL_LABELS
 
 __all__ = ["ReportFiles", "report_path", "wells_csv_path", "write_plate_report"]
@@ -91,18 +91,28 @@ def _gallery(plate: Path, cells: pd.DataFrame, channel) -> list[dict]:
     items = []
     for (well, fld), rows in gallery_cells(cells, per_class=2).groupby(["well", "field"], sort=False):
         key = FieldKey(str(well), str(fld))
-        labels = np.asarray(read_labels(plate, key, CELL_LABELS)[0].max(dim="z"))
-        data = read_field_data(plate, key, channel=channel, level="working")  # a picture: 1/16 of a SIM field's bytes
-        if data.mip.shape != labels.shape:  # an odd-sized field's coarse level rounds to another grid
-            data = read_field_data(plate, key, channel=channel)
-        maps = _task_maps(plate, key)
+        image = read_labels(plate, key, CELL_LABELS)[0]
+        labels = np.asarray(image.max(dim="z"))
+        px = float(image.attrs["scale_um"]["x"])
+        maps = whole = None
         for row in rows.to_dict("records"):
             mask = labels == int(row["label"])
-            if mask.shape != data.mip.shape or not mask.any():
+            if not mask.any():
                 continue  # labels of an older release on another grid: no picture
-            box = cell_bbox(mask, pixel_size_um=data.pixel_size_um, margin_um=CELL_MARGIN_UM)
-            overlay = _on_grid(*maps[row["task"]], data, box) if row["task"] in maps else None
-            png = cell_thumbnail_png(data.mip[box], mask[box], pixel_size_um=data.pixel_size_um, heatmap=overlay,
+            box = cell_bbox(mask, pixel_size_um=px, margin_um=CELL_MARGIN_UM)
+            # the stain under this cell only (a demo cell: a quarter of its field's chunks), read from
+            # the pyramid level on the labels' grid; the whole field where no level lies on it
+            data = None if whole is not None else read_field_window(plate, key, box, channel=channel)
+            if data is None or data.mip.shape != mask[box].shape:
+                whole = read_field_data(plate, key, channel=channel) if whole is None else whole
+                if whole.mip.shape != labels.shape:
+                    break
+                data, box_in_data = whole, box
+            else:
+                box_in_data = tuple(slice(0, n) for n in data.mip.shape)
+            maps = _task_maps(plate, key) if maps is None else maps
+            overlay = _on_grid(*maps[row["task"]], data, box_in_data) if row["task"] in maps else None
+            png = cell_thumbnail_png(data.mip[box_in_data], mask[box], pixel_size_um=px, heatmap=overlay,
                                      display_um_per_px=GALLERY_UM_PER_PX)
             items.append({**row, "png": png})
     return items

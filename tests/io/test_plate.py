@@ -82,6 +82,24 @@ def test_the_projection_of_a_channel_is_the_max_over_z_of_that_channel_at_each_l
         read_field_projection(plate, key, 2)
 
 
+def test_a_region_of_the_projection_is_that_crop_of_it_placed_where_it_lies(tmp_path, rng):
+    """Only the chunks under a (y, x) window are read; the window's origin moves by its start."""
+    stack = rng.integers(0, 65535, size=(2, 37, 600, 520), dtype=np.uint16)
+    plate, key = tmp_path / "p.ome.zarr", FieldKey("B/2", "1")
+    write_field(plate, key, make_image(stack))
+    for level, region in ((0, (slice(130, 411), slice(7, 300))), (1, (slice(250, None), slice(None, 40)))):
+        whole = read_field_projection(plate, key, 0, level=level)
+        window = read_field_projection(plate, key, 0, level=level, region=region)
+        np.testing.assert_array_equal(window.values, whole.values[region])
+        scale = whole.attrs["scale_um"]
+        for a, s in zip("yx", region):
+            start = s.indices(whole.sizes[a])[0]
+            assert window.attrs["translation_um"][a] == pytest.approx(whole.attrs["translation_um"][a] + start * scale[a])
+    for bad in ((slice(0, 10),), (slice(0, 10, 2), slice(0, 10)), (slice(20, 10), slice(0, 10))):
+        with pytest.raises(ValueError, match="`region`"):
+            read_field_projection(plate, key, 0, region=bad)
+
+
 def test_float_field_and_single_channel(tmp_path, rng):
     stack = rng.normal(size=(1, 2, 30, 17)).astype(np.float32)
     plate = tmp_path / "p.ome.zarr"

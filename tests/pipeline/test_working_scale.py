@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 
 from ames_batch.image import WORKING_PIXEL_SIZE_UM
 from ames_batch.io import list_fields, read_field, read_heatmap, read_labels
-from ames_batch.pipeline import CELL_MARGIN_UM, read_field_data, run_plate, write_demo_plate
+from ames_batch.pipeline import CELL_MARGIN_UM, read_field_data, read_field_window, run_plate, write_demo_plate
 from ames_batch.segment import match_labels
 
 FINE = {"z": 1.0, "y": 0.08, "x": 0.08}
@@ -95,6 +95,12 @@ def test_a_picture_reads_the_pyramid_level_at_the_working_scale_onto_the_same_gr
     assert coarse.mip.shape == full.mip.shape and coarse.pixel_size_um == full.pixel_size_um
     assert coarse.translation_um == pytest.approx(full.translation_um)
     assert np.corrcoef(coarse.mip.ravel(), full.mip.ravel())[0, 1] > 0.95
+    # a cell's window of it (the gallery's read) is that box of level 1, at the same µm
+    box = (slice(40, 200), slice(13, 170))
+    window = read_field_window(plate, key, box)
+    np.testing.assert_array_equal(window.mip, coarse.mip[box])
+    assert window.translation_um == pytest.approx({a: coarse.translation_um[a] + b.start * WORKING_PIXEL_SIZE_UM
+                                                   for a, b in zip("yx", box)})
 
 
 def test_a_3d_stack_comes_from_the_pyramid_level_at_the_working_scale_onto_the_mips_grid(rated_fine):

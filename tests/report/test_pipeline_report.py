@@ -59,6 +59,33 @@ def test_a_heatmap_laid_on_a_cells_box_is_that_box_of_the_whole_field(rated):
     assert whole.std() > 0
 
 
+def test_a_cells_window_is_that_box_of_the_fields_picture(rated):
+    """The gallery reads each cell's box of the stain alone (its chunks): the same pixels, placed
+    at the same µm, as the box of the whole field's picture; its heatmap laid over it the same."""
+    import numpy as np
+
+    from ames_batch.image import cell_bbox
+    from ames_batch.io import list_fields, read_labels
+    from ames_batch.pipeline import read_field_data, read_field_window
+    from ames_batch.pipeline._report import _on_grid, _task_maps
+
+    demo, _ = rated
+    for key in list_fields(demo.plate):
+        whole = read_field_data(demo.plate, key, level="working")
+        plane, attrs = _task_maps(demo.plate, key)["sarcomerisation"]
+        labels = np.asarray(read_labels(demo.plate, key, "cells")[0].max(dim="z"))
+        for label in np.unique(labels[labels > 0]):
+            box = cell_bbox(labels == label, pixel_size_um=whole.pixel_size_um, margin_um=2.0)
+            window = read_field_window(demo.plate, key, box)
+            np.testing.assert_array_equal(window.mip, whole.mip[box])
+            assert window.pixel_size_um == whole.pixel_size_um
+            for a, b in zip("yx", box):
+                assert window.translation_um[a] == pytest.approx(whole.translation_um[a] + b.start * whole.scale_um[a])
+            inside = tuple(slice(0, n) for n in window.mip.shape)
+            np.testing.assert_allclose(_on_grid(plane, attrs, window, inside), _on_grid(plane, attrs, whole, box),
+                                       atol=1e-6)
+
+
 def test_report_with_the_truth_matches_cells_by_overlap(rated, open_html, tmp_path):
     """The demo's truth labels are not the run's labels: cells are paired by overlap, so the
     confusion matrices count every matched cell once."""
