@@ -207,12 +207,8 @@ def read_field_window(plate, key: FieldKey, box: tuple[slice, slice], *, channel
     FieldData or None
         The window as a field (``mip`` the window, ``translation_um`` its first pixel's centre),
         without a stack; None when no pyramid level lies on the working grid (a field finer than
-        the working scale whose levels miss it: read it whole with :func:`read_field_data`).
-
-    Raises
-    ------
-    BadFieldError
-        As :func:`read_field_data`, for the window's pixels.
+        the working scale whose levels miss it) or when the window alone would be refused (flat,
+        or saturated though its field is not): read it whole with :func:`read_field_data`.
     """
     image = _read_level(plate, key, "working")
     scale = dict(image.attrs["scale_um"])
@@ -220,7 +216,10 @@ def read_field_window(plate, key: FieldKey, box: tuple[slice, slice], *, channel
         return None
     index = _stain(image, channel, field_attributes(plate, key))
     mip = read_field_projection(plate, key, index, level=image.attrs["level"], region=box)
-    return FieldData.from_arrays(key, mip.values, scale, origin_um=mip.attrs["translation_um"])
+    try:
+        return FieldData.from_arrays(key, mip.values, scale, origin_um=mip.attrs["translation_um"])
+    except BadFieldError:  # a window can be flat or saturated where its field is not: read the field
+        return None
 
 
 def _working_stack(stack, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:

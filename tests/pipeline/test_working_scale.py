@@ -158,3 +158,20 @@ def test_a_cells_clipped_share_is_that_of_its_raw_pixels_at_the_working_scale(rn
     got = {r.label: r.saturated_fraction for r in records}
     assert got[1] == pytest.approx(expected[1], abs=0.01) and got[2] < 0.001
     assert [r.saturated for r in records] == [True, False]
+
+
+def test_a_window_refused_alone_is_left_to_a_read_of_its_field(tmp_path, rng):
+    """A saturated cell fills its own box at the file's maximum, not its field: the window read
+    declines (None) and the whole field, which a run accepted, is read instead."""
+    import xarray as xr
+
+    from ames_batch.io import FieldKey, write_field
+
+    stack = rng.integers(100, 4000, size=(1, 3, 400, 400), dtype=np.uint16)
+    stack[..., :60, :60] = 65535  # 2 % of the field, all of the window
+    key = FieldKey("A/1", "0")
+    write_field(tmp_path / "p.zarr", key, xr.DataArray(stack, dims=("c", "z", "y", "x"), coords={"c": ["actinin"]},
+                                                       attrs={"scale_um": {"z": 1.0, "y": 0.16, "x": 0.16}}))
+    assert read_field_window(tmp_path / "p.zarr", key, (slice(0, 50), slice(0, 50))) is None
+    assert read_field_window(tmp_path / "p.zarr", key, (slice(100, 150), slice(0, 50))).mip.shape == (50, 50)
+    assert read_field_data(tmp_path / "p.zarr", key).mip.shape == (400, 400)
