@@ -100,7 +100,7 @@ class CNNRater(BundleRater):
     def rate(self, batch: Sequence[CNNInput], explain: Sequence[str] = ()) -> Rating:
         """As :meth:`BundleRater.rate`; a singular CNN's Grad-CAM and ``ood`` columns come from its
         predicting pass."""
-        from ..xai import forward_pass, grad_cam_pass
+        from ..xai import GRAD_CAM_RANGE, forward_pass, grad_cam_pass
 
         singular = self.model.members is None
         cam = singular and "gradcam" in explain
@@ -116,8 +116,8 @@ class CNNRater(BundleRater):
                                          batch_size=self.batch_size)
         explanations = {m: self.explain(m, batch, probs) for m in explain if not (cam and m == "gradcam")}
         if cam:
-            explanations["gradcam"] = [CellExplanation(maps={t: maps[t][i] for t in self.tasks},
-                                                       placement=b.geometry) for i, b in enumerate(batch)]
+            explanations["gradcam"] = [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.geometry,
+                                                       value_range=GRAD_CAM_RANGE) for i, b in enumerate(batch)]
         columns = _columns(len(batch), explanations)
         if extra:
             for column, ood in zip(columns, self.ood.columns(extras[extra[0]])):
@@ -130,7 +130,7 @@ class CNNRater(BundleRater):
 
         IG reports ``ig_completeness_<task>`` per cell: ``|sum(IG) - (f(x) - f(0))| / |f(x) - f(0)|``.
         """
-        from ..xai import grad_cam, ig_completeness_error, integrated_gradients
+        from ..xai import GRAD_CAM_RANGE, grad_cam, ig_completeness_error, integrated_gradients
 
         if method not in self.explanations:
             raise ValueError(f"{self.name}: no {method!r} heatmap; this CNN offers {list(self.explanations)}")
@@ -154,8 +154,9 @@ class CNNRater(BundleRater):
                                               batch_size=self.batch_size)
                 for i, e in zip(which, error):
                     columns[i][f"ig_completeness_{task}"] = float(e)
-        return [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.geometry, columns=columns[i])
-                for i, b in enumerate(batch)]
+        bounds = GRAD_CAM_RANGE if method == "gradcam" else None  # IG is unbounded
+        return [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.geometry, columns=columns[i],
+                                value_range=bounds) for i, b in enumerate(batch)]
 
     def save(self, path, *, name: str, version: str, training: dict, metrics: dict | None = None,
              description: str = "") -> Path:

@@ -213,7 +213,7 @@ class HybridRater(BundleRater):
         in the cell the image part of that score comes from (its metrics part is a constant for
         the gradient).
         """
-        from ..xai import grad_cam_pass
+        from ..xai import GRAD_CAM_RANGE, grad_cam_pass
         from ._architectures import LAST_CONV
 
         if method not in self.explanations:
@@ -225,8 +225,8 @@ class HybridRater(BundleRater):
         _, maps, _ = grad_cam_pass(self._explainer, x, outputs=list(self.tasks), layer=LAST_CONV,
                                    class_index={t: np.argmax(probabilities[t], axis=1) for t in self.tasks},
                                    batch_size=self.batch_size)
-        return [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.cnn.geometry)
-                for i, b in enumerate(batch)]
+        return [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.cnn.geometry,
+                                value_range=GRAD_CAM_RANGE) for i, b in enumerate(batch)]
 
     def save(self, path, *, name: str, version: str, training: dict, metrics: dict | None = None,
              description: str = "") -> Path:

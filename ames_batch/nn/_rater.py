@@ -34,11 +34,15 @@ class CellExplanation:
         Has ``to_field(array, field_shape) -> ndarray``: lays a map over the field's pixels.
     columns : dict of str to float
         Per-cell numbers to report beside the ratings (e.g. IG's completeness error per task).
+    value_range : (float, float) or None
+        Bounds every value of the method's maps lies in (Grad-CAM: ``xai.GRAD_CAM_RANGE``), which
+        lets them be stored in 8 bits; None where the values are unbounded (IG).
     """
 
     maps: Mapping[str, np.ndarray]
     placement: Any
     columns: Mapping[str, float] = field(default_factory=dict)
+    value_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -152,32 +152,34 @@ def _model_grid(explanations, dims: tuple[str, ...]) -> dict[str, int]:
 def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
     """A heatmap, one channel per task (or one "organised" channel): the organised map on the
     working grid (the metrics' own), a model's maps on the power-of-two coarsening of the
-    working grid (and of the stack's z) nearest the model's input voxel."""
+    working grid (and of the stack's z) nearest the model's input voxel. Maps of known bounds
+    (the organised map, Grad-CAM) say so in ``attrs["value_range"]``: they are stored in 8 bits."""
     data = f.data
     if method == ORGANISED:
-        plane = np.zeros(data.mip.shape, np.float32)
+        planes = np.zeros((1, *data.mip.shape), np.float32)
         for c in f.cells:
-            plane[c.bbox][c.organised] = 1.0
-        planes, names, dims = [plane], [ORGANISED], ("c", "y", "x")
-        grid = {"y": 1, "x": 1}
+            planes[0][c.bbox][c.organised] = 1.0
+        names, dims = [ORGANISED], ("c", "y", "x")
+        grid, bounds = {"y": 1, "x": 1}, (0.0, 1.0)
     else:
         three_d = explanations and next(iter(explanations[0].maps.values())).ndim == 3
         shape = f.stack_shape if three_d else data.mip.shape
         names, dims = list(tasks), ("c", "z", "y", "x") if three_d else ("c", "y", "x")
         grid = _model_grid(explanations, dims[1:])
         step = tuple(grid[a] for a in dims[1:])
-        planes = []
-        for task in tasks:
-            plane = np.zeros(tuple(n // g for n, g in zip(shape, step)), np.float32)
+        ranges = {e.value_range for e in explanations}
+        bounds = ranges.pop() if len(ranges) == 1 else None
+        # filled in place: stacking per-task planes copied a 3D demo map's 50 MB per field
+        planes = np.zeros((len(names), *(n // g for n, g in zip(shape, step))), np.float32)
+        for plane, task in zip(planes, tasks):
             for e in explanations:  # cells may overlap in their boxes: the stronger value wins
                 placed = e.placement.to_region(e.maps[task], shape, step=step)
                 box = plane[e.placement.region_on(step, shape)]
                 np.copyto(box, placed, where=np.abs(placed) > np.abs(box))
-            planes.append(plane)
     scale = {a: data.scale_um[a] * grid[a] for a in dims[1:]}
     origin = {a: data.translation_um.get(a, 0.0) + (grid[a] - 1) / 2 * data.scale_um[a] for a in dims[1:]}
-    return xr.DataArray(np.stack(planes), dims=dims, coords={"c": names},
-                        attrs={"scale_um": scale, "translation_um": origin})
+    attrs = {"scale_um": scale, "translation_um": origin} | ({"value_range": bounds} if bounds else {})
+    return xr.DataArray(planes, dims=dims, coords={"c": names}, attrs=attrs)
 
 
 def _rows(f: _Field, rater, rating: Rating, stamp: str) -> list[dict]:

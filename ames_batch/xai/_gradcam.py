@@ -7,7 +7,10 @@ import numpy as np
 from ._graph import forward_function, gradcam_function, pass_function
 from ._validate import _batches, _check_inputs, _check_model, _check_positive_int, _class_indices
 
-__all__ = ["forward_pass", "grad_cam", "grad_cam_pass", "upsample_linear"]
+__all__ = ["GRAD_CAM_RANGE", "forward_pass", "grad_cam", "grad_cam_pass", "upsample_linear"]
+
+#: Every Grad-CAM map is scaled to this range (its peak at 1; a map with no positive evidence is 0).
+GRAD_CAM_RANGE: tuple[float, float] = (0.0, 1.0)
 
 
 def upsample_linear(maps: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -144,7 +147,7 @@ def _to_input_grid(coarse: np.ndarray, shape) -> np.ndarray:
     maps = upsample_linear(coarse, shape)
     peak = maps.reshape(maps.shape[0], -1).max(axis=1)
     scale = np.where(peak > 0, peak, 1.0).reshape((-1,) + (1,) * (maps.ndim - 1))
-    return np.clip(maps / scale, 0.0, 1.0).astype(np.float32)
+    return np.clip(maps / scale, *GRAD_CAM_RANGE).astype(np.float32)
 
 
 def grad_cam_pass(

@@ -8,6 +8,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Label, Labels, Multiscales, Reader
 
@@ -193,6 +194,66 @@ def test_heatmap_round_trip(tmp_path, rng, dims):
     assert list(out.coords["c"].values) == TASKS
     assert out.attrs["scale_um"] == scale
     assert out.attrs["ames"] == {"model": "default-1", "layer": "conv3"}
+    assert list_heatmaps(plate, KEY) == ["gradcam"]
+
+
+@pytest.mark.parametrize("bounds", [(0.0, 1.0), (-2.0, 3.0)])
+def test_a_bounded_heatmap_is_stored_in_8_bits_and_read_back_within_half_a_step(tmp_path, rng, bounds):
+    plate = make_plate(tmp_path, rng)
+    lo, hi = bounds
+    values = rng.uniform(lo, hi, size=(3, 2, 300, 320)).astype(np.float32)  # two levels
+    values[0, 0, :2, :2] = [[lo, hi], [lo, hi]]  # both ends of the range are stored exactly
+    hm = xr.DataArray(values, dims=("c", "z", "y", "x"), coords={"c": TASKS},
+                      attrs={"scale_um": {"z": 0.5, "y": 0.08, "x": 0.08}, "value_range": bounds})
+    write_heatmap(plate, KEY, "gradcam", hm, attrs={"model": "m"})
+    array = zarr.open_array(plate / KEY.path / "heatmaps" / "gradcam" / "0", mode="r")
+    assert array.dtype == np.uint8  # a quarter of float32's bytes, before compression
+    out = read_heatmap(plate, KEY, "gradcam")
+    assert out.dtype == np.float32
+    step = (hi - lo) / 255
+    assert np.abs(out.values - values).max() <= step / 2 + 1e-6
+    np.testing.assert_array_equal(out.values[0, 0, :2, :2], [[lo, hi], [lo, hi]])
+    assert out.attrs["ames"] == {"model": "m", "encoding": {"dtype": "uint8", "value_range": [lo, hi]}}
+    # level 1 is the 2 x 2 mean of level 0, in steps
+    level1 = read_heatmap(plate, KEY, "gradcam", level=1).values
+    mean = values.reshape(3, 2, 150, 2, 160, 2).mean(axis=(3, 5))
+    assert np.abs(level1 - mean).max() <= step + 1e-6
+    validate_plate(plate)
+
+
+def test_napari_opens_an_8_bit_heatmap_over_the_field_with_its_full_range_shown(tmp_path, rng):
+    from napari.layers import Layer
+    from napari_ome_zarr import napari_get_reader
+
+    plate = make_plate(tmp_path, rng)
+    values = np.zeros((3, 10, 12), np.float32)
+    values[:, 4, 5] = [1.0, 0.5, 0.25]
+    scale, origin = {"y": 0.32, "x": 0.32}, {"y": 0.12, "x": 0.12}  # 4 x 4 blocks of the 0.08 µm field
+    write_heatmap(plate, KEY, "gradcam", xr.DataArray(values, dims=("c", "y", "x"), coords={"c": TASKS}, attrs={
+        "scale_um": scale, "translation_um": origin, "value_range": (0.0, 1.0)}))
+    layers = [Layer.create(d, m, k) for d, m, k in napari_get_reader(str(plate / KEY.path / "heatmaps" / "gradcam"))()]
+    assert [layer.name for layer in layers] == [f"gradcam: {t}" for t in TASKS]
+    for layer, peak in zip(layers, [255, 128, 64]):
+        level0 = layer.data[0] if layer.multiscale else layer.data
+        assert level0.dtype == np.uint8 and int(np.asarray(level0).max()) == peak
+        np.testing.assert_allclose(layer.scale[-2:], [0.32, 0.32])
+        assert tuple(layer.contrast_limits) == (0, 255)  # the omero window: 0 and 1 of the map
+        # the peak block's centre (field pixels 16..19 in y, 20..23 in x) shows the peak: napari-ome-zarr
+        # 0.11 drops the translation, a shift under half a heatmap pixel (docs/plate-layout.md)
+        assert layer.get_value((0.12 + 4 * 0.32, 0.12 + 5 * 0.32), world=True) == peak
+
+
+def test_a_heatmap_outside_its_value_range_is_refused_and_the_old_one_kept(tmp_path, rng):
+    plate = make_plate(tmp_path, rng)
+    good = xr.DataArray(np.full((3, 20, 24), 0.5, np.float32), dims=("c", "y", "x"), coords={"c": TASKS},
+                        attrs={"scale_um": {"y": 0.08, "x": 0.08}, "value_range": (0.0, 1.0)})
+    write_heatmap(plate, KEY, "gradcam", good)
+    bad = good.copy(data=np.where(np.arange(24) == 3, 1.2, 0.5).astype(np.float32) * np.ones((3, 20, 1), np.float32))
+    with pytest.raises(ValueError, match=r"outside its value_range \[0.0, 1.0\]: 0.5 to 1.2"):
+        write_heatmap(plate, KEY, "gradcam", bad)
+    with pytest.raises(ValueError, match="value_range"):
+        write_heatmap(plate, KEY, "gradcam", good.assign_attrs(value_range=(1.0, 1.0)))
+    np.testing.assert_allclose(read_heatmap(plate, KEY, "gradcam").values, 128 / 255)
     assert list_heatmaps(plate, KEY) == ["gradcam"]
 
 

@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import zarr
 from click.testing import CliRunner
 
 from ames_batch.cli import main
-from ames_batch.io import FieldKey, field_attributes, list_fields, set_field_attributes, write_field
+from ames_batch.io import (FieldKey, field_attributes, list_fields, list_heatmaps, read_heatmap, set_field_attributes,
+                           write_field)
 from ames_batch.metrics import METRIC_NAMES
 from ames_batch.nn import BundleRater, PreprocessSettings, build_model, make_card, save_bundle
 from ames_batch.pipeline import run_plate, train_plate, write_demo_plate
@@ -289,3 +291,8 @@ def test_ig_completeness_is_recorded_per_cell(rated, tmp_path):
     table = pd.read_csv(tmp_path / "r.csv")
     errors = table[[f"ig_completeness_{t}" for t in TASKS]].to_numpy()
     assert np.isfinite(errors).all() and (errors >= 0).all() and errors.max() < 0.05
+    # IG is unbounded and signed: kept as float32, not in 8 bits
+    key = next(k for k in list_fields(plate) if "ig" in list_heatmaps(plate, k))
+    heat = read_heatmap(plate, key, "ig")
+    assert "encoding" not in heat.attrs["ames"] and (heat.values < 0).any() and (heat.values > 0).any()
+    assert zarr.open_array(plate / key.path / "heatmaps" / "ig" / "0", mode="r").dtype == np.float32

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import zarr
 
 from ames_batch.errors import LockedError, NotAPlateError
 from ames_batch.io import (FieldKey, field_attributes, list_fields, list_heatmaps, list_labels, plate_lock, read_cell_table,
@@ -40,7 +41,9 @@ def test_run_writes_labels_heatmaps_and_csv(demo_plate, small_bundle, tmp_path):
             assert sum(probs) == pytest.approx(1, abs=1e-4)
         heat = read_heatmap(demo_plate, key, "gradcam")
         assert list(heat.coords["c"].values) == ["sarcomerisation", "directionality", "source"]
-        assert heat.dtype == np.float32
+        # Grad-CAM lies in [0, 1]: stored in 8 bits, read back as float32
+        assert heat.dtype == np.float32 and heat.attrs["ames"]["encoding"]["value_range"] == [0.0, 1.0]
+        assert zarr.open_array(demo_plate / key.path / "heatmaps" / "gradcam" / "0", mode="r").dtype == np.uint8
         # on a coarser grid than the labels (the model's), over the same field of view
         f = round(heat.attrs["scale_um"]["x"] / labels.attrs["scale_um"]["x"])
         assert f > 1 and heat.shape[1:] == tuple(n // f for n in labels.shape[1:])
