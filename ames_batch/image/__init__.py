@@ -6,11 +6,12 @@ from ._crop import cell_bbox, cell_long_axis
 from ._normalize import normalize_percentile
 from ._projection import max_projection
 from ._resample import antialias_sigma_px, axis_operator, resample, resample_frame
-from ._working_scale import WORKING_PIXEL_SIZE_UM, to_working_scale, upsample_labels
+from ._working_scale import WORKING_PIXEL_SIZE_UM, at_working_scale, to_working_scale, upsample_labels
 
 __all__ = [
     "CLIP_BAND",
     "WORKING_PIXEL_SIZE_UM",
+    "at_working_scale",
     "antialias_sigma_px",
     "axis_operator",
     "cell_bbox",

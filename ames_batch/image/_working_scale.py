@@ -13,7 +13,7 @@ import numpy as np
 from ._resample import antialias_sigma_px, axis_operator
 from ._validate import _check_pixel_size
 
-__all__ = ["WORKING_PIXEL_SIZE_UM", "to_working_scale", "upsample_labels"]
+__all__ = ["WORKING_PIXEL_SIZE_UM", "at_working_scale", "to_working_scale", "upsample_labels"]
 
 #: Pixel size (µm) the pipeline rates a field at: 10 px per 1.6 µm sarcomere. Measured
 #: (docs/metrics.md, "Working scale"): metrics at 0.16 µm/px of fields imaged at 0.04/0.08 µm/px
@@ -23,6 +23,18 @@ WORKING_PIXEL_SIZE_UM = 0.16
 
 #: Pixel sizes within this relative distance of the working one count as already there.
 _SAME_SCALE_RTOL = 1e-6
+
+
+def at_working_scale(pixel_size_um: float, working_pixel_size_um: float = WORKING_PIXEL_SIZE_UM) -> bool:
+    """Whether pixels of `pixel_size_um` (µm) are at or coarser than the working size: nothing to
+    downsample (:func:`to_working_scale` returns such an image unchanged).
+
+    Examples
+    --------
+    >>> at_working_scale(0.16), at_working_scale(0.04)
+    (True, False)
+    """
+    return pixel_size_um >= working_pixel_size_um * (1 - _SAME_SCALE_RTOL)
 
 
 def to_working_scale(mip, pixel_size_um: float | None = None, *,
@@ -80,7 +92,7 @@ def to_working_scale(mip, pixel_size_um: float | None = None, *,
     """
     data, wrap, scale = _unwrap(mip, pixel_size_um)
     target = _check_pixel_size(working_pixel_size_um, "working_pixel_size_um")
-    if scale >= target * (1 - _SAME_SCALE_RTOL):
+    if at_working_scale(scale, target):
         return mip, scale
     ratio = target / scale
     out_shape = tuple(max(1, int(round(n / ratio))) for n in data.shape)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .._lazy import xr
+from .._lazy import da, xr
 from ..errors import BadFieldError
-from ..image import WORKING_PIXEL_SIZE_UM, clipped_pixels, to_working_scale
+from ..image import WORKING_PIXEL_SIZE_UM, at_working_scale, clipped_pixels, to_working_scale
 from ..io import FieldKey, field_attributes, field_level_scales, read_field, read_field_projection, resolve_channel
 
 __all__ = ["FieldData", "read_field_data", "read_field_window"]
@@ -33,8 +33,9 @@ class FieldData:
     key : FieldKey
     mip : (Y', X') ndarray of float32
         Maximum projection at the working scale.
-    stack : (Z, Y', X') ndarray of float32 or None
-        The stack, each plane at the working scale (when asked for).
+    stack : (Z, Y', X') ndarray or None
+        The stack, each plane at the working scale (when asked for): float32 where planes were
+        resampled, the stored values (e.g. uint16) where the level read is at the working scale.
     scale_um : dict
         µm per pixel of `mip` / `stack` (``z`` as in the field).
     translation_um : dict
@@ -223,11 +224,14 @@ def read_field_window(plate, key: FieldKey, box: tuple[slice, slice], *, channel
 
 
 def _working_stack(stack, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:
-    """The maximum projection (as stored) and the (Z, Y', X') float32 planes at the working scale
+    """The maximum projection (as stored) and the (Z, Y', X') planes at the working scale
     (each as ``image.to_working_scale``) of a numpy or lazy (xarray, dask) (Z, Y, X) stack, read
     one z-chunk at a time into one array: a 3D run prepares two fields at once while the previous
     group is rated (measured: building a list of planes, then their stack, from the whole read
     cost a demo field 276 MB at peak for its 133 MB stack)."""
+    if at_working_scale(pixel_size_um):
+        planes = _read_into_one_array(stack)
+        return planes.max(axis=0), planes
     chunks = getattr(stack, "chunks", None)
     depth = chunks[0][0] if chunks else len(stack)
     mip = out = None
@@ -240,6 +244,18 @@ def _working_stack(stack, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]
                 out = np.empty((len(stack), *plane.shape), np.float32)
             out[z] = plane
     return mip, out
+
+
+def _read_into_one_array(stack) -> np.ndarray:
+    """A numpy or lazy (xarray, dask) array read into one numpy array in its stored dtype, a chunk
+    at a time (measured on a demo stack of 63 MB: computing z-slabs then copying them held 177 MB
+    at peak)."""
+    data = getattr(stack, "data", stack)
+    if isinstance(data, np.ndarray):
+        return data
+    out = np.empty(data.shape, data.dtype)
+    da.store(data, out, lock=False)
+    return out
 
 
 def _read_level(plate, key: FieldKey, level: int | str) -> xr.DataArray:

@@ -216,13 +216,17 @@ def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSe
 
     At most three groups are in memory: one being prepared, one being rated, one being written.
     """
+    # A field whose stack is read whole is prepared alone: measured on 32 demo fields in 3D with
+    # Grad-CAM, two at once beside the model's pass raised the peak from 1.2x to 1.3x that of 4
+    # fields (one group, nothing overlapping) and saved no time (the 3D pass keeps both cores busy).
+    threads = 1 if rater.needs_stack else PREPARE_THREADS
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ames-run") as pool:
-        preparing = pool.submit(prepare_group, plate, groups[0], rater, settings, threads=PREPARE_THREADS)
+        preparing = pool.submit(prepare_group, plate, groups[0], rater, settings, threads=threads)
         writing = None
         for i in range(len(groups)):
             group = preparing.result()
             if i + 1 < len(groups):
-                preparing = pool.submit(prepare_group, plate, groups[i + 1], rater, settings, threads=PREPARE_THREADS)
+                preparing = pool.submit(prepare_group, plate, groups[i + 1], rater, settings, threads=threads)
             predict_group(group, rater, settings)
             if writing is not None:
                 yield writing.result()

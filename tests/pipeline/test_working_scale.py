@@ -112,8 +112,8 @@ def test_a_3d_stack_comes_from_the_pyramid_level_at_the_working_scale_onto_the_m
     (key,) = list_fields(plate)
     data = read_field_data(plate, key, with_stack=True)
     level0, level1 = read_field(plate, key).isel(c=0).values, read_field(plate, key, level=1).isel(c=0).values
-    assert data.stack.shape == (level0.shape[0], *data.mip.shape) and data.stack.dtype == np.float32
-    np.testing.assert_array_equal(data.stack, level1.astype(np.float32))
+    assert data.stack.shape == (level0.shape[0], *data.mip.shape) and data.stack.dtype == level1.dtype
+    np.testing.assert_array_equal(data.stack, level1)
     assert data.mip.shape == read_field_data(plate, key).mip.shape
     np.testing.assert_array_equal(data.mip, read_field_data(plate, key).mip)  # the MIP still from level 0
     filtered = np.stack([to_working_scale(p, FINE["x"])[0] for p in level0])
@@ -121,14 +121,15 @@ def test_a_3d_stack_comes_from_the_pyramid_level_at_the_working_scale_onto_the_m
 
 
 def test_a_stack_at_the_working_scale_is_read_as_it_is_chunk_by_chunk(tmp_path):
-    """A 0.16 µm field's stack is its level 0 in float32, read a z-chunk at a time (more planes
-    than one chunk holds), with the MIP from the same read."""
+    """A 0.16 µm field's stack is its level 0 as stored (uint16: half of float32's memory), read
+    chunk by chunk (more planes than one chunk holds), with the MIP from the same read."""
     demo = write_demo_plate(tmp_path / "p.zarr", n_wells=1, n_fields=1, cells_per_field=1, seed=3)
     (key,) = list_fields(demo.plate)
     image = read_field(demo.plate, key)
     assert image.data.chunks[1][0] < image.sizes["z"]  # several z-chunks
     data = read_field_data(demo.plate, key, with_stack=True)
-    np.testing.assert_array_equal(data.stack, image.isel(c=0).values.astype(np.float32))
+    assert data.stack.dtype == np.uint16
+    np.testing.assert_array_equal(data.stack, image.isel(c=0).values)
     # the MIP comes from the same read: equal to the one read without the stack
     np.testing.assert_array_equal(data.mip, read_field_data(demo.plate, key).mip)
     assert data.scale_um == read_field_data(demo.plate, key).scale_um
