@@ -68,17 +68,18 @@ def write_demo_plate(
         Plate size; wells fill row by row from A/1.
     seed : int
         Seed of everything random; the same seed writes the same voxels, and the same cells
-        (labels, truth) in either look.
+        (labels, truth) in every look.
     scale_um : dict, optional
         ``{"z", "y", "x"}`` voxel size in µm; default the generator's demo preset.
     rater_noise : float
         Rater noise of the ground truth (see ``docs/synthetic-cells.md``), 0 = exact rules.
     truth_csv : Path, optional
         Where the ground-truth CSV goes; default ``<plate without .zarr>-truth.csv`` beside it.
-    look : {"a", "b", "c"}
+    look : {"a", "b", "c", "d"}
         Rendering of the synthetic cells (``synth.LOOKS``): ``"a"`` SIM-like, ``"b"`` an
         independent widefield/Airyscan-like rendering of the same truth, ``"c"`` look a's
-        cells through look b's camera.
+        cells through look b's camera, ``"d"`` a third independent rendering (spinning-disk
+        confocal, EMCCD) that no shipped model is trained on.
 
     Returns
     -------

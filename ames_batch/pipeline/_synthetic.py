@@ -66,7 +66,7 @@ def synthetic_cell(i: int, look: str, *, params_rng: np.random.Generator, field_
     i : int
         Index in the design.
     look : str
-        One of ``ames_batch.synth.LOOKS``.
+        One of ``ames_batch.synth.LOOKS`` (``"d"`` is the held-out look: no shipped model is trained on it).
     params_rng, field_rng : numpy.random.Generator
         Draw the cell's parameters, then its rendering (may be one generator).
     with_stack : bool

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from ._geometry import cell_frame
 from ._looks import LOOK_RECIPES
-from ._params import LOOKS, SIM_SCALE_UM, CellParams, OpticsParams, OpticsParamsB
+from ._params import LOOKS, SIM_SCALE_UM, CellParams, OpticsParams, OpticsParamsB, OpticsParamsD
 from ._placement import _MARGIN_UM, place_cells
 from ._ratings import rate_cell
 from ._sampling import MAX_BODY_HEIGHT_UM, MAX_LENGTH_UM, sample_cell_params
@@ -61,9 +61,9 @@ class SyntheticField:
         One per label.
     scale_um : dict
         ``{"z", "y", "x"}``: µm per slice / pixel.
-    optics : OpticsParams or OpticsParamsB
+    optics : OpticsParams, OpticsParamsB or OpticsParamsD
         Acquisition settings used (:class:`OpticsParams` for look ``"a"``, :class:`OpticsParamsB`
-        for looks ``"b"`` and ``"c"``).
+        for looks ``"b"`` and ``"c"``, :class:`OpticsParamsD` for look ``"d"``).
     organised : (Y, X) ndarray of bool
         The cells' organised regions, the truth behind ``organised_fraction``: where the
         generator lays myofibrils, gaps between lanes and missing stretches of a lane
@@ -77,7 +77,7 @@ class SyntheticField:
     cell_labels: np.ndarray
     cells: list[CellTruth]
     scale_um: dict
-    optics: OpticsParams | OpticsParamsB | None = None
+    optics: OpticsParams | OpticsParamsB | OpticsParamsD | None = None
     organised: np.ndarray | None = None
     look: str = "a"
 
@@ -86,7 +86,7 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
                      n_z: int | None = None, field_size_um: tuple[float, float] | None = None,
                      cell_params: list[CellParams] | None = None, rater_noise: float = 0.0,
                      touching: bool = False, look: str = "a",
-                     optics: OpticsParams | OpticsParamsB | None = None) -> SyntheticField:
+                     optics: OpticsParams | OpticsParamsB | OpticsParamsD | None = None) -> SyntheticField:
     """Render a synthetic 3D-SIM field of alpha-actinin-stained cardiomyocytes.
 
     Parameters
@@ -111,12 +111,14 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
     touching : bool
         Place the cells so that each touches another (their outlines overlap a little
         and the shared rim is split between them); otherwise at least 3 µm apart.
-    look : {"a", "b", "c"}
+    look : {"a", "b", "c", "d"}
         The rendering of the same truth: ``"a"`` SIM-like with analytic z-disc stripes,
         ``"b"`` z-discs of dots imaged by a widefield or Airyscan-like camera (independent
         code; see docs/synthetic-cells.md), ``"c"`` the cells of ``"a"`` imaged by the camera
-        of ``"b"``. Labels, ratings and ``organised`` do not depend on it.
-    optics : OpticsParams or OpticsParamsB, optional
+        of ``"b"``, ``"d"`` beaded z-lines and stress fibres imaged by a spinning-disk confocal
+        with an EMCCD (independent of both; held out: no shipped model is trained on it).
+        Labels, ratings and ``organised`` do not depend on it.
+    optics : OpticsParams, OpticsParamsB or OpticsParamsD, optional
         Acquisition settings of the look; drawn with :func:`sample_optics` when None.
 
     Returns
@@ -137,7 +139,7 @@ def synthesize_field(rng: np.random.Generator | int, *, n_cells: int = 1, scale_
     Pure and deterministic: no files, all randomness from `rng`. The cells' fine
     detail comes from each ``CellParams.detail_seed``, so a given parameter record
     always renders the same cell. Cost grows with the field's pixel count times
-    slices: a single cell at ``DEMO_SCALE_UM`` takes well under a second in either look.
+    slices: a single cell at ``DEMO_SCALE_UM`` takes well under a second in every look.
     Myofibrils lie in ``fibril_layers`` layers at their own depths, z-lines tilt out of the
     image plane and the body bulges over its nucleus, so the stack holds more than its MIP.
 

@@ -7,9 +7,11 @@ import numpy as np
 from ._fibrils import render_cell_a
 from ._geometry import CellFrame
 from ._look_b import render_cell_b
+from ._look_d import render_cell_d
 from ._optics import acquire_stack_a, sample_optics_a
 from ._optics_b import acquire_stack_b, sample_optics_b
-from ._params import OpticsParams, OpticsParamsB
+from ._optics_d import acquire_stack_d, sample_optics_d
+from ._params import OpticsParams, OpticsParamsB, OpticsParamsD
 from ._validate import _as_generator, _check_look
 
 __all__ = ["LOOK_RECIPES", "LookRecipe", "sample_optics"]
@@ -75,6 +77,24 @@ def _image_c(frames, windows, shape, *, scale_um, n_z, base_um, optics, rng) -> 
                            base_um=base_um, optics=optics, rng=rng)
 
 
+def _image_d(frames, windows, shape, *, scale_um, n_z, base_um, optics, rng) -> np.ndarray:
+    """Look "d": its own cells (beaded z-lines, stress fibres, rim) through a spinning-disk confocal
+    and an EMCCD (independent of looks "a" and "b")."""
+    emitters = {k: [] for k in ("index", "emission", "height", "spread")}
+    column = np.zeros(shape, np.float32)
+    for frame, (sy, sx) in zip(frames, windows):
+        cell = render_cell_d(frame)
+        rows, cols = np.divmod(cell["index"], frame.shape[1])
+        emitters["index"].append((rows + sy.start) * shape[1] + cols + sx.start)
+        for name in ("emission", "height", "spread"):
+            emitters[name].append(cell[name])
+        column[frame.iy + sy.start, frame.ix + sx.start] = cell["column"]
+    emitters = {k: np.concatenate(v) for k, v in emitters.items()}
+    maps = _geometry_maps(frames, windows, shape)
+    return acquire_stack_d(emitters, column, maps["thickness"], maps["nucleus_bottom"], maps["nucleus_top"],
+                           scale_um=scale_um, n_z=n_z, base_um=base_um, optics=optics, rng=rng)
+
+
 class LookRecipe(NamedTuple):
     """What makes a look: its optics record, how to draw one, how to image a field's cells."""
 
@@ -87,23 +107,26 @@ LOOK_RECIPES: dict[str, LookRecipe] = {
     "a": LookRecipe(OpticsParams, sample_optics_a, _image_a),
     "b": LookRecipe(OpticsParamsB, sample_optics_b, _image_b),
     "c": LookRecipe(OpticsParamsB, sample_optics_b, _image_c),
+    "d": LookRecipe(OpticsParamsD, sample_optics_d, _image_d),
 }
 
 
-def sample_optics(rng: np.random.Generator | int, *, look: str = "a") -> OpticsParams | OpticsParamsB:
+def sample_optics(rng: np.random.Generator | int, *,
+                  look: str = "a") -> OpticsParams | OpticsParamsB | OpticsParamsD:
     """Draw the acquisition settings of one field of a look (domain randomisation).
 
     Parameters
     ----------
     rng : numpy.random.Generator or int
         Random source (an int seeds a new generator).
-    look : {"a", "b", "c"}
+    look : {"a", "b", "c", "d"}
         ``"a"``: SIM-like (:class:`OpticsParams`); ``"b"`` and ``"c"``: widefield or
-        Airyscan-like camera (:class:`OpticsParamsB`).
+        Airyscan-like camera (:class:`OpticsParamsB`); ``"d"``: spinning-disk confocal with an
+        EMCCD (:class:`OpticsParamsD`).
 
     Returns
     -------
-    OpticsParams or OpticsParamsB
+    OpticsParams, OpticsParamsB or OpticsParamsD
 
     Raises
     ------

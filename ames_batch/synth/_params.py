@@ -19,12 +19,16 @@ __all__ = [
     "CellParams",
     "OpticsParams",
     "OpticsParamsB",
+    "OpticsParamsD",
 ]
 
 #: Renderings of the same cell truth: "a" (SIM-like, analytic stripes) and "b" (point-built
-#: z-discs, widefield- or Airyscan-like camera) by independent code, and "c", a's cells through
-#: b's camera: a combination neither trained model of a and b has seen (docs/synthetic-cells.md).
-LOOKS: tuple[str, ...] = ("a", "b", "c")
+#: z-discs, widefield- or Airyscan-like camera) by independent code, "c", a's cells through
+#: b's camera: a combination neither trained model of a and b has seen, and "d" (continuous
+#: beaded z-lines, stress fibres, spinning-disk confocal with an EMCCD), independent of both and
+#: held out: no shipped model is trained on it (docs/synthetic-cells.md). New looks go at the end
+#: (seeds elsewhere use ``LOOKS.index(look)``).
+LOOKS: tuple[str, ...] = ("a", "b", "c", "d")
 
 #: Close to a real 3D-SIM stack: 0.125 µm z-step; 0.08 µm pixels, i.e. a 0.04 µm
 #: reconstruction binned 2 x 2 so that an adult cell (150 µm) stays tractable.
@@ -298,6 +302,93 @@ class OpticsParamsB:
     bit_depth: int
     export_headroom: float
     display_gamma: float
+
+    def as_dict(self) -> dict:
+        """All parameters as a flat ``{name: value}`` dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class OpticsParamsD:
+    """Acquisition of one look-"d" field: a spinning-disk confocal with an EMCCD camera.
+
+    Heights are above the coverslip; the side "above" an emitter is away from the coverslip.
+
+    Attributes
+    ----------
+    blur_lateral_um : float
+        Full width at half maximum (µm) of the lateral point-spread function, a Moffat profile
+        ``(1 + (r / alpha) ** 2) ** -psf_beta`` (heavier tails than a Gaussian of that width).
+    psf_beta : float
+        Moffat exponent, > 1: smaller is a heavier tail (a Gaussian is the limit of large values).
+    blur_axial_um : float
+        Full width at half maximum (µm) of the axial point-spread function (a split normal).
+    axial_asymmetry : float
+        Ratio of the axial half widths above and below focus, >= 1: the tail away from the
+        coverslip that spherical aberration (oil objective into water) gives.
+    crosstalk_level : float
+        Pinhole cross-talk: out-of-focus light a plane adds to every other plane, per µm of
+        depth, relative to its in-focus light (falling off with defocus).
+    crosstalk_axial_um : float
+        Half width at half maximum (µm) of the cross-talk's Lorentzian fall-off with defocus.
+    crosstalk_lateral_um : float
+        Lateral standard deviation (µm) of the cross-talk haze.
+    photons_per_unit : float
+        Expected photo-electrons at an in-focus z-disc of unit brightness.
+    background_photons : float
+        Autofluorescence and scattered light (photo-electrons per pixel and plane).
+    vignetting : float
+        Flat-field fall-off: relative loss of light (signal and background) at a corner of a
+        centred field, in [0, 1), with the cos**4 law's shape ``(1 + k r**2) ** -2``.
+    vignette_centre_yx : tuple of float
+        Centre of the fall-off, as a fraction of the field's height and width.
+    bleach_per_um : float
+        Photobleaching: signal lost per µm of stack acquired, ``exp(-bleach_per_um * z)`` after
+        acquiring `z` µm (the background does not bleach).
+    acquired_upwards : bool
+        Planes acquired from the coverslip up (True) or from the top down.
+    drift_yx_um_per_um : tuple of float
+        Linear lateral stage drift (µm of y and x per µm of stack acquired).
+    drift_jitter_um : float
+        Standard deviation (µm) of each plane's extra random step of lateral drift (a random walk).
+    em_gain : float
+        Mean electron-multiplying gain: n photo-electrons leave the register as Gamma(n, em_gain).
+    sensitivity_e_per_count : float
+        Electrons (after multiplication) per count of the analogue-to-digital converter.
+    spurious_charge : float
+        Clock-induced charge: mean spurious electrons per pixel and plane before the gain register.
+    read_noise : float
+        Read noise, standard deviation in counts.
+    row_pattern : float
+        Standard deviation (counts) of a fixed offset per camera row (the same in every plane).
+    offset_counts : float
+        Camera offset (counts).
+    bit_depth : int
+        14 or 16: counts are clipped to ``2**bit_depth - 1``.
+    """
+
+    blur_lateral_um: float
+    psf_beta: float
+    blur_axial_um: float
+    axial_asymmetry: float
+    crosstalk_level: float
+    crosstalk_axial_um: float
+    crosstalk_lateral_um: float
+    photons_per_unit: float
+    background_photons: float
+    vignetting: float
+    vignette_centre_yx: tuple[float, float]
+    bleach_per_um: float
+    acquired_upwards: bool
+    drift_yx_um_per_um: tuple[float, float]
+    drift_jitter_um: float
+    em_gain: float
+    sensitivity_e_per_count: float
+    spurious_charge: float
+    read_noise: float
+    row_pattern: float
+    offset_counts: float
+    bit_depth: int
 
     def as_dict(self) -> dict:
         """All parameters as a flat ``{name: value}`` dict."""

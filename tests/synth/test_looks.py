@@ -14,7 +14,7 @@ SMALL = {"z": 1.0, "y": 0.4, "x": 0.4}
 
 
 def test_looks_are_listed_and_a_is_the_default():
-    assert LOOKS == ("a", "b", "c")
+    assert LOOKS == ("a", "b", "c", "d")
     assert synthesize_field(2, n_cells=1, scale_um=SMALL).look == "a"
 
 
@@ -67,8 +67,8 @@ def _flat_cell(seed=3, **change):
                                             long_axis_deg=0.0), **change})
 
 
-def test_nucleus_is_a_dark_hole_in_looks_b_and_c_only(quiet_optics):
-    """Look b's optics fill the cytoplasm with stain and leave the nucleus out; look a fills the whole body."""
+def test_nucleus_is_a_dark_hole_except_in_look_a(quiet_optics):
+    """Looks b, c and d fill the cytoplasm with stain and leave the nucleus out; look a fills the whole body."""
     scale = {"z": 0.25, "y": 0.25, "x": 0.25}
     params = _flat_cell()
     ratio = {}
@@ -83,8 +83,8 @@ def test_nucleus_is_a_dark_hole_in_looks_b_and_c_only(quiet_optics):
         nucleus, around = signal[:, dome > 0.6].mean(axis=1), signal[:, ring].mean(axis=1)
         mid = int(np.argmax(around))  # the slice where the cytoplasm around the nucleus is brightest
         ratio[look] = nucleus[mid] / around[mid]
-    # measured: a 1.06, b 0.02, c 0.02 (b's optics lay the diffuse stain in the cytoplasm's column)
-    assert ratio["a"] > 0.8 and ratio["b"] < 0.3 and ratio["c"] < 0.3, ratio
+    # measured: a 1.06, b 0.02, c 0.02 (b's optics lay the diffuse stain in the cytoplasm's column), d 0.08
+    assert ratio["a"] > 0.8 and ratio["b"] < 0.3 and ratio["c"] < 0.3 and ratio["d"] < 0.3, ratio
 
 
 def test_widefield_haze_lowers_the_contrast_of_look_b(quiet_optics):
@@ -143,7 +143,7 @@ def test_look_b_files_keep_their_bit_depth(quiet_optics, bits):
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
-    (dict(look="d"), ValueError, "look"),
+    (dict(look="e"), ValueError, "look"),
     (dict(look=None), ValueError, "look"),
     (dict(look="b", optics=sample_optics(0, look="a")), TypeError, "optics"),
     (dict(look="a", optics="bright"), TypeError, "optics"),
