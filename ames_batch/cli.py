@@ -47,8 +47,10 @@ def main(verbose: int, quiet: bool) -> None:
               help="Noise of the ground-truth rater (0 = exact rules; see docs/synthetic-cells.md).")
 @click.option("--truth-csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Ground-truth CSV; default OUT without .zarr + '-truth.csv'.")
-@click.option("--look", type=click.Choice(["a", "b"]), default="a",
-              help="Rendering of the same truth: a (the default model's) or b (other fibrils, z-bodies, optics).")
+# the synthetic looks (synth.LOOKS, not imported here: the CLI starts without NumPy's submodules)
+@click.option("--look", type=click.Choice(["a", "b", "c", "d"]), default="a",
+              help="Rendering of the same truth (docs/synthetic-cells.md): a and b (the default model was "
+                   "trained on both), c (a's cells behind b's camera), d (held out: no shipped model saw it).")
 def demo(out: Path, n_wells: int, n_fields: int, cells_per_field: int, seed: int, rater_noise: float,
          truth_csv: Path | None, look: str) -> None:
     """Write a synthetic OME-Zarr HCS plate OUT with ground-truth ratings (CSV and `truth` labels)."""

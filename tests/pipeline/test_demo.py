@@ -87,3 +87,11 @@ def test_cli_help_and_version():
         help_ = subprocess.run([sys.executable, "-m", "ames_batch.cli", command, "--help"],
                                capture_output=True, text=True)
         assert help_.returncode == 0 and "Usage:" in help_.stdout, command
+
+
+def test_the_demo_command_offers_every_look_of_the_generator():
+    from ames_batch.cli import main
+    from ames_batch.synth import LOOKS
+
+    (look,) = [p for p in main.commands["demo"].params if p.name == "look"]
+    assert tuple(look.type.choices) == LOOKS
