@@ -158,10 +158,10 @@ def test_train_init_refuses_what_it_cannot_fine_tune(plate_and_model, tmp_path):
 # ---- the facility's path end to end (issue #16's checks): sample, rate, fine-tune, flag -----------------
 #: A facility expert stricter than the generator's rules (0.20 / 0.45 / 0.70 organised fraction)
 FACILITY_EDGES = (0.30, 0.55, 0.80)
-#: The look the default did not see (it saw "a" and "b"; "c" is a's cells behind b's camera), at a
-#: coarser camera pixel than the demo's 0.16 µm (still finer than the model's 0.3 µm input):
-#: another microscope, and a plate written in minutes rather than half an hour
-OTHER_LOOK, OTHER_SCALE = "c", {"z": 1.0, "y": 0.24, "x": 0.24}
+#: The held-out look no model is trained on ("d": other cells and a spinning-disk camera, written
+#: apart from "a" and "b", which the default saw), at a coarser camera pixel than the demo's 0.16 µm
+#: (still finer than the model's 0.3 µm input): another microscope, and a plate written in minutes
+OTHER_LOOK, OTHER_SCALE = "d", {"z": 1.0, "y": 0.24, "x": 0.24}
 KEY = ["well", "field", "label"]
 
 
