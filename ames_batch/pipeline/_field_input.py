@@ -250,7 +250,9 @@ def _read_into_one_array(stack) -> np.ndarray:
     """A numpy or lazy (xarray, dask) array read into one numpy array in its stored dtype, a chunk
     at a time (measured on a demo stack of 63 MB: computing z-slabs then copying them held 177 MB
     at peak)."""
-    data = getattr(stack, "data", stack)
+    if isinstance(stack, np.ndarray):  # (whose .data is a memoryview)
+        return stack
+    data = getattr(stack, "data", stack)  # a DataArray's dask or numpy array
     if isinstance(data, np.ndarray):
         return data
     out = np.empty(data.shape, data.dtype)

@@ -135,6 +135,25 @@ def test_a_stack_at_the_working_scale_is_read_as_it_is_chunk_by_chunk(tmp_path):
     assert data.scale_um == read_field_data(demo.plate, key).scale_um
 
 
+@pytest.mark.parametrize("px", [WORKING_PIXEL_SIZE_UM, 0.08])
+def test_a_stack_in_memory_is_brought_to_the_working_scale_with_its_mip(rng, px):
+    """An in-memory stack (a synthetic field, the training path) at the working scale is kept as
+    it is; a finer one is resampled plane by plane to float32; the MIP is that of the raw stack."""
+    from ames_batch.image import to_working_scale
+    from ames_batch.io import FieldKey
+    from ames_batch.pipeline._field_input import FieldData
+
+    stack = rng.integers(100, 4000, (5, 64, 48), dtype=np.uint16)
+    field = FieldData.from_arrays(FieldKey("A/1", "0"), stack.max(axis=0), {"z": 0.5, "y": px, "x": px}, stack=stack)
+    if px == WORKING_PIXEL_SIZE_UM:
+        assert field.stack.dtype == np.uint16
+        np.testing.assert_array_equal(field.stack, stack)
+    else:
+        assert field.stack.dtype == np.float32 and field.stack.shape == (5, 32, 24)
+        np.testing.assert_allclose(field.stack[2], to_working_scale(stack[2], px)[0], rtol=1e-6)
+    np.testing.assert_array_equal(field.mip, to_working_scale(stack.max(axis=0), px)[0])
+
+
 def test_a_cells_clipped_share_is_that_of_its_raw_pixels_at_the_working_scale(rng):
     """At 0.04 µm/px (four field pixels per working pixel a side) the share of a cell's pixels the
     detector clipped is measured on the raw projection and carried to the working grid: a cell
