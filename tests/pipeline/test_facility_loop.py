@@ -215,6 +215,9 @@ def facility(tmp_path_factory, default_with_ood):
                             look=OTHER_LOOK, scale_um=OTHER_SCALE)
     run_plate(demo.plate, model=default_with_ood, explain=(), out_csv=root / "default.csv")
     sample = sample_cells(demo.plate, 96, root / "sheet", seed=0)
+    # the same seed on the same ratings (the run of the tuned model below changes them, and with
+    # them the sampling weights: the sheet taken after it differed, rightly)
+    again = sample_cells(demo.plate, 96, root / "sheet-again", seed=0)
     truth = _truth_of_run_cells(demo.plate, demo.truth_csv, FACILITY_EDGES)
     sheet = pd.read_csv(sample.csv, dtype={"field": str})[["plate", *KEY]]
     sheet.merge(truth, on=KEY, how="left").to_csv(root / "rated.csv", index=False)  # unmatched: left empty
@@ -222,25 +225,22 @@ def facility(tmp_path_factory, default_with_ood):
     run_plate(demo.plate, model=root / "model", explain=(), force=True, out_csv=root / "tuned.csv")
     rest = truth.merge(sheet[KEY], on=KEY, how="left", indicator=True)
     rest = rest[rest["_merge"] == "left_only"].drop(columns="_merge")
-    return {"root": root, "demo": demo, "sample": sample, "report": report, "rest": rest}
+    return {"root": root, "demo": demo, "sample": sample, "again": again, "report": report, "rest": rest}
 
 
 @pytest.mark.slow
-def test_the_same_seed_gives_the_same_sheet(facility, tmp_path):
-    from ames_batch.pipeline import sample_cells
-
-    again = sample_cells(facility["demo"].plate, 96, tmp_path / "sheet", seed=0)
-    assert again.csv.read_bytes() == facility["sample"].csv.read_bytes()
+def test_the_same_seed_gives_the_same_sheet(facility):
+    assert facility["again"].csv.read_bytes() == facility["sample"].csv.read_bytes()
     assert facility["sample"].n_cells == 96 and facility["sample"].wells == 24
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "issue #16 target not reached (measured 2026-12-03 with the default 2.1 on look c, which it never "
-    "saw; 139 of 192 cells found at IoU 0.5): cross-validation keeps the sarcomerisation and source "
-    "heads recalibrated (sarcomerisation +10 points out of fold); on the 50 matched cells not sampled "
-    "it rates the stricter expert's sarcomerisation 82 % (default 80 %), directionality 88 % (88 %), "
-    "source 72 % (64 %)"))
+    "issue #16 target not reached (measured 2026-12-05 with the default 2.1 on the held-out look d; "
+    "175 of 192 cells found at IoU 0.5): out of fold on the 94 rated cells no candidate beats the "
+    "initial model beyond its interval (fine-tuned -6 points of sarcomerisation [-19 to +7], "
+    "recalibrated sarcomerisation -6); the kept model (source recalibrated) rates the 81 matched "
+    "cells not sampled: sarcomerisation 63 % (default 63 %), directionality 85 % (85 %), source 67 % (63 %)"))
 def test_fine_tuning_beats_the_default_on_the_cells_not_sampled(facility):
     root, rest = facility["root"], facility["rest"]
     before, after = _accuracy(root / "default.csv", rest), _accuracy(root / "tuned.csv", rest)
@@ -263,12 +263,10 @@ def test_cells_of_the_trained_look_are_seldom_flagged(default_with_ood, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-12-03 with the default 2.1 on look c (a's cells behind b's camera, a combination "
-    "it never saw): 2 of 139 cells flagged (1.4 %; look a 4.3 % of 47), too few to compare: by the "
-    "ood statistic nearly every look-c cell is like its training cells. With the default 1.1 on look "
-    "b (neither seen): 0 of 125 flagged"))
 def test_flagged_cells_of_another_look_are_rated_less_accurately(facility):
+    """Measured 2026-12-05 with the default 2.1 on look d: 6 of 175 matched cells flagged (3.4 %;
+    look a 4.3 %), rated right 39 % of the time against 74 % for the rest. (On look c, a's cells
+    behind b's camera, 2 of 139 were flagged: too few to compare.)"""
     root, demo = facility["root"], facility["demo"]
     truth = _truth_of_run_cells(demo.plate, demo.truth_csv)  # the generator's own rules: the default's
     run = pd.read_csv(root / "default.csv", dtype={"field": str, "sarcomerisation": str, "directionality": str})
