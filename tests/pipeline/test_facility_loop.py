@@ -186,6 +186,21 @@ def _truth_of_run_cells(plate, truth_csv, edges=None):
     return pd.DataFrame(rows)
 
 
+def _hindsight_ceiling(run_csv, truth: pd.DataFrame) -> float:
+    """Sarcomerisation accuracy of the run's expected rating (sum of class x probability) cut at
+    the three boundaries that fit `truth` best, chosen on those very cells: no boundaries on that
+    score can rate them better."""
+    run = pd.read_csv(run_csv, dtype={"field": str})
+    merged = truth.merge(run, on=KEY, suffixes=("", "_run"))
+    score = merged[[f"p_sarcomerisation_{k}" for k in range(1, 5)]].to_numpy() @ np.arange(1, 5)
+    y = merged["sarcomerisation"].astype(int).to_numpy()[np.argsort(score)]
+    # best monotone labelling of the sorted cells: best[k] = most hits so far with the last cell in class <= k
+    best = np.zeros(4)
+    for v in y:
+        best = np.maximum.accumulate(best + (np.arange(1, 5) == v))
+    return float(best[-1] / y.size)
+
+
 def _accuracy(run_csv, truth: pd.DataFrame) -> dict:
     run = pd.read_csv(run_csv, dtype={"field": str, "sarcomerisation": str, "directionality": str})
     merged = truth.astype({"sarcomerisation": str, "directionality": str}).merge(run, on=KEY, suffixes=("", "_run"))
@@ -240,11 +255,13 @@ def test_the_same_seed_gives_the_same_sheet(facility):
     "175 of 192 cells found at IoU 0.5): out of fold on the 94 rated cells no candidate beats the "
     "initial model beyond its interval (fine-tuned -6 points of sarcomerisation [-19 to +7], "
     "recalibrated sarcomerisation -6); the kept model (source recalibrated) rates the 81 matched "
-    "cells not sampled: sarcomerisation 63 % (default 63 %), directionality 85 % (85 %), source 67 % (63 %)"))
+    "cells not sampled: sarcomerisation 63 % (default 63 %), directionality 85 % (85 %), source 67 % (63 %); "
+    "the default's expected sarcomerisation cut with hindsight rates all 175 matched cells 74.9 % right"))
 def test_fine_tuning_beats_the_default_on_the_cells_not_sampled(facility):
     root, rest = facility["root"], facility["rest"]
     before, after = _accuracy(root / "default.csv", rest), _accuracy(root / "tuned.csv", rest)
     print(f"\nnot sampled, n = {before['n']}: default {before}, kept ({facility['report'].selection['winner']}) {after}")
+    print(f"the default's expected sarcomerisation cut with hindsight: {_hindsight_ceiling(root / 'default.csv', rest):.3f}")
     assert before["n"] >= 50
     assert after["sarcomerisation"] >= before["sarcomerisation"] + 0.20
     assert after["sarcomerisation"] >= 0.75 and after["directionality"] >= 0.85 and after["source"] >= 0.90
