@@ -24,7 +24,8 @@ __all__ = ["CELL_MARGIN_UM", "SATURATED_CELL_SHARE", "CellRecord", "extract_cell
 CELL_MARGIN_UM = 2.0
 #: A cell counts as ``saturated`` when more than this share of its pixels was clipped by the
 #: detector: clipping look-"a" cells at their brightest 1 % costs the default 5 points of
-#: directionality, at 10 % 22 points (docs/facility-guide.md); no rater sees what a plateau erased.
+#: directionality, at 10 % 22 points (docs/facility-guide.md): the z-disc metrics lose most of what
+#: a plateau erased.
 SATURATED_CELL_SHARE = 0.01
 
 

@@ -261,7 +261,8 @@ def test_fine_tuning_beats_the_default_on_the_cells_not_sampled(facility):
     root, rest = facility["root"], facility["rest"]
     before, after = _accuracy(root / "default.csv", rest), _accuracy(root / "tuned.csv", rest)
     print(f"\nnot sampled, n = {before['n']}: default {before}, kept ({facility['report'].selection['winner']}) {after}")
-    print(f"the default's expected sarcomerisation cut with hindsight: {_hindsight_ceiling(root / 'default.csv', rest):.3f}")
+    ceiling = _hindsight_ceiling(root / "default.csv", rest)
+    print(f"the default's expected sarcomerisation cut with hindsight: {ceiling:.3f}")
     assert before["n"] >= 50
     assert after["sarcomerisation"] >= before["sarcomerisation"] + 0.20
     assert after["sarcomerisation"] >= 0.75 and after["directionality"] >= 0.85 and after["source"] >= 0.90
