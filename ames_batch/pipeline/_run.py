@@ -275,5 +275,7 @@ def _table(plate: Path, results: list[FieldResult]) -> pd.DataFrame:
         else:
             rows.append({**where, "status": "no cells" if r.status in ("skipped", "no cells") else r.status})
     table = pd.DataFrame(rows)
+    if "label" in table:  # a row without a cell leaves it empty: integers stay integers ("1", not "1.0")
+        table["label"] = table["label"].astype("Int64")
     first = ["plate", "well", "field", "label", "status"]
     return table[[c for c in first if c in table] + [c for c in table if c not in first]]

@@ -206,6 +206,9 @@ def test_bad_field_is_reported_and_others_rated(demo_plate, small_bundle, tmp_pa
     bad_rows = table[table.well == "B/1"]
     assert len(bad_rows) == 1 and bad_rows.status.iloc[0].startswith("error")
     assert (table[table.well != "B/1"].status == "ok").all()
+    # the error row's empty label must not turn the others' into floats ("1.0")
+    written = pd.read_csv(tmp_path / "r.csv", dtype=str)
+    assert written.label[written.status == "ok"].str.fullmatch(r"[1-9]\d*").all()
     assert all(r.status == "ok" for r in report.results if r.key in good)
     assert not (demo_plate / "B/1/0/labels/cells").exists()
 
