@@ -105,8 +105,9 @@ def make_cells(n: int, look: str, *, seed: int, work: Path, workers: int) -> dic
     return out
 
 
-def prepared_cells(cells: dict, kind: str) -> list:
-    """The cached cells of one look as a trainer of `kind` prepares them ("metrics", "2d", "3d", "hybrid")."""
+def prepared_cells(cells: dict, kind: str, *, stack: bool = False) -> list:
+    """The cached cells of one look as a trainer of `kind` prepares them ("metrics", "2d", "3d", "hybrid";
+    a hybrid on a 3D CNN, `stack`, sees the 3D windows)."""
     from ames_batch.metrics import METRIC_NAMES
     from ames_batch.nn import CNNInput
     from ames_batch.nn import HybridInput
@@ -115,7 +116,7 @@ def prepared_cells(cells: dict, kind: str) -> list:
     if kind == "metrics":
         return metrics
     if kind == "hybrid":
-        return [HybridInput(CNNInput(x, None), m) for x, m in zip(cells["x2d"], metrics)]
+        return [HybridInput(CNNInput(x, None), m) for x, m in zip(cells["x3d" if stack else "x2d"], metrics)]
     return [CNNInput(x, None) for x in cells[f"x{kind}"]]
 
 
@@ -182,7 +183,7 @@ def score(rater, kind: str, cells: dict, rows: np.ndarray) -> dict:
     from ames_batch.nn import evaluate_ratings
     from ames_batch.vocabulary import ORDINAL_TASKS, expected_rating
 
-    prepared = prepared_cells(cells, kind)
+    prepared = prepared_cells(cells, kind, stack=rater.needs_stack)
     probs = rater.predict_proba([prepared[i] for i in rows])
     classes = {t: list(c) for t, c in rater.tasks.items()}
     truth = {t: cells[t].astype(str)[rows] for t in classes}

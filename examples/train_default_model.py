@@ -22,6 +22,12 @@ Refit only the heads of the shipped hybrid on its own CNN (after a change to the
 
     .venv/bin/python examples/train_default_model.py --heads-on ames_batch/models/default --version 2.1
 
+The 3D default (``ames_batch/models/default-3d``, for ``run --mode 3d``): heads on the features of
+the 3D CNN of version 1.0, fitted on the cells' stacks (same looks, cells and split as the 2D default)::
+
+    .venv/bin/python examples/train_default_model.py --heads-on ames_batch/models/default-3d --version 2.0 \\
+        --out build/models/default-3d --work build/default-3d
+
 Refit them on cells of which half are measured behind a random change of detector (gamma,
 clipping, noise, blur: ``ames_batch.synth.sample_detector_change``; on these synthetic cells it
 did not buy robustness, docs/models.md)::
@@ -156,8 +162,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "ames_batch" / "models" / "default")
     p.add_argument("--work", type=Path, default=REPO / "build" / "default-model")
     p.add_argument("--heads-on", type=Path, default=None, metavar="BUNDLE",
-                   help="keep the CNN of this hybrid bundle and refit only the heads (same cells, same split): "
-                        "how a new metric reaches the default without retraining the network")
+                   help="keep the CNN of this hybrid bundle (or this singular 2d/3d CNN bundle) and fit only "
+                        "the heads (same cells, same split): how a new metric or a new generator reaches a "
+                        "default without retraining the network")
     p.add_argument("--synth-only", action="store_true", help="only make the cell cache, do not train")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
     args = p.parse_args(argv)
@@ -172,9 +179,11 @@ def main(argv=None) -> int:
     looks = [look.strip() for look in args.looks.split(",") if look.strip()]
     if args.heads_on is not None:
         source = load_rater(args.heads_on)
-        cnn = getattr(source, "cnn", None)
-        if cnn is None:
-            p.error(f"--heads-on {args.heads_on}: not a hybrid bundle (it has no CNN whose heads to refit)")
+        # a hybrid's own CNN, or a singular CNN bundle itself (then the result is its first hybrid)
+        cnn = source.cnn if source.card["arch"] == "hybrid" else source
+        if cnn.card["arch"] not in ("2d", "3d"):
+            p.error(f"--heads-on {args.heads_on}: neither a hybrid nor a singular 2d/3d CNN bundle "
+                    f"(arch {source.card['arch']!r}): no CNN whose features the heads could read")
         trainer = HybridTrainer(cnn=cnn)
         # how that CNN was trained, for the new card (the network is unchanged)
         trained = source.card["training"]
@@ -211,7 +220,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     report = train_cells(
         cells, args.out, trainer=trainer, seed=args.seed, resume=args.resume,
-        name=f"ames-{args.arch}-default", version=args.version,
+        name=f"ames-{args.arch}{'-3d' if args.arch == 'hybrid' and pre.ndim == 3 else ''}-default",
+        version=args.version,
         description=(f"Trained on synthetic cells only (ames_batch.synth, looks {', '.join(looks)}"
                      + (f"; {args.vary_detector:.0%} of them behind a random change of detector"
                         if args.vary_detector else "") + "); held-out "
