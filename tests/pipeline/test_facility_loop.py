@@ -12,7 +12,7 @@ from ames_batch.metrics import METRIC_NAMES
 from ames_batch.nn import BundleRater, PreprocessSettings, build_model, load_rater, make_card, make_trainer, save_bundle
 from ames_batch.pipeline import evaluate_plate, write_demo_plate
 from ames_batch.pipeline._crossval import Candidate, cross_validate, fold_splits
-from ames_batch.vocabulary import TASK_CLASSES
+from ames_batch.vocabulary import TASK_CLASSES, expected_rating
 
 CLASSES = {t: list(c) for t, c in TASK_CLASSES.items()}
 
@@ -192,7 +192,8 @@ def _hindsight_ceiling(run_csv, truth: pd.DataFrame) -> float:
     score can rate them better."""
     run = pd.read_csv(run_csv, dtype={"field": str})
     merged = truth.merge(run, on=KEY, suffixes=("", "_run"))
-    score = merged[[f"p_sarcomerisation_{k}" for k in range(1, 5)]].to_numpy() @ np.arange(1, 5)
+    score = expected_rating(merged[[f"p_sarcomerisation_{k}" for k in CLASSES["sarcomerisation"]]].to_numpy(),
+                            "sarcomerisation")
     y = merged["sarcomerisation"].astype(int).to_numpy()[np.argsort(score)]
     # best monotone labelling of the sorted cells: best[k] = most hits so far with the last cell in class <= k
     best = np.zeros(4)
