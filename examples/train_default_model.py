@@ -180,10 +180,11 @@ def main(argv=None) -> int:
     if args.heads_on is not None:
         source = load_rater(args.heads_on)
         # a hybrid's own CNN, or a singular CNN bundle itself (then the result is its first hybrid)
-        cnn = source.cnn if source.card["arch"] == "hybrid" else source
-        if cnn.card["arch"] not in ("2d", "3d"):
+        arch = source.card["arch"]
+        if arch not in ("hybrid", "2d", "3d"):
             p.error(f"--heads-on {args.heads_on}: neither a hybrid nor a singular 2d/3d CNN bundle "
-                    f"(arch {source.card['arch']!r}): no CNN whose features the heads could read")
+                    f"(arch {arch!r}): no CNN whose features the heads could read")
+        cnn = source.cnn if arch == "hybrid" else source
         trainer = HybridTrainer(cnn=cnn)
         # how that CNN was trained, for the new card (the network is unchanged)
         trained = source.card["training"]

@@ -262,5 +262,5 @@ def test_the_recipe_refits_a_hybrids_heads_on_its_own_cnn(demo, metrics_model, t
     assert card["training"]["settings"]["cnn"] == {"init": before.identity}
 
     refused = recipe(metrics_model, tmp_path / "no")
-    assert refused.returncode == 2 and "not a hybrid bundle" in refused.stderr
+    assert refused.returncode == 2 and "neither a hybrid nor a singular 2d/3d CNN bundle" in refused.stderr
     assert not (tmp_path / "no").exists()
