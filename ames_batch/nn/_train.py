@@ -199,10 +199,11 @@ def _make_callback(keras, checkpoint_dir, patience, state, max_seconds=None):
             val = float(logs.get("val_loss", np.inf))
             if _record_epoch(self.model, self.state, val, epoch, checkpoint_dir):
                 self.best_weights = self.model.get_weights()
-            log.info("epoch %d: loss %.4f val_loss %.4f (best %.4f at epoch %d)", epoch + 1,
-                     logs.get("loss", np.nan), val, self.state["best_val_loss"], self.state["best_epoch"])
+            # per epoch: -v (a fine-tuning's cross-validation fits dozens of models)
+            log.debug("epoch %d: loss %.4f val_loss %.4f (best %.4f at epoch %d)", epoch + 1,
+                      logs.get("loss", np.nan), val, self.state["best_val_loss"], self.state["best_epoch"])
             if self.state["wait"] >= patience:
-                log.info("early stop: no better val_loss for %d epochs", patience)
+                log.debug("early stop: no better val_loss for %d epochs", patience)
                 self.model.stop_training = True
             elif max_seconds is not None and time.monotonic() - self.started > max_seconds:
                 log.info("time budget of %.0f s used up after epoch %d", max_seconds, epoch + 1)
@@ -255,6 +256,8 @@ def _fit_one(model, inputs, y, split, settings, *, losses, n_classes, checkpoint
                   steps_per_epoch=steps, callbacks=[callback], verbose=0, shuffle=False)
     if callback.best_weights is not None:
         model.set_weights(callback.best_weights)
+    log.info("%s: %d epochs, best val_loss %.4f at epoch %d%s", model.name, state["epoch"], state["best_val_loss"],
+             state["best_epoch"], " (time budget used up)" if state.get("stopped_by_time") else "")
     return model, state
 
 
@@ -470,8 +473,8 @@ def _fit_ensemble(ensemble, inputs, y, split, settings, *, classes, checkpoint_d
             if _record_epoch(member, st, val, epoch, folders[name]):
                 best[name] = member.get_weights()
         active = sum(st["wait"] < settings.patience for st in states.values())
-        log.info("epoch %d: loss %.4f; %d of %d members still improving", epoch + 1,
-                 logs.get("loss", np.nan), active, len(members))
+        log.debug("epoch %d: loss %.4f; %d of %d members still improving", epoch + 1,
+                  logs.get("loss", np.nan), active, len(members))
         if active == 0:
             joint.stop_training = True
         elif settings.max_seconds is not None and time.monotonic() - started > settings.max_seconds:
@@ -484,6 +487,9 @@ def _fit_ensemble(ensemble, inputs, y, split, settings, *, classes, checkpoint_d
         steps = None if settings.steps_per_epoch is None else min(settings.steps_per_epoch, len(train_seq))
         joint.fit(train_seq, epochs=settings.epochs, initial_epoch=start, steps_per_epoch=steps, verbose=0,
                   shuffle=False, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=end_epoch)])
+    log.info("%d one-vs-all members: best val_loss at epochs %d-%d of %d", len(members),
+             min(st["best_epoch"] for st in states.values()), max(st["best_epoch"] for st in states.values()),
+             max(st["epoch"] for st in states.values()))
     grouped = {}
     for name, (task, cls, member) in members.items():
         if name in best:

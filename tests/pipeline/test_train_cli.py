@@ -79,6 +79,18 @@ def test_train_and_evaluate_cli(demo, tmp_path):
     assert "| AMES 2D singular (paper) |" in (report / "summary.md").read_text()
 
 
+@pytest.mark.parametrize("verbosity", [[], ["-v"]])
+def test_training_logs_one_line_per_fit_and_epochs_only_when_asked(demo, tmp_path, verbosity):
+    """A fine-tuning's cross-validation fits dozens of models: a cron mail of every epoch is noise."""
+    plate, truth = demo
+    res = CliRunner().invoke(main, [*verbosity, "train", str(plate), "--ratings", str(truth), "-o",
+                                    str(tmp_path / "m"), "--labels", "truth", "--epochs", "3", "--patience", "5",
+                                    "--steps-per-epoch", "1", "--batch-size", "4", "--tasks", "source"])
+    assert res.exit_code == 0, res.output
+    assert ": 3 epochs, best val_loss " in res.output
+    assert ("INFO epoch 1: loss" in res.output or "DEBUG epoch 1: loss" in res.output) == bool(verbosity)
+
+
 def test_groups_never_straddle_splits_and_resume(demo, tmp_path):
     plate, truth = demo
     csv, table = _grouped_csv(truth, tmp_path)
