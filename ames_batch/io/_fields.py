@@ -235,8 +235,7 @@ def write_field(
 
     plate = Path(plate)
     _ensure_plate(plate, plate_name)
-    # name=False: dask would otherwise hash every byte to name an array written once
-    data = image.data if isinstance(image.data, da.Array) else da.from_array(np.asarray(image.data), name=False)
+    data = image.data if isinstance(image.data, da.Array) else np.asarray(image.data)
     _, nz, ny, nx = data.shape
     stain = names.index(attrs["stain_channel"]) if attrs and attrs.get("stain_channel") in names else 0
     final = plate / key.well / key.field

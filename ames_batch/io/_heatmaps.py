@@ -81,8 +81,7 @@ def write_heatmap(
         group_attrs["encoding"] = {"dtype": "uint8", "value_range": list(bounds)}
         # in memory, one pass before the write (per dask block it cost twice the float32 write)
         data = data.map_blocks(_encode, *bounds, dtype=np.uint8) if isinstance(data, da.Array) else _encode(data, *bounds)
-    # name=False: dask would otherwise hash every byte to name an array written once
-    data = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), name=False)
+    data = data if isinstance(data, da.Array) else np.asarray(data)
     ny, nx = data.shape[-2:]
     chunks = (1,) + data.shape[1:-2] + (max(chunk_yx, ms.DERIVED_CHUNK_MIN_PX),) * 2
     heatmaps_dir = field_dir / "heatmaps"

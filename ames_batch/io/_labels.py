@@ -34,9 +34,9 @@ def _check_name(name: str, what: str = "name") -> None:
 
 def _field_geometry(field_dir: Path) -> tuple[tuple[int, ...], dict, int, int]:
     """(level-0 shape (C, Z, Y, X), scale_um, number of levels, chunk_yx) of a field."""
-    data, _, scale_um, _, attrs = ms.read_multiscale(field_dir, 0)
+    array, _, scale_um, _, attrs = ms.open_level(field_dir, 0)  # metadata only: no dask array
     levels = len(attrs["ome"]["multiscales"][0]["datasets"])
-    return data.shape, scale_um, levels, int(data.chunksize[-1])
+    return array.shape, scale_um, levels, int(array.chunks[-1])
 
 
 def _image_label_meta(properties: list[dict] | None, colors: dict | None) -> dict:
@@ -157,8 +157,7 @@ def _stage_labels(plate: Path, key: FieldKey, name: str, labels, label_meta: dic
     if labels.shape[-2:] != (ny, nx) or (labels.ndim == 3 and labels.shape[0] != nz):
         want = f"(Y, X) = {(ny, nx)} or (Z, Y, X) = {(nz, ny, nx)}"
         raise ValueError(f"`labels` shape must match field {key.path}: {want}; got {labels.shape}")
-    # name=False: dask would otherwise hash every byte to name an array written once
-    data = labels if isinstance(labels, da.Array) else da.from_array(labels, name=False)
+    data = labels
     # a (Y, X) mask keeps its two axes: viewers show it on every slice of the stack, and it is
     # not written Z times over (measured: 80 % of a demo field's writing)
     axes = ("z", "y", "x")[-data.ndim:]

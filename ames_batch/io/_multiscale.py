@@ -129,14 +129,14 @@ def temp_dir_for(final: Path) -> Path:
 class PendingMultiscale:
     """A created multiscale group whose voxels are not written yet (see :func:`store`)."""
 
-    source: da.Array
+    source: np.ndarray | da.Array  # NumPy: in memory already; dask: computed slab by slab
     targets: list[zarr.Array]
     method: str
 
 
 def create_multiscale(
     tmp: Path,
-    data: da.Array,
+    data: np.ndarray | da.Array,
     *,
     axes: tuple[str, ...],
     scale_um: dict,
@@ -211,12 +211,12 @@ def _store_tiles(target: zarr.Array, index: tuple[slice, ...], slab: np.ndarray)
 def store(pending: PendingMultiscale, *, compute: bool, on_slab: Callable | None = None):
     """Stream the source into every level, one chunk-deep slab of level 0 at a time.
 
-    Each slab is read from the (dask) source into one reused buffer, stored chunk by chunk,
-    halved in memory for each next level and stored there, so peak memory is one
-    slab (at most ``MAX_CHUNK_Z`` planes of the source) plus its smaller copies, and the
-    written levels are never read back. The slab is computed here with dask's threaded
-    scheduler (the process that writes reads), so the source must be computable in this
-    process. Writes are aligned with the zarr chunks, so no lock is needed.
+    Each slab of a dask source is computed into one reused buffer (a NumPy source's slab is a
+    view of it), stored chunk by chunk, halved in memory for each next level and stored there,
+    so peak memory is one slab (at most ``MAX_CHUNK_Z`` planes of the source) plus its smaller
+    copies, and the written levels are never read back. A dask slab is computed here with
+    dask's threaded scheduler (the process that writes reads), so the source must be
+    computable in this process. Writes are aligned with the zarr chunks, so no lock is needed.
 
     Parameters
     ----------
@@ -239,12 +239,15 @@ def store(pending: PendingMultiscale, *, compute: bool, on_slab: Callable | None
         source, targets = pending.source, pending.targets
         chunks = targets[0].chunks
         slab_shape = tuple(min(c, n) for c, n in zip(chunks[:-2], source.shape[:-2])) + source.shape[-2:]
-        buffer = np.empty(slab_shape, source.dtype)
+        buffer = None if isinstance(source, np.ndarray) else np.empty(slab_shape, source.dtype)
         results = []
         for index in _slabs(source.shape, chunks):
-            slab = buffer[tuple(slice(0, s.stop - s.start) for s in index)]
-            # local threads: the slab fills this process's buffer, even inside a distributed worker
-            da.store(source[index], slab, lock=False, scheduler="threads")
+            if isinstance(source, np.ndarray):  # a view: dask's graph and scheduler cost ~4 ms a slab
+                slab = source[index]
+            else:
+                slab = buffer[tuple(slice(0, s.stop - s.start) for s in index)]
+                # local threads: the slab fills this process's buffer, even inside a distributed worker
+                da.store(source[index], slab, lock=False, scheduler="threads")
             if on_slab is not None:
                 results.append(on_slab(index, slab))
             level_slab = slab

@@ -177,6 +177,19 @@ def test_axes_units_pyramid_levels_scales_and_chunks(tmp_path, rng):
     assert 0 < window["start"] < window["end"] < 4096
 
 
+def test_numpy_and_dask_sources_write_the_same_levels(tmp_path, rng):
+    # a NumPy source is stored from views of itself, a dask one computed slab by slab into a buffer
+    stack = rng.integers(0, 65535, size=(2, 5, 600, 560), dtype=np.uint16)
+    for name, chunks in (("numpy", None), ("dask", (1, 2, 128, 200))):
+        write_field(tmp_path / f"{name}.zarr", FieldKey("A/1", "0"), make_image(stack, chunks=chunks), chunk_yx=64)
+    levels = [p.name for p in sorted((tmp_path / "numpy.zarr" / "A/1/0").glob("[0-9]*"))]
+    assert len(levels) >= 2
+    for level in levels:
+        a, b = (zarr.open_array(tmp_path / f"{n}.zarr" / "A/1/0" / level, mode="r") for n in ("numpy", "dask"))
+        assert a.chunks == b.chunks
+        np.testing.assert_array_equal(a[...], b[...])
+
+
 def test_dask_input_is_written_chunk_by_chunk(tmp_path):
     # Each source block is produced by a function that records the block it made; the
     # whole array (1 x 2 x 600 x 520) is never built and every block is made exactly once.
