@@ -5,7 +5,7 @@ malloc keeps freed chunks resident in its per-thread arenas (and, once a large a
 freed, it serves arrays up to 32 MB from those arenas instead of fresh mappings), so the
 resident set crept up with the number of groups: measured on 32 demo fields in 3D, 1.20-1.34x
 the peak of 4 fields. ``malloc_trim(0)`` after each group returns those free pages at no
-measurable cost (1.11-1.12x; a fixed ``MALLOC_MMAP_THRESHOLD_`` did as well but cost 30 % of
+measurable cost (1.11-1.15x; a fixed ``MALLOC_MMAP_THRESHOLD_`` did as well but cost 30 % of
 the run's speed).
 """
 
