@@ -1,47 +1,40 @@
-"""A rated demo plate made into the report and the rating sheet, as a pipeline would (test helper).
+"""A rated demo plate made into the report and the rating sheet by the product itself (test helper).
 
 Also a script: ``python tests/report/report_demo.py OUT_DIR [--wells 16] [--screenshot PNG]``
-writes a demo plate, rates it, writes ``index.html`` (the report), ``sheet.html`` and
-``ratings.csv`` (the empty sheet) into OUT_DIR and, with ``--screenshot``, a picture of the report
-(down to ``--until``) taken by headless chromium (how ``docs/images/report.png`` was made). A folder
-that already holds a rated ``plate.zarr`` gets only the pages again.
+writes a demo plate, rates it with the default model and Grad-CAM (``run_plate``), writes
+``index.html`` (the report with the truth, ``write_plate_report``) and ``sheet/`` (every rated
+cell on a rating sheet with its empty ``ratings.csv``, ``sample_cells``) into OUT_DIR and, with
+``--screenshot``, a picture of the report (down to ``--until``) taken by headless chromium (how
+``docs/images/report.png`` was made). A folder that already holds a rated ``plate.zarr`` gets only
+the pages again.
 """
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_pictures import gallery_items, sheet_cells  # noqa: E402
 
-from ames_batch.pipeline import run_plate, write_demo_plate  # noqa: E402
-from ames_batch.report import rating_sheet_csv, render_plate_report, render_rating_sheet  # noqa: E402
+from ames_batch.pipeline import run_plate, sample_cells, write_demo_plate, write_plate_report  # noqa: E402
 
 
 def rated_demo(folder: Path, *, wells: int, fields: int, cells_per_field: int, seed: int = 0):
-    """(plate, cells table, truth table) of a demo plate rated by the default model with Grad-CAM."""
+    """(plate, its ratings CSV, its truth CSV): a demo plate rated by the default model with Grad-CAM."""
     demo = write_demo_plate(folder / "plate.zarr", n_wells=wells, n_fields=fields,
                             cells_per_field=cells_per_field, seed=seed)
-    cells = pd.read_csv(run_plate(demo.plate, explain=("gradcam",)).csv)
-    return demo.plate, cells, pd.read_csv(demo.truth_csv)
+    return demo.plate, run_plate(demo.plate, explain=("gradcam",), report=False).csv, demo.truth_csv
 
 
-def write_pages(folder: Path, plate: Path, cells: pd.DataFrame, truth: pd.DataFrame) -> tuple[Path, Path]:
-    """Write the report (index.html), the sheet (sheet.html) and its empty ratings.csv into `folder`."""
-    model = cells[["model", "model_version"]].dropna().iloc[0]
-    report = render_plate_report(
-        cells, gallery=gallery_items(plate, cells), truth=truth,
-        model={"name": model["model"], "version": str(model["model_version"])},
-        settings={"plate": plate.name, "explain": "gradcam"}, title=f"{plate.name}: sarcomere ratings")
-    index = folder / "index.html"
-    index.write_text(report, encoding="utf-8")
-    sheet = folder / "sheet.html"
-    sheet.write_text(render_rating_sheet(sheet_cells(plate, cells), title=f"{plate.name}: rate these cells"),
-                     encoding="utf-8")
-    rating_sheet_csv(cells).to_csv(folder / "ratings.csv", index=False)
-    return index, sheet
+def write_pages(folder: Path, plate: Path, ratings_csv: Path, truth_csv: Path) -> tuple[Path, Path]:
+    """The report (``folder/index.html``, with the truth) and a sheet of every rated cell
+    (``folder/sheet/index.html`` and its ``ratings.csv``)."""
+    index = write_plate_report(plate, ratings_csv, out=folder / "index.html", truth_csv=truth_csv).html
+    shutil.rmtree(folder / "sheet", ignore_errors=True)  # sample_cells never overwrites a sheet
+    n_rated = int((pd.read_csv(ratings_csv)["status"] == "ok").sum())
+    return index, sample_cells(plate, n_rated, folder / "sheet").sheet
 
 
 def main() -> None:
@@ -54,13 +47,11 @@ def main() -> None:
     parser.add_argument("--until", default="#metrics", help="CSS selector of the last part in the picture")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    plate = args.out / "plate.zarr"
-    if (args.out / "plate-ratings.csv").is_file():  # rated before: only the pages again
-        cells, truth = (pd.read_csv(args.out / f"plate-{name}.csv") for name in ("ratings", "truth"))
-    else:
-        plate, cells, truth = rated_demo(args.out, wells=args.wells, fields=args.fields,
-                                         cells_per_field=args.cells_per_field)
-    index, _ = write_pages(args.out, plate, cells, truth)
+    plate, ratings_csv, truth_csv = (args.out / n for n in ("plate.zarr", "plate-ratings.csv", "plate-truth.csv"))
+    if not ratings_csv.is_file():  # rated before: only the pages again
+        plate, ratings_csv, truth_csv = rated_demo(args.out, wells=args.wells, fields=args.fields,
+                                                   cells_per_field=args.cells_per_field)
+    index, _ = write_pages(args.out, plate, ratings_csv, truth_csv)
     print(index)
     if args.screenshot:
         from conftest import CHROMIUM, CHROMIUM_ARGS
