@@ -25,6 +25,12 @@ class _LazyModule:
     def __repr__(self) -> str:
         return f"<lazy module {self._lazy_name!r}>"
 
+    def __reduce__(self):
+        # pickled as the module it stands for: a function shipped to dask.distributed workers by
+        # value (cloudpickle) carries its globals, and the stand-in's copied namespace did not
+        # survive the trip (unpickling recursed through dask's backend entries)
+        return importlib.import_module, (self._lazy_name,)
+
 
 dask = _LazyModule("dask")
 da = _LazyModule("dask.array")
