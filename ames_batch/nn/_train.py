@@ -339,8 +339,7 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
     model.set_weights(init.get_weights())
     fixed = {layer.name for layer in model.layers if not layer.trainable}
     tasks = list(y)
-    unrated = [n.removesuffix("_logits") for n in (layer.name for layer in model.layers)
-               if n.endswith("_logits") and n.removesuffix("_logits") not in y]
+    unrated = [t for t in model.output_names if t not in y]
     heads = {f"{t}_{part}" for t in tasks for part in ("dense20", "logits")}
     unrated_heads = {f"{t}_{part}" for t in unrated for part in ("dense20", "logits")}
     spatial_axes = (0, 1) if inputs.ndim == 4 else (1, 2)
