@@ -331,8 +331,9 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
     trunk also learns to keep the initial model's own classes of the unrated tasks on these cells
     (learning without forgetting, Li & Hoiem 2016, with hard targets), else tuning the trunk to
     one task drags the others away (measured on striped test cells, one task rated: the unrated
-    task fell from 92 % to 69-80 %). If phase 2 ends with a worse validation loss of the rated
-    tasks than phase 1, phase 1's weights are kept.
+    task fell from 92 % to 69-80 %); phase 2's ``loss`` in the history counts those terms too.
+    If phase 2 ends with a worse validation loss of the rated tasks than phase 1, phase 1's
+    weights are kept.
     """
     keras = _keras()
     model = keras.models.clone_model(init)
@@ -386,27 +387,24 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
     return model, history, e1 + e2, best
 
 
-def _predicted_classes(model, inputs: np.ndarray, tasks: list[str], batch_size: int) -> dict[str, np.ndarray]:
-    """Each task's most probable class index per cell under `model` (inference mode)."""
-    if not tasks:
-        return {}
+def _probabilities(model, inputs: np.ndarray, tasks, batch_size: int) -> dict[str, np.ndarray]:
+    """Each task's (N, K) class probabilities under `model` (inference mode)."""
     keras = _keras()
     heads = keras.Model(model.inputs, {t: model.get_layer(t).output for t in tasks})
-    probs = [heads(inputs[i:i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
-    return {t: np.concatenate([np.argmax(np.asarray(p[t]), axis=1) for p in probs]) for t in tasks}
+    batches = [heads(inputs[i:i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
+    return {t: np.concatenate([np.asarray(b[t], np.float64) for b in batches]) for t in tasks}
+
+
+def _predicted_classes(model, inputs: np.ndarray, tasks: list[str], batch_size: int) -> dict[str, np.ndarray]:
+    """Each task's most probable class index per cell under `model`."""
+    probs = _probabilities(model, inputs, tasks, batch_size) if tasks else {}
+    return {t: np.argmax(p, axis=1) for t, p in probs.items()}
 
 
 def _rated_val_loss(model, inputs: np.ndarray, y: dict[str, np.ndarray], val: np.ndarray, batch_size: int) -> float:
     """Summed mean cross-entropy of the rated tasks `y` on the validation cells (Keras' clipping)."""
-    keras = _keras()
-    heads = keras.Model(model.inputs, {t: model.get_layer(t).output for t in y})
-    x = inputs[val]
-    probs = [heads(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
-    total = 0.0
-    for t, classes in y.items():
-        p = np.concatenate([np.asarray(b[t], np.float64) for b in probs])
-        total += float(np.mean(-np.log(np.clip(p[np.arange(len(val)), classes[val]], 1e-7, 1.0))))
-    return total
+    probs = _probabilities(model, inputs[val], y, batch_size)
+    return sum(float(np.mean(-np.log(np.clip(p[np.arange(len(val)), y[t][val]], 1e-7, 1.0)))) for t, p in probs.items())
 
 
 #: Layers that end the fixed, weight-free front of a tuned member (see ``_architectures``)
