@@ -390,7 +390,7 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
 def _probabilities(model, inputs: np.ndarray, tasks, batch_size: int) -> dict[str, np.ndarray]:
     """Each task's (N, K) class probabilities under `model` (inference mode)."""
     keras = _keras()
-    heads = keras.Model(model.inputs, {t: model.get_layer(t).output for t in tasks})
+    heads = keras.Model(model.inputs[0], {t: model.get_layer(t).output for t in tasks})  # one input, not a list
     batches = [heads(inputs[i:i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
     return {t: np.concatenate([np.asarray(b[t], np.float64) for b in batches]) for t in tasks}
 
