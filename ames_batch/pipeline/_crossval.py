@@ -226,14 +226,16 @@ def cross_validate(candidates: list[Candidate], ratings: dict[str, np.ndarray], 
                 pred[t] = np.argmax(probs[t], axis=1)
         else:
             for k, split in enumerate(splits, start=1):
-                log.info("cross-validation: %s, fold %d of %d (%d train, %d val, %d test cells)", cand.name, k,
-                         folds, split.train.size, split.val.size, split.test.size)
+                log.debug("cross-validation: %s, fold %d of %d (%d train, %d val, %d test cells)", cand.name, k,
+                          folds, split.train.size, split.val.size, split.test.size)
                 fit = cand.trainer.fit(cand.prepared, ratings, cell_ids, split, classes=classes)
                 probs = fit.rater.predict_proba([cand.prepared[i] for i in split.test])
                 for t in tasks:
                     pred[t][split.test] = np.argmax(probs[t], axis=1)
         predictions[cand.name] = pred
         seconds[cand.name] = time.monotonic() - started
+        log.info("cross-validation: %s, out-of-fold accuracy %s (%.0f s)", cand.name,
+                 ", ".join(f"{t} {np.mean(pred[t] == y[t]):.0%}" for t in tasks), seconds[cand.name])
 
     correct = {(c, t): predictions[c][t] == y[t] for c in predictions for t in tasks}
     boot = _bootstrap(correct, groups, seed)
