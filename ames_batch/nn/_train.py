@@ -387,23 +387,19 @@ def fine_tune_model(init, inputs: np.ndarray, y: dict[str, np.ndarray], split: C
     return model, history, e1 + e2, best
 
 
-def _probabilities(model, inputs: np.ndarray, tasks, batch_size: int) -> dict[str, np.ndarray]:
-    """Each task's (N, K) class probabilities under `model` (inference mode)."""
-    keras = _keras()
-    heads = keras.Model(model.inputs[0], {t: model.get_layer(t).output for t in tasks})  # one input, not a list
-    batches = [heads(inputs[i:i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
-    return {t: np.concatenate([np.asarray(b[t], np.float64) for b in batches]) for t in tasks}
-
-
 def _predicted_classes(model, inputs: np.ndarray, tasks: list[str], batch_size: int) -> dict[str, np.ndarray]:
     """Each task's most probable class index per cell under `model`."""
-    probs = _probabilities(model, inputs, tasks, batch_size) if tasks else {}
+    from ..xai import forward_pass
+
+    probs = forward_pass(model, inputs, outputs=tasks, batch_size=batch_size)[0] if tasks else {}
     return {t: np.argmax(p, axis=1) for t, p in probs.items()}
 
 
 def _rated_val_loss(model, inputs: np.ndarray, y: dict[str, np.ndarray], val: np.ndarray, batch_size: int) -> float:
     """Summed mean cross-entropy of the rated tasks `y` on the validation cells (Keras' clipping)."""
-    probs = _probabilities(model, inputs[val], y, batch_size)
+    from ..xai import forward_pass
+
+    probs = forward_pass(model, inputs[val], outputs=list(y), batch_size=batch_size)[0]
     return sum(float(np.mean(-np.log(np.clip(p[np.arange(len(val)), y[t][val]], 1e-7, 1.0)))) for t, p in probs.items())
 
 
