@@ -194,11 +194,12 @@ def _hindsight_ceiling(run_csv, truth: pd.DataFrame) -> float:
     merged = truth.merge(run, on=KEY, suffixes=("", "_run"))
     score = expected_rating(merged[[f"p_sarcomerisation_{k}" for k in CLASSES["sarcomerisation"]]].to_numpy(),
                             "sarcomerisation")
-    y = merged["sarcomerisation"].astype(int).to_numpy()[np.argsort(score)]
+    classes = list(CLASSES["sarcomerisation"])
+    y = merged["sarcomerisation"].astype(str).map(classes.index).to_numpy()[np.argsort(score)]
     # best monotone labelling of the sorted cells: best[k] = most hits so far with the last cell in class <= k
-    best = np.zeros(4)
+    best = np.zeros(len(classes))
     for v in y:
-        best = np.maximum.accumulate(best + (np.arange(1, 5) == v))
+        best = np.maximum.accumulate(best + (np.arange(len(classes)) == v))
     return float(best[-1] / y.size)
 
 
