@@ -14,8 +14,10 @@ as each trainer prepares them. One split by cell (stratified, seed 0; 60 / 15 / 
 every look, so no cell's truth (outline, organised region) is trained on in one look and
 scored in the other. Prepared cells are cached (``--work``, npz); trained raters too.
 
-Per task: accuracy, weighted F1 and (ordinal tasks) the Spearman correlation of the expected
-rating (``vocabulary.expected_rating``) with the continuous truth: the organised fraction
+Per task: accuracy, weighted F1, the mean probability of the predicted class and the expected
+calibration error (``nn.calibration``; %, does a probability hold on a look the rater did not
+see?) and (ordinal tasks) the Spearman correlation of the expected rating
+(``vocabulary.expected_rating``) with the continuous truth: the organised fraction
 (sarcomerisation) and the z-disc angle to the long axis folded to [0, 90] deg (directionality).
 
 Writes ``benchmarks/results/carryover.json``::
@@ -192,7 +194,9 @@ def score(rater, kind: str, cells: dict, rows: np.ndarray) -> dict:
     out = {}
     for task in classes:
         out[task] = {"accuracy": round(100 * metrics[task]["accuracy"], 1),
-                     "f1": round(100 * metrics[task]["weighted_f1"], 1)}
+                     "f1": round(100 * metrics[task]["weighted_f1"], 1),
+                     "mean_confidence": round(100 * metrics[task]["calibration"]["mean_confidence"], 1),
+                     "ece": round(100 * metrics[task]["calibration"]["ece"], 1)}
         if task in ORDINAL_TASKS:
             rho = spearmanr(expected_rating(probs[task], task), cells[continuous[task]][rows]).statistic
             out[task]["spearman"] = round(float(rho), 3)
@@ -200,9 +204,9 @@ def score(rater, kind: str, cells: dict, rows: np.ndarray) -> dict:
 
 
 def _line(name: str, train: str, test: str, s: dict) -> str:
-    cols = [f"{s[t]['accuracy']:5.1f}/{s[t]['f1']:5.1f}" + (f" rho {s[t]['spearman']:.3f}" if "spearman" in s[t]
-                                                           else "") for t in ("sarcomerisation", "directionality",
-                                                                              "source")]
+    cols = [f"{s[t]['accuracy']:5.1f}/{s[t]['f1']:5.1f} ece {s[t]['ece']:4.1f}"
+            + (f" rho {s[t]['spearman']:.3f}" if "spearman" in s[t] else "")
+            for t in ("sarcomerisation", "directionality", "source")]
     return f"{name:10s} {train}->{test}  " + "   ".join(cols)
 
 

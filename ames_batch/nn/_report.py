@@ -112,7 +112,8 @@ def plot_history(history: dict[str, list[float]], path: Path) -> Path | None:
 
 
 def summary_markdown(results: dict[str, dict], *, include_paper: bool = True, note: str = "") -> str:
-    """Table 1 of the paper, with our models' rows: accuracy and weighted F1 in percent.
+    """Table 1 of the paper, with our models' rows: accuracy and weighted F1 in percent; then
+    how far our models' probabilities hold (their calibration, where the results carry it).
 
     Parameters
     ----------
@@ -145,4 +146,24 @@ def summary_markdown(results: dict[str, dict], *, include_paper: bool = True, no
     text = head + "\n" + "\n".join(rows) + "\n"
     if note:
         text += f"\n{note}\n"
-    return text
+    return text + _calibration_markdown(results)
+
+
+def _calibration_markdown(results: dict[str, dict]) -> str:
+    """Per model and task: the mean probability of the predicted class against how often it is
+    right, and the expected calibration error (empty when no result carries a calibration)."""
+    rows = []
+    for name, metrics in results.items():
+        for task in (t for t in TASKS if t in metrics):
+            m = metrics[task]
+            c = m.get("calibration")
+            if c and c["bins"]:
+                rows.append(f"| {name} | {task} | {100 * c['mean_confidence']:.1f} | {100 * m['accuracy']:.1f} | "
+                            f"{100 * c['ece']:.1f} | {m['n_cells']} |")
+    if not rows:
+        return ""
+    return ("\nHow far the probabilities hold: a calibrated model's mean probability of its chosen class "
+            "equals its accuracy (expected calibration error over 10 bins of that probability; 0 = "
+            "calibrated; the bins are in metrics.json).\n\n"
+            "| model | task | mean probability % | accuracy % | calibration error % | cells |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")

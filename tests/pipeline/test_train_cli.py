@@ -77,6 +77,11 @@ def test_train_and_evaluate_cli(demo, tmp_path):
     assert (report / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     assert (report / "training_curves.png").is_file()
     assert "| AMES 2D singular (paper) |" in (report / "summary.md").read_text()
+    # how far the probabilities hold: the bins hold every scored cell, the table names the model
+    bins = metrics["metrics"]["source"]["calibration"]["bins"]
+    assert sum(b["n_cells"] for b in bins) == len(split["test"])
+    assert all(b["from"] < b["mean_confidence"] <= b["to"] for b in bins)
+    assert f"| {card['name']} | source |" in (report / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("verbosity", [[], ["-v"]])
