@@ -275,7 +275,7 @@ def run(plate: Path, model: Path | None, mode: str | None, explain: str | None, 
         click.echo(f"ames-batch: {plate}/{result.key.path}: {result.status}", err=True)
     ood = "" if report.n_ood is None else f"\t{report.n_ood} ood"
     click.echo(f"{report.csv}\t{report.n_cells} cells\t{len(report.results)} fields\t{len(report.failed)} failed"
-               f"{ood}\t{report.n_saturated} saturated")
+               f"{ood}\t{report.n_saturated} saturated\t{report.n_empty} without cells")
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 

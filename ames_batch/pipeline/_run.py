@@ -51,6 +51,11 @@ class RunReport:
         return sum(1 for r in self.results for row in r.rows if row.get("status") == "ok")
 
     @property
+    def n_empty(self) -> int:
+        """Fields read without error in which segmentation found no cell (CSV status ``no cells``)."""
+        return sum(1 for r in self.results if not r.failed and not r.rows)
+
+    @property
     def n_ood(self) -> int | None:
         """Rated cells flagged unlike the model's training cells; None when the model has no ood statistics."""
         flags = [row["ood"] for r in self.results for row in r.rows if row.get("status") == "ok" and "ood" in row]
@@ -209,7 +214,8 @@ def run_plate(
             files = existing if not todo and existing.html.is_file() and existing.wells_csv.is_file() \
                 else _report(plate, out_csv)
     result = RunReport(plate, out_csv, ordered, files)
-    log.info("%s: %d cells rated, %d fields failed; CSV %s", plate, result.n_cells, len(result.failed), out_csv)
+    log.info("%s: %d cells rated, %d fields without cells, %d fields failed; CSV %s", plate, result.n_cells,
+             result.n_empty, len(result.failed), out_csv)
     return result
 
 

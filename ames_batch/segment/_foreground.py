@@ -87,6 +87,13 @@ def _detect(
         margin_px = max(_FLATTEN_MARGIN_UM, 2.0 * smoothing_um) / pixel_size_um
         work = _flatten(smooth, method, margin_px=margin_px)
     mask = _foreground(work, method, min_contrast)
+    if mask is None and work is not smooth:
+        # Flattening must not be what empties a field: where cells fill most of it, the plane
+        # is fitted to dim cells, not to background (frames of sarcgraph's sample_2.avi). The
+        # unflattened foreground counts only with fine texture (a ramp or vignette has none).
+        plain = _foreground(smooth, method, min_contrast)
+        if plain is not None and smoothing_um > 0 and _texture(block, smooth, plain) >= min_texture:
+            return smooth, plain
     if mask is not None and smoothing_um > 0 and _texture(block, smooth, mask) < min_texture:
         if _contrast(work, mask) < _SURE_CONTRAST * min_contrast:
             return None

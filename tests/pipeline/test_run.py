@@ -185,7 +185,28 @@ def test_cells_a_detector_clipped_are_flagged_with_their_clipped_share(demo_plat
     others = table[table.well != "B/9"]
     assert len(others) and (others.saturated_fraction == 0).all() and not others.saturated.any()
     n_flagged = int(table.saturated.sum())
-    assert n_flagged >= 1 and res.output.strip().splitlines()[-1].endswith(f"\t{n_flagged} saturated")
+    assert n_flagged >= 1 and f"\t{n_flagged} saturated\t" in res.output.strip().splitlines()[-1]
+
+
+def test_the_summary_counts_fields_without_cells(demo_plate, small_bundle, tmp_path):
+    """A field of camera background only: a 'no cells' row in the CSV, counted on the summary line
+    (a plate whose fields come out empty must not pass for a small plate)."""
+    from click.testing import CliRunner
+
+    from ames_batch.cli import main
+
+    image = read_field(demo_plate, FieldKey("A/1", "0"))
+    background = np.random.default_rng(0).poisson(100, image.shape).astype(image.dtype)
+    write_field(demo_plate, FieldKey("B/9", "0"), xr.DataArray(background, dims=image.dims,
+                                                               coords={"c": image.coords["c"].values},
+                                                               attrs={"scale_um": image.attrs["scale_um"]}))
+    res = CliRunner().invoke(main, ["run", str(demo_plate), "--model", str(small_bundle), "--explain", "none",
+                                    "--out", str(tmp_path / "r.csv")])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "r.csv", dtype={"field": str})
+    assert table.loc[table.well == "B/9", "status"].tolist() == ["no cells"]
+    summary = res.output.strip().splitlines()[-1].split("\t")
+    assert summary[-1] == "1 without cells" and summary[1] == f"{int((table.status == 'ok').sum())} cells"
 
 
 @pytest.mark.parametrize("bad", ["nan", "constant", "saturated"])

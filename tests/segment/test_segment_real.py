@@ -50,3 +50,24 @@ def test_downsampled_copy_gives_the_same_foreground(sample_4):
     full = segment_cells(sample_4, PIXEL_SIZE_UM)[:ny:2, :nx:2] > 0
     half = segment_cells(binned, 2 * PIXEL_SIZE_UM) > 0
     assert (full == half).mean() > 0.97
+
+
+def test_a_sheet_filling_most_of_the_field_is_found():
+    """SarcGraph's sample_2.avi: beating hiPSC-CMs covering ~90 % of each frame. The background
+    plane, fitted to the dim cells between the bright ones, had flattened the sheet below the
+    contrast test: every frame came out empty."""
+    from pathlib import Path
+
+    pytest.importorskip("av", reason="reading the AVI needs PyAV")
+    import imageio.v3 as iio
+
+    path = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sarcgraph" / "sample_2.avi"
+    if not path.is_file():
+        pytest.skip(f"real test movie not found at {path}")
+    for t in (0, 73, 145):
+        frame = iio.imread(path, index=t, plugin="pyav")[..., 0]
+        labels = segment_cells(frame, PIXEL_SIZE_UM)
+        assert (labels[100:300, 200:350] > 0).all()  # the striated sheet right of centre
+        corner = (slice(0, 40), slice(0, 40))  # a dark corner: the camera background
+        assert np.percentile(frame[corner], 99) < 0.7 * np.median(frame[100:300, 200:350])
+        assert not labels[corner].any()
