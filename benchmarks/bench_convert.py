@@ -14,6 +14,12 @@ RSS (``resource.getrusage``) minus its RSS after a warm-up on a tiny file of the
 
 Ratios: convert peak / one plane's bytes (flat in Z means a constant), convert peak / one
 file's voxel bytes and / the raw read's peak RSS, convert time / raw copy time.
+
+A movie (SarcGraph's ``sample_2.avi`` from ``../shared/data``, 146 frames of 400 x 400 RGB, one
+field per frame; skipped when absent): convert time against its raw copy (every frame decoded
+once with imageio, then one zarr write of the whole movie), and convert's peak RSS against the
+decoded movie's bytes (a movie up to ``io._vendor.MOVIE_IN_MEMORY_BYTES`` is held decoded while
+its frames are written).
 """
 
 import argparse
@@ -35,10 +41,11 @@ CONVERT = r"""
 import json, resource, sys, time
 import psutil
 from ames_batch.pipeline import convert_files
-assert convert_files([sys.argv[2]], sys.argv[3] + ".warm").ok
+px = float(sys.argv[4]) if len(sys.argv) > 4 else None  # for files without a calibration
+assert convert_files([sys.argv[2]], sys.argv[3] + ".warm", pixel_size_um=px).ok
 after_import = psutil.Process().memory_info().rss
 t0 = time.perf_counter()
-report = convert_files(json.loads(sys.argv[1]), sys.argv[3])
+report = convert_files(json.loads(sys.argv[1]), sys.argv[3], pixel_size_um=px)
 seconds = time.perf_counter() - t0
 assert report.ok, report.failed
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -63,14 +70,51 @@ print(json.dumps({"seconds": seconds, "read_seconds": read_s, "read_peak_over_wa
 """
 
 
+RAW_MOVIE = r"""
+import json, sys, time
+import imageio.v3 as iio, numpy as np, zarr
+iio.imread(sys.argv[2], plugin="pyav", index=0)
+t0 = time.perf_counter()
+data = np.moveaxis(iio.imread(json.loads(sys.argv[1])[0], plugin="pyav"), -1, 1)[:, :, None]  # (T, C, 1, Y, X)
+read_s = time.perf_counter() - t0
+z = zarr.create_array(sys.argv[3], shape=data.shape, dtype=data.dtype, chunks=(1, 1, 1, 256, 256), zarr_format=3)
+z[...] = data
+print(json.dumps({"seconds": time.perf_counter() - t0, "read_seconds": read_s, "nbytes": data.nbytes}))
+"""
+MOVIE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sarcgraph" / "sample_2.avi"
+
+
+def movie_case(tmp: Path) -> dict | None:
+    """`convert` of a real movie (one field per frame) against decoding it once and writing it."""
+    if not MOVIE.is_file():
+        return None
+    warm = tmp / "warm.png"
+    import imageio.v3 as iio
+
+    iio.imwrite(warm, np.zeros((64, 64, 3), np.uint8))
+    raw = run_child(RAW_MOVIE, [MOVIE], MOVIE, tmp / "raw.zarr")
+    conv = run_child(CONVERT, [MOVIE], warm, tmp / "plate.zarr", "0.12")  # its pixel size is not published
+    case = {"case": "movie: sarcgraph sample_2.avi, 146 frames of 400 x 400 RGB", "frames": 146,
+            "decoded_mb": raw["nbytes"] / 1e6, "convert_s": conv["seconds"], "raw_copy_s": raw["seconds"],
+            "raw_read_s": raw["read_seconds"], "convert_s_per_frame": conv["seconds"] / 146,
+            "time_ratio_convert_over_raw_copy": conv["seconds"] / raw["seconds"],
+            "convert_peak_mb": conv["peak_over_warm"] / 1e6,
+            "peak_ratio_convert_over_decoded_movie": conv["peak_over_warm"] / raw["nbytes"]}
+    print(f"{case['case']}: convert {case['convert_s']:.1f} s ({1000 * case['convert_s_per_frame']:.0f} ms a frame) = "
+          f"{case['time_ratio_convert_over_raw_copy']:.1f}x the raw copy ({raw['seconds']:.2f} s); peak RSS "
+          f"{case['convert_peak_mb']:.0f} MB = {case['peak_ratio_convert_over_decoded_movie']:.2f}x the decoded movie")
+    return case
+
+
 def make_file(path: Path, n_z: int, seed: int) -> int:
     data = np.random.default_rng(seed).integers(0, 4096, size=(1, n_z, YX, YX), dtype=np.uint16)
     tifffile.imwrite(path, data, ome=True, metadata=OME_METADATA)
     return data.nbytes
 
 
-def run_child(code: str, files: list[Path], warm: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps([str(f) for f in files]), str(warm), str(out)],
+def run_child(code: str, files: list[Path], warm: Path, out: Path, *extra: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps([str(f) for f in files]), str(warm), str(out),
+                           *extra],
                           capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{proc.stderr[-3000:]}")
@@ -111,6 +155,9 @@ def main(out: Path) -> dict:
                   f"{case['peak_ratio_convert_over_stack_bytes']:.2f}x one file's voxels, "
                   f"{case['peak_ratio_convert_over_raw_read']:.2f}x the raw read's peak "
                   f"({case['raw_read_peak_mb']:.0f} MB)")
+        movie = movie_case(tmp)
+        if movie is not None:
+            results["movie"] = movie
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")

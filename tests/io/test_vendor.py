@@ -323,6 +323,26 @@ def test_sarcgraph_movie_frames_are_images():
     np.testing.assert_array_equal(frame.values[:, 0], np.moveaxis(reference, -1, 0))
 
 
+@needs_shared
+def test_a_movie_too_big_to_hold_reads_the_same_frames_lazily(monkeypatch):
+    """A movie over `MOVIE_IN_MEMORY_BYTES` is not decoded whole: its frames are the same."""
+    from ames_batch.io import _vendor
+
+    path = SHARED / "sample_2.avi"
+    key = (path.resolve(), path.stat().st_size, path.stat().st_mtime_ns, 0)
+    _vendor._movie_array.cache_clear()
+    assert isinstance(_vendor._movie_array(*key)[0].data, np.ndarray)  # 70 MB decoded: held whole
+    held = read_image(path, timepoint=100, pixel_size_um=0.12)
+    _vendor._movie_array.cache_clear()
+    monkeypatch.setattr(_vendor, "MOVIE_IN_MEMORY_BYTES", 2**20)
+    try:
+        assert not isinstance(_vendor._movie_array(*key)[0].data, np.ndarray)  # lazy
+        lazy = read_image(path, timepoint=100, pixel_size_um=0.12)
+        np.testing.assert_array_equal(lazy.values, held.values)
+    finally:
+        _vendor._movie_array.cache_clear()
+
+
 # ---- vendor files without a writer: run when a file is given --------------------------------
 
 
