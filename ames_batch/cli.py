@@ -208,7 +208,7 @@ def sample(plate: Path, n_cells: int, out: Path, labels: str, seed: int, channel
 @click.option("--labels", default="cells", help="Label image with the cell masks (the demo plate's truth: 'truth').")
 @click.option("--channel", default=None, help="Stain channel name or index; default the one recorded at convert.")
 def evaluate(model: Path, plate: Path, ratings_csv: Path, out: Path | None, labels: str, channel: str | None) -> None:
-    """Score MODEL on the rated cells of PLATE: metrics.json, summary.md, confusion and curve PNGs.
+    """Score MODEL on the rated cells of PLATE: metrics.json, summary.md, confusion, calibration and curve PNGs.
 
     Cells the model was trained or validated on are not scored. Prints the report folder and
     accuracy / weighted F1 per task.

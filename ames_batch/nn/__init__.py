@@ -29,7 +29,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_augment": ["AugmentSettings", "augment_cell"],
         "_dataset": ["CellSequence", "class_weights"],
         "_evaluate": ["CALIBRATION_BINS", "calibration", "encode_ratings", "evaluate_ratings"],
-        "_report": ["PAPER_TABLE1", "plot_confusion", "plot_history", "summary_markdown"],
+        "_report": ["PAPER_TABLE1", "plot_calibration", "plot_confusion", "plot_history", "summary_markdown"],
         "_split": ["CellSplit", "split_cells"],
         "_train": ["TrainResult", "TrainSettings", "adapt_batchnorm", "fine_tune_model", "fit_model", "predict_probs", "train_model"],
     },

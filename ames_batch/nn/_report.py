@@ -9,7 +9,7 @@ import numpy as np
 
 from ..vocabulary import TASKS
 
-__all__ = ["PAPER_TABLE1", "plot_confusion", "plot_history", "summary_markdown"]
+__all__ = ["PAPER_TABLE1", "plot_calibration", "plot_confusion", "plot_history", "summary_markdown"]
 
 # Hillemanns et al. 2021 (bioRxiv 10.1101/2021.08.06.455455), Table 1, test accuracy / weighted F1 (%).
 PAPER_TABLE1 = {
@@ -69,6 +69,52 @@ def plot_confusion(metrics: dict, path: Path, *, title: str = "") -> list[Path]:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return [path]
+
+
+def plot_calibration(metrics: dict, path: Path, *, title: str = "") -> Path | None:
+    """Reliability diagram per task: accuracy against the mean probability of the chosen class,
+    one point per bin of that probability (area ~ its cells), the diagonal where they agree.
+
+    Parameters
+    ----------
+    metrics : dict
+        Output of :func:`evaluate_ratings` (each task's ``calibration``).
+    path : Path
+        PNG file to write.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    Path or None
+        The file, or None when no task has a scored cell (nothing is written).
+    """
+    tasks = [t for t, m in metrics.items() if m.get("calibration", {}).get("bins")]
+    if not tasks:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.8 * len(tasks), 4.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        c = metrics[task]["calibration"]
+        x = [b["mean_confidence"] for b in c["bins"]]
+        y = [b["accuracy"] for b in c["bins"]]
+        n = np.asarray([b["n_cells"] for b in c["bins"]], float)
+        ax.plot([0, 1], [0, 1], color="0.6", lw=1)
+        ax.plot(x, y, color="C0", lw=1)
+        ax.scatter(x, y, s=300 * n / n.max(), color="C0", zorder=3, clip_on=False)
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_aspect("equal")
+        ax.set_xlabel("probability of the chosen class")
+        ax.set_ylabel("share rated right")
+        ax.set_title(f"{task}\ncalibration error {100 * c['ece']:.1f} %")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def plot_history(history: dict[str, list[float]], path: Path) -> Path | None:

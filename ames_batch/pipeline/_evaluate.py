@@ -1,7 +1,8 @@
 """``ames-batch evaluate``: score a model bundle on the rated cells of a plate.
 
 Writes ``metrics.json`` (accuracy, weighted F1, per-class precision/recall, confusion
-matrices), ``summary.md`` (laid out like the paper's Table 1), ``confusion.png`` and, when
+matrices, calibration), ``summary.md`` (laid out like the paper's Table 1, then how far the
+probabilities hold), ``confusion.png``, ``calibration.png`` (reliability diagrams) and, when
 the bundle kept its training history, ``training_curves.png``. Cells the model was trained or
 validated on (listed in the bundle's ``split.json``) are never scored.
 """
@@ -71,7 +72,7 @@ def evaluate_plate(
     ValueError
         If no rated cell is left to score.
     """
-    from ..nn import evaluate_ratings, load_rater, plot_confusion, plot_history, summary_markdown
+    from ..nn import evaluate_ratings, load_rater, plot_calibration, plot_confusion, plot_history, summary_markdown
 
     model, plate = Path(model), Path(plate)
     out = Path(out) if out is not None else plate.with_name(plate.name.removesuffix(".zarr") + "-evaluation")
@@ -109,6 +110,7 @@ def evaluate_plate(
         {name: metrics},
         note=f"{int(keep.sum())} rated cells of {plate.name} ({n_excluded} training/validation cells not scored)."))
     plot_confusion(metrics, out / "confusion.png", title=f"{name} on {plate.name}")
+    plot_calibration(metrics, out / "calibration.png", title=f"{name} on {plate.name}")
     history_file = model / "history.json"
     if history_file.is_file():
         history = json.loads(history_file.read_text())

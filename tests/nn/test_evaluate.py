@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ames_batch.nn._evaluate import calibration, evaluate_ratings
-from ames_batch.nn._report import plot_confusion, plot_history, summary_markdown
+from ames_batch.nn._report import plot_calibration, plot_confusion, plot_history, summary_markdown
 
 CLASSES = {"sarcomerisation": ["1", "2", "3", "4"], "source": ["adult", "neonatal", "ipsc"]}
 
@@ -84,6 +84,9 @@ def test_report_files_and_table(tmp_path):
     hist = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "sarcomerisation_accuracy": [0.3, 0.6]}
     assert plot_history(hist, tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert plot_history({}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+    assert plot_calibration(r, tmp_path / "cal.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = {"source": {"calibration": calibration(np.zeros(0, int), np.zeros((0, 3)))}}  # no cells scored
+    assert plot_calibration(empty, tmp_path / "none2.png") is None and not (tmp_path / "none2.png").exists()
     md = summary_markdown({"ours": r})
     row = [line for line in md.splitlines() if line.startswith("| ours")][0]
     assert row.split("|")[2].strip() == "100.00" and row.split("|")[3].strip() == "–"

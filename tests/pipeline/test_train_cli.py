@@ -75,6 +75,7 @@ def test_train_and_evaluate_cli(demo, tmp_path):
     cm = np.asarray(metrics["metrics"]["source"]["confusion_matrix"])
     assert cm.sum() == len(split["test"])
     assert (report / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert (report / "calibration.png").read_bytes()[:4] == b"\x89PNG"
     assert (report / "training_curves.png").is_file()
     assert "| AMES 2D singular (paper) |" in (report / "summary.md").read_text()
     # how far the probabilities hold: the bins hold every scored cell, the table names the model
