@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..vocabulary import TASKS
+from ._evaluate import CALIBRATION_BINS
 
 __all__ = ["PAPER_TABLE1", "plot_calibration", "plot_confusion", "plot_history", "summary_markdown"]
 
@@ -209,7 +210,7 @@ def _calibration_markdown(results: dict[str, dict]) -> str:
     if not rows:
         return ""
     return ("\nHow far the probabilities hold: a calibrated model's mean probability of its chosen class "
-            "equals its accuracy (expected calibration error over 10 bins of that probability; 0 = "
+            f"equals its accuracy (expected calibration error over {CALIBRATION_BINS} bins of that probability; 0 = "
             "calibrated; the bins are in metrics.json).\n\n"
             "| model | task | mean probability % | accuracy % | calibration error % | cells |\n"
             "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
