@@ -30,6 +30,17 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path, title: str = "") -> Path:
+    """Lay out `fig` (under `title`), write it to the PNG `path` at 100 dpi and close it."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_confusion(metrics: dict, path: Path, *, title: str = "") -> list[Path]:
     """One PNG of the confusion matrices of all tasks (rows true, columns predicted).
 
@@ -63,13 +74,7 @@ def plot_confusion(metrics: dict, path: Path, *, title: str = "") -> list[Path]:
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{task}\nacc {100 * metrics[task]['accuracy']:.1f} %")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [path]
+    return [_save(plt, fig, path, title)]
 
 
 def plot_calibration(metrics: dict, path: Path, *, title: str = "") -> Path | None:
@@ -109,13 +114,7 @@ def plot_calibration(metrics: dict, path: Path, *, title: str = "") -> Path | No
         ax.set_xlabel("probability of the chosen class")
         ax.set_ylabel("share rated right")
         ax.set_title(f"{task}\ncalibration error {100 * c['ece']:.1f} %")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, title)
 
 
 def plot_history(history: dict[str, list[float]], path: Path) -> Path | None:
@@ -151,11 +150,7 @@ def plot_history(history: dict[str, list[float]], path: Path) -> Path | None:
         ax.set_ylabel(label)
         if group:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def summary_markdown(results: dict[str, dict], *, include_paper: bool = True, note: str = "") -> str:
