@@ -43,7 +43,8 @@ def test_sarcomere_length_follows_the_beat_smoothly(rated_movie):
     median = float(np.median(lengths))
     jumps = np.abs(np.diff(lengths))
     assert jumps.max() < 0.06 * median and np.percentile(jumps, 90) < 0.02 * median  # no jumps to harmonics
-    assert lengths.max() - lengths.min() > 0.04 * median  # the contraction shows
-    short = lengths < np.percentile(lengths, 90) * 0.97  # shortening by > 3 % below rest
+    assert lengths.max() - lengths.min() > 0.05 * median  # the contraction shows
+    # the bounds of tests/metrics/test_real_sarcgraph.py, which measures one region without segmenting
+    short = lengths < np.percentile(lengths, 90) * 0.96  # shortening by > 4 % below rest
     episodes = np.count_nonzero(short[1:] & ~short[:-1]) + int(short[0])
     assert episodes >= 2  # two beats, at least
