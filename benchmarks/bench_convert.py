@@ -15,6 +15,9 @@ RSS (``resource.getrusage``) minus its RSS after a warm-up on a tiny file of the
 Ratios: convert peak / one plane's bytes (flat in Z means a constant), convert peak / one
 file's voxel bytes and / the raw read's peak RSS, convert time / raw copy time.
 
+Vendor formats: one stack of C = 2, Z = 40 written as OME-TIFF, DeltaVision (mrc) and CZI
+(pylibCZIrw), each converted in a child: seconds and the ratio to the OME-TIFF's convert.
+
 A movie (SarcGraph's ``sample_2.avi`` from ``../shared/data``, 146 frames of 400 x 400 RGB, one
 field per frame; skipped when absent): convert time against its raw copy (every frame decoded
 once with imageio, then one zarr write of the whole movie), and convert's peak RSS against the
@@ -106,6 +109,32 @@ def movie_case(tmp: Path) -> dict | None:
     return case
 
 
+def formats_case(tmp: Path, warm: Path) -> dict:
+    """The same (C=2, Z=40) stack as OME-TIFF, DV and CZI: convert seconds, and per OME-TIFF's."""
+    import mrc
+    from pylibCZIrw import czi as pyczi
+
+    data = np.random.default_rng(7).integers(0, 4096, size=(2, 40, YX, YX), dtype=np.uint16)
+    files = {"ome-tiff": tmp / "f.ome.tif", "dv": tmp / "f.dv", "czi": tmp / "f.czi"}
+    tifffile.imwrite(files["ome-tiff"], data, ome=True, metadata={**OME_METADATA, "axes": "CZYX"})
+    mrc.save(data, str(files["dv"]), zAxisOrder="wz", ifExists="overwrite",
+             metadata={"dx": 0.04, "dy": 0.04, "dz": 0.125, "wave0": 525, "wave1": 460})
+    with pyczi.create_czi(str(files["czi"]), exist_ok=True) as czi:
+        for c in range(2):
+            for z in range(40):
+                czi.write(data[c, z], plane={"C": c, "Z": z, "T": 0})
+        czi.write_metadata(document_name="f", channel_names={0: "actinin", 1: "DAPI"},
+                           scale_x=0.04e-6, scale_y=0.04e-6, scale_z=0.125e-6)
+    seconds = {name: run_child(CONVERT, [f], warm, tmp / f"{name}.zarr")["seconds"] for name, f in files.items()}
+    for f in files.values():
+        f.unlink()
+    case = {"case": "C=2, Z=40 in three formats", "voxel_mb": data.nbytes / 1e6, "convert_s": seconds,
+            "ratio_to_ome_tiff": {k: v / seconds["ome-tiff"] for k, v in seconds.items()}}
+    print(f"{case['case']} ({case['voxel_mb']:.0f} MB): " + ", ".join(
+        f"{k} {v:.2f} s ({case['ratio_to_ome_tiff'][k]:.2f}x)" for k, v in seconds.items()))
+    return case
+
+
 def make_file(path: Path, n_z: int, seed: int) -> int:
     data = np.random.default_rng(seed).integers(0, 4096, size=(1, n_z, YX, YX), dtype=np.uint16)
     tifffile.imwrite(path, data, ome=True, metadata=OME_METADATA)
@@ -155,6 +184,7 @@ def main(out: Path) -> dict:
                   f"{case['peak_ratio_convert_over_stack_bytes']:.2f}x one file's voxels, "
                   f"{case['peak_ratio_convert_over_raw_read']:.2f}x the raw read's peak "
                   f"({case['raw_read_peak_mb']:.0f} MB)")
+        results["formats"] = formats_case(tmp, warm)
         movie = movie_case(tmp)
         if movie is not None:
             results["movie"] = movie
