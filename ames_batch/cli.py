@@ -64,7 +64,7 @@ def demo(out: Path, n_wells: int, n_fields: int, cells_per_field: int, seed: int
     click.echo(f"{report.plate}\t{len(report.fields)} fields\t{report.n_cells} cells\t{report.truth_csv}")
 # ---- convert --------------------------------------------------------------------------
 @main.command("convert")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", "plate", required=True, type=click.Path(path_type=Path),
               help="HCS plate (.zarr directory) to create or extend.")
 @click.option("--layout", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -80,7 +80,8 @@ def demo(out: Path, n_wells: int, n_fields: int, cells_per_field: int, seed: int
 def convert(inputs, plate, layout, pattern, channel, pixel_size_um, z_step_um) -> None:
     """Convert vendor SIM files (CZI, DV, ND2, OME-TIFF, TIFF, PNG, AVI) into an HCS plate.
 
-    Re-running adds only new files. Prints "file<TAB>scene<TAB>timepoint<TAB>well/field" per
+    INPUTS are files or folders (a folder: the image files below it, sorted). Re-running adds
+    only new files. Prints "file<TAB>scene<TAB>timepoint<TAB>well/field" per
     converted image on stdout; failures go to stderr, one line each (exit 1).
     """
     from .pipeline import convert_files

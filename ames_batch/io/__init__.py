@@ -20,6 +20,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_tables": ["list_tables", "read_cell_table", "read_plate_table", "write_cell_table", "write_plate_table"],
         # vendor files (convert)
         "_layout": ["Placement", "parse_well", "place_by_pattern", "read_layout", "well_in_order"],
-        "_vendor": ["SourceImage", "file_digest", "list_images", "list_scenes", "read_image"],
+        "_vendor": ["SourceImage", "file_digest", "image_files", "list_images", "list_scenes", "read_image"],
     },
 )

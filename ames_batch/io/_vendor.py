@@ -24,7 +24,7 @@ from ..errors import MissingPixelSizeError, UnsupportedFileError
 from ._vendor_formats import _czi_planes, _czi_scene_count, _dv_channel_names, _dv_planes, _tiff_planes
 from ._vendor_meta import _file_sizes_um, _raw_sim_reason
 
-__all__ = ["SourceImage", "file_digest", "list_images", "list_scenes", "read_image"]
+__all__ = ["SourceImage", "file_digest", "image_files", "list_images", "list_scenes", "read_image"]
 
 log = logging.getLogger("ames_batch")
 
@@ -55,6 +55,35 @@ class SourceImage:
     scene: str
     scene_index: int
     timepoint: int | None
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files below `folder`, in sorted path order: every file whose suffix a reader
+    here knows (CZI, DV/R3D, ND2, (OME-)TIFF, PNG, JPEG, BMP, GIF, AVI, MP4, MOV), at any depth.
+
+    Hidden files and folders and ``*.zarr`` folders (a plate written beside the data) are not
+    entered.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b/f2.czi", "a.tif", "notes.txt", ".hidden/x.czi", "plate.zarr/c.png"):
+    ...     (d / name).parent.mkdir(parents=True, exist_ok=True); (d / name).touch()
+    >>> [str(p.relative_to(d)) for p in image_files(d)]
+    ['a.tif', 'b/f2.czi']
+    """
+    known = set(_SUFFIX_PLUGINS) | {".tif", ".tiff"}
+    found = []
+    for entry in sorted(Path(folder).iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if entry.suffix.lower() != ".zarr":
+                found += image_files(entry)
+        elif entry.suffix.lower() in known:
+            found.append(entry)
+    return sorted(found)
 
 
 def _check_path(path) -> Path:

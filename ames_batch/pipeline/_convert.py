@@ -17,6 +17,7 @@ from ..io import (
     Placement,
     field_attributes,
     file_digest,
+    image_files,
     list_fields,
     list_images,
     parse_well,
@@ -69,9 +70,16 @@ class ConvertReport:
 def _check_args(inputs, plate, layout, pattern, channel):
     if isinstance(inputs, (str, Path)) or not hasattr(inputs, "__iter__"):
         raise TypeError(f"`inputs` must be a list of paths; got {type(inputs).__name__}")
-    inputs = [Path(p) for p in inputs]
-    if not inputs:
+    given = [Path(p) for p in inputs]
+    if not given:
         raise ValueError("`inputs` is empty; give at least one file")
+    inputs = []  # a folder stands for its image files; a file given twice is converted once
+    for path in given:
+        for file in image_files(path) if path.is_dir() else [path]:
+            if file not in inputs:
+                inputs.append(file)
+    if not inputs:
+        raise ValueError(f"no image files in {', '.join(map(str, given))} (known suffixes: CZI, DV, ND2, TIFF, ...)")
     if not isinstance(plate, (str, Path)):
         raise TypeError(f"`plate` must be a path; got {type(plate).__name__}")
     if layout is not None and pattern is not None:
@@ -161,8 +169,10 @@ def convert_files(
     Parameters
     ----------
     inputs : list of Path
-        Files in any format a bioio plugin reads (CZI, DV, ND2, OME-TIFF, TIFF, PNG, AVI).
-        Every scene, and every timepoint of a series, becomes one field.
+        Files in any format a bioio plugin reads (CZI, DV, ND2, OME-TIFF, TIFF, PNG, AVI),
+        or folders: a folder stands for the image files below it (``io.image_files``, sorted;
+        hidden entries and ``*.zarr`` folders left out). Every scene, and every timepoint of a
+        series, becomes one field.
     plate : Path
         Plate directory; created if missing, extended if present.
     layout : Path, optional

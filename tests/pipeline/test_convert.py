@@ -76,6 +76,31 @@ def files(tmp_path, rng):
     return order, truth
 
 
+def test_a_folder_stands_for_its_image_files(tmp_path, files):
+    """An acquisition folder as cron hands it over: the images below it in sorted order (a
+    subfolder too); not the notes, hidden entries or the plate written inside it."""
+    inputs, truth = files
+    src = inputs[0].parent
+    (src / "day2").mkdir()
+    (inputs[2]).rename(src / "day2" / inputs[2].name)  # d.ome.tif one level down
+    (src / "notes.txt").write_text("objective 100x")
+    (src / ".trash").mkdir()
+    write_ome(src / ".trash" / "old.ome.tif", np.zeros((2, 2, 8, 8), np.uint16))
+    plate = src / "plate.zarr"  # the plate inside the folder it converts
+    report = convert_files([src], plate, channel=0, pixel_size_um=0.1, z_step_um=0.3)
+    assert report.ok
+    assert [Path(p).relative_to(src).as_posix() for p in report.mapping.file] == [
+        "a.czi", "a.czi", "c.dv", "day2/d.ome.tif", "e.tif"]
+    _check_plate(plate, truth)
+    again = convert_files([src, src / "c.dv"], plate, channel=0, pixel_size_um=0.1, z_step_um=0.3)
+    assert again.ok and not again.converted and len(again.skipped) == 5  # the plate is not read as input
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no image files in .*empty"):
+        convert_files([tmp_path / "empty"], tmp_path / "other.zarr")
+    res = CliRunner().invoke(main, ["convert", str(src), "-o", str(plate), "--pixel-size", "0.1", "--z-step", "0.3"])
+    assert res.exit_code == 0, res.output
+
+
 def _check_plate(plate, truth):
     validate_plate(plate)
     seen = set()
