@@ -450,22 +450,33 @@ def read_image(
     return image
 
 
-def file_digest(path: Path) -> dict:
-    """Identity of a source file: resolved path, size in bytes and SHA-256 of its content.
+def file_digest(path: Path, known: dict | None = None) -> dict:
+    """Identity of a source file: resolved path, size in bytes, modification time and SHA-256.
 
     Parameters
     ----------
     path : Path
         An existing file.
+    known : dict, optional
+        ``{(path, size_bytes, mtime_ns): sha256}`` of files hashed before (a plate's source
+        records): a file whose resolved path, size and modification time match one is not
+        read again (as rsync decides; a file rewritten in place with its old size and mtime
+        restored would pass for unchanged).
 
     Returns
     -------
     digest : dict
-        ``{"path": str, "size_bytes": int, "sha256": str}``; reads the file in 1 MiB blocks.
+        ``{"path": str, "size_bytes": int, "mtime_ns": int, "sha256": str}``; reads the file
+        in 1 MiB blocks unless `known` has it.
     """
     path = _check_path(path)
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return {"path": str(path.resolve()), "size_bytes": path.stat().st_size, "sha256": h.hexdigest()}
+    stat = path.stat()
+    ident = {"path": str(path.resolve()), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    sha = (known or {}).get(tuple(ident.values()))
+    if sha is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        sha = h.hexdigest()
+    return {**ident, "sha256": sha}

@@ -125,20 +125,24 @@ def _discard_stale_temps(plate: Path) -> None:
                 node.unlink(missing_ok=True)
 
 
-def _existing(plate: Path) -> tuple[dict[tuple, FieldKey], dict[FieldKey, str], set[str]]:
-    """Fields already in the plate: by source identity, by key, and the wells in use."""
+def _existing(plate: Path) -> tuple[dict[tuple, FieldKey], dict[FieldKey, str], set[str], dict[tuple, str]]:
+    """Fields already in the plate: by source identity, by key, the wells in use, and the
+    SHA-256 of each source file by (path, size, mtime) (``file_digest``'s `known`)."""
     by_identity: dict[tuple, FieldKey] = {}
     by_key: dict[FieldKey, str] = {}
+    hashed: dict[tuple, str] = {}
     if not (plate / "zarr.json").is_file():
         if any(not p.name.startswith(".") for p in plate.iterdir()):
             raise NotAPlateError(f"{plate}: not an NGFF HCS plate and not empty; choose a new output path")
-        return by_identity, by_key, set()
+        return by_identity, by_key, set(), hashed
     for key in list_fields(plate):
         source = field_attributes(plate, key).get("source", {})
         by_key[key] = source.get("path", "?")
         if "sha256" in source:
             by_identity[(source["sha256"], source.get("scene_index"), source.get("timepoint"))] = key
-    return by_identity, by_key, {k.well for k in by_key}
+            if "mtime_ns" in source:  # plates converted before 2026-12-07 have none: hashed again
+                hashed[(source["path"], source["size_bytes"], source["mtime_ns"])] = source["sha256"]
+    return by_identity, by_key, {k.well for k in by_key}, hashed
 
 
 def _placement(path: Path, layout: dict | None, regex, used_wells: set[str], n_auto: list[int]) -> Placement:
@@ -219,11 +223,11 @@ def convert_files(
     rows = []
     with plate_lock(plate, purpose="convert"):
         _discard_stale_temps(plate)
-        by_identity, by_key, used_wells = _existing(plate)
+        by_identity, by_key, used_wells, hashed = _existing(plate)
         n_auto = [0]
         for path in progress(inputs, total=len(inputs), desc="convert"):
             try:
-                digest = file_digest(path)
+                digest = file_digest(path, hashed)  # a file seen before, unchanged, is not read again
                 images = list_images(path)
                 known = [by_identity.get((digest["sha256"], im.scene_index, im.timepoint)) for im in images]
                 for key in filter(None, known):

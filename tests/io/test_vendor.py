@@ -256,7 +256,12 @@ def test_file_digest_matches_hashlib(tmp_path):
     path.write_bytes(bytes(range(256)) * 5000)
     digest = file_digest(path)
     assert digest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert digest["size_bytes"] == 256 * 5000
+    assert digest["size_bytes"] == 256 * 5000 and digest["mtime_ns"] == path.stat().st_mtime_ns
+    # a file whose path, size and mtime a plate has recorded is not read: its recorded hash stands
+    known = {(digest["path"], digest["size_bytes"], digest["mtime_ns"]): "0" * 64}
+    assert file_digest(path, known)["sha256"] == "0" * 64
+    os.utime(path, ns=(digest["mtime_ns"], digest["mtime_ns"] + 10**9))  # touched: read again
+    assert file_digest(path, known)["sha256"] == digest["sha256"]
 
 
 # ---- layout -----------------------------------------------------------------------------

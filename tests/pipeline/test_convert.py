@@ -101,6 +101,29 @@ def test_a_folder_stands_for_its_image_files(tmp_path, files):
     assert res.exit_code == 0, res.output
 
 
+def test_a_rerun_reads_only_files_that_changed(tmp_path, files):
+    """Nightly over a growing folder: a file with the path, size and mtime of a converted one is
+    not hashed again (its content rewritten in place with the old mtime passes for unchanged, as
+    with rsync); a file whose mtime moved is hashed, and converted only if its content changed."""
+    inputs, _ = files
+    plate = tmp_path / "plate.zarr"
+    assert convert_files(inputs[1:3], plate, channel=0).ok  # c.dv, d.ome.tif
+    dv = inputs[1]
+    stat = dv.stat()
+    raw = bytearray(dv.read_bytes())
+    raw[-1] ^= 0xFF  # the last voxel byte: same size, other content
+    dv.write_bytes(bytes(raw))
+    os.utime(dv, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    report = convert_files(inputs[1:3], plate, channel=0)
+    assert report.ok and not report.converted and len(report.skipped) == 2
+    os.utime(dv, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    report = convert_files(inputs[1:3], plate, channel=0)
+    assert [p.name for p, _ in report.skipped] == ["d.ome.tif"] and [k.path for k in report.converted] == ["A/3/0"]
+    os.utime(inputs[2], ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))  # touched, same content
+    report = convert_files(inputs[1:3], plate, channel=0)
+    assert report.ok and not report.converted and len(report.skipped) == 2
+
+
 def _check_plate(plate, truth):
     validate_plate(plate)
     seen = set()
