@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,14 +76,9 @@ def image_files(folder: Path) -> list[Path]:
     """
     known = set(_SUFFIX_PLUGINS) | {".tif", ".tiff"}
     found = []
-    for entry in sorted(Path(folder).iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            if entry.suffix.lower() != ".zarr":
-                found += image_files(entry)
-        elif entry.suffix.lower() in known:
-            found.append(entry)
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not d.lower().endswith(".zarr")]  # not entered
+        found += [Path(root, f) for f in files if not f.startswith(".") and Path(f).suffix.lower() in known]
     return sorted(found)
 
 

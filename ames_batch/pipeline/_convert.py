@@ -73,11 +73,8 @@ def _check_args(inputs, plate, layout, pattern, channel):
     given = [Path(p) for p in inputs]
     if not given:
         raise ValueError("`inputs` is empty; give at least one file")
-    inputs = []  # a folder stands for its image files; a file given twice is converted once
-    for path in given:
-        for file in image_files(path) if path.is_dir() else [path]:
-            if file not in inputs:
-                inputs.append(file)
+    # a folder stands for its image files; a file given twice is converted once
+    inputs = list(dict.fromkeys(f for path in given for f in (image_files(path) if path.is_dir() else [path])))
     if not inputs:
         raise ValueError(f"no image files in {', '.join(map(str, given))} (known suffixes: CZI, DV, ND2, TIFF, ...)")
     if not isinstance(plate, (str, Path)):
