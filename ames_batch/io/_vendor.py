@@ -3,8 +3,7 @@
 Every file is opened through bioio and its plugins; this module only normalises what the
 plugin returns: dims renamed to ``("c", "z", "y", "x")``, pixel sizes converted to µm
 knowing each reader's units, channel names filled in, raw (unreconstructed) SIM refused.
-Nothing here computes pixel data: the returned arrays are dask-backed (a short movie is decoded
-once and held, see `MOVIE_IN_MEMORY_BYTES`).
+Nothing here computes pixel data: the returned arrays are dask-backed.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import dask.array as da
 import xarray as xr
 
 from ..errors import MissingPixelSizeError, UnsupportedFileError
-from ._vendor_formats import _czi_planes, _czi_scene_count, _dv_channel_names, _dv_planes, _tiff_planes
+from ._vendor_formats import _czi_planes, _czi_scene_count, _dv_channel_names, _dv_planes, _movie_planes, _tiff_planes
 from ._vendor_meta import _file_sizes_um, _raw_sim_reason
 
 __all__ = ["SourceImage", "file_digest", "image_files", "list_images", "list_scenes", "read_image"]
@@ -227,27 +226,11 @@ def list_images(path: Path) -> list[SourceImage]:
     return images
 
 
-#: A movie up to this size is decoded once, frame after frame, and held while its frames are
-#: converted; a larger one stays lazy (each frame then decoded from the start of the file).
-MOVIE_IN_MEMORY_BYTES = 128 * 2**20
-
-
 @functools.lru_cache(maxsize=2)
 def _movie_array(path: Path, _size: int, _mtime_ns: int, scene_index: int) -> tuple[xr.DataArray, object]:
-    """imageio-backed arrays read each frame by path and index, so one array serves every frame.
-
-    Lazily, every frame (and every channel of it) opens the file and decodes from its start:
-    converting SarcGraph's 146-frame sample_2.avi took 52 s, 0.35 s a frame. Decoded in one
-    pass (the plugin's own in-memory read) it is read once.
-    """
+    """A movie's lazy array, built once for all its frames, its frames read forward by one reader."""
     arr, reader = _scene_array(path, scene_index)
-    if arr.nbytes <= MOVIE_IN_MEMORY_BYTES:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            whole = reader.xarray_data
-        if whole.dims == arr.dims and whole.shape == arr.shape:
-            arr = whole
-    return arr, reader
+    return (_movie_planes(path, arr, reader) if "T" in arr.dims else arr), reader
 
 
 def _scene_array(path: Path, scene_index: int) -> tuple[xr.DataArray, object]:

@@ -1,4 +1,4 @@
-"""Per-format pixel access for the vendor readers: CZI scenes, DV sections, TIFF planes.
+"""Per-format pixel access for the vendor readers: CZI scenes, DV sections, TIFF planes, movie frames.
 
 Private helpers of ``_vendor``: each builds a lazy dask array whose tasks open the file,
 read one (y, x) plane, and close it again. One plane per task suits the plate writer,
@@ -7,6 +7,7 @@ which streams slabs of whole planes (``_multiscale.store``), and decodes each pl
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import dask
@@ -115,4 +116,44 @@ def _dv_channel_names(path: Path, n: int) -> list[str]:
     names = [str(int(w)) if w and w > 0 else f"C{i}" for i, w in enumerate(waves[:n])]
     return names + [f"C{i}" for i in range(len(names), n)]
 
+
+class _MovieFrames:
+    """One imageio reader of a movie, opened on first use and read forward.
+
+    bioio-imageio opens the file for every frame it is asked for and decodes from its start,
+    so converting a movie frame by frame was quadratic in its length (sarcgraph's 146-frame
+    sample_2.avi: 52 s). Kept open, the next frame costs one decode and the same frame again
+    none (imageio keeps the last one; a plate writes each channel of a frame in turn). A lock
+    serialises dask's threads; the reader closes when this object is collected.
+    """
+
+    def __init__(self, path: Path, extension: str, mode: str):
+        self.path, self.extension, self.mode = path, extension, mode
+        self._reader = None
+        self._lock = threading.Lock()
+
+    def __call__(self, t: int) -> np.ndarray:
+        import imageio
+
+        with self._lock:
+            if self._reader is None:
+                self._reader = imageio.get_reader(str(self.path), format=self.extension, mode=self.mode)
+            return np.asarray(self._reader.get_data(t))
+
+    def __del__(self):
+        if self._reader is not None:
+            self._reader.close()
+
+
+def _movie_planes(path: Path, arr: xr.DataArray, reader) -> xr.DataArray:
+    """bioio-imageio's lazy movie `arr` (dims with T) with its frames read by one `_MovieFrames`."""
+    frames = _MovieFrames(path, reader.extension, reader.imageio_read_mode)
+    axis = arr.dims.index("T")
+    chunks = tuple((1,) * n if d == "T" else (n,) for d, n in zip(arr.dims, arr.shape))
+
+    def block(block_id=None):
+        frame = frames(block_id[axis])
+        return np.expand_dims(frame, axis).astype(arr.dtype, copy=False)
+
+    return arr.copy(data=da.map_blocks(block, chunks=chunks, dtype=arr.dtype))
 

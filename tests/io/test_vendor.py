@@ -329,23 +329,22 @@ def test_sarcgraph_movie_frames_are_images():
 
 
 @needs_shared
-def test_a_movie_too_big_to_hold_reads_the_same_frames_lazily(monkeypatch):
-    """A movie over `MOVIE_IN_MEMORY_BYTES` is not decoded whole: its frames are the same."""
-    from ames_batch.io import _vendor
+def test_movie_frames_read_forward_are_the_plugins_frames_in_any_order():
+    """One reader, kept open and read forward, serves every frame: in order, out of order and
+    from several threads, each frame is what imageio decodes for it on its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import imageio.v3 as iio
 
     path = SHARED / "sample_2.avi"
-    key = (path.resolve(), path.stat().st_size, path.stat().st_mtime_ns, 0)
-    _vendor._movie_array.cache_clear()
-    assert isinstance(_vendor._movie_array(*key)[0].data, np.ndarray)  # 70 MB decoded: held whole
-    held = read_image(path, timepoint=100, pixel_size_um=0.12)
-    _vendor._movie_array.cache_clear()
-    monkeypatch.setattr(_vendor, "MOVIE_IN_MEMORY_BYTES", 2**20)
-    try:
-        assert not isinstance(_vendor._movie_array(*key)[0].data, np.ndarray)  # lazy
-        lazy = read_image(path, timepoint=100, pixel_size_um=0.12)
-        np.testing.assert_array_equal(lazy.values, held.values)
-    finally:
-        _vendor._movie_array.cache_clear()
+    order = [0, 1, 2, 100, 3, 145, 145, 50]
+    frames = [read_image(path, timepoint=t, pixel_size_um=0.12).values for t in order]
+    for t, frame in zip(order, frames):
+        np.testing.assert_array_equal(frame[:, 0], np.moveaxis(iio.imread(path, index=t, plugin="pyav"), -1, 0))
+    with ThreadPoolExecutor(4) as pool:
+        again = list(pool.map(lambda t: read_image(path, timepoint=t, pixel_size_um=0.12).values, order))
+    for a, b in zip(frames, again):
+        np.testing.assert_array_equal(a, b)
 
 
 # ---- vendor files without a writer: run when a file is given --------------------------------
