@@ -1,8 +1,9 @@
 """Per-format pixel access for the vendor readers: CZI scenes, DV sections, TIFF planes, movie frames.
 
 Private helpers of ``_vendor``: each builds a lazy dask array whose tasks open the file,
-read one (y, x) plane, and close it again. One plane per task suits the plate writer,
-which streams slabs of whole planes (``_multiscale.store``), and decodes each plane once.
+read one (y, x) plane, and close it again (a movie's tasks share one reader kept open,
+`_MovieFrames`: its frames decode cheaply only in order). One plane per task suits the plate
+writer, which streams slabs of whole planes (``_multiscale.store``), and decodes each plane once.
 """
 
 from __future__ import annotations
