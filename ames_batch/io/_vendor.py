@@ -211,16 +211,8 @@ def list_images(path: Path) -> list[SourceImage]:
     """
     path = _check_path(path)
     images = []
-    reader, module = _open(path)
-    n_meta = len(reader.scenes)
     for i, name in enumerate(list_scenes(path)):
-        if n_meta == len(list_scenes(path)) and module != "bioio_dv":  # DV: the plugin's dims cost its array
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                reader.set_scene(i)
-                n_t = dict(zip(reader.dims.order, reader.dims.shape)).get("T", 1)
-        else:
-            n_t = _scene_array(path, i)[0].sizes.get("T", 1)
+        n_t = _scene_array(path, i)[0].sizes.get("T", 1)  # the array read_image reads: one place decides
         for t in range(n_t) if n_t > 1 else [None]:
             images.append(SourceImage(scene=name, scene_index=i, timepoint=t))
     return images
