@@ -78,11 +78,11 @@ def _one_cell(job):
 
 def make_cells(n: int, look: str, *, seed: int, work: Path, workers: int) -> dict:
     """The cells of one look as arrays (cached in `work`): ids, metrics, x2d, x3d, truth columns."""
-    from ames_batch.metrics import METRIC_NAMES
+    from ames_batch.metrics import METRIC_NAMES, METRICS_VERSION
 
-    # the metric names in the name: a cache of another version's metrics is not read
+    # the metric names and version in the name: a cache of another version's metrics is not read
     names = hashlib.sha256(",".join(METRIC_NAMES).encode()).hexdigest()[:8]
-    cache = work / f"cells-{look}-n{n}-seed{seed}-m{names}.npz"
+    cache = work / f"cells-{look}-n{n}-seed{seed}-m{names}v{METRICS_VERSION}.npz"
     if cache.is_file():
         with np.load(cache) as data:
             return {k: data[k] for k in data.files}

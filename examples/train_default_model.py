@@ -202,7 +202,10 @@ def main(argv=None) -> int:
                                seed=args.seed, max_seconds=60 * args.max_minutes,
                                loss_weights={"source": args.source_loss_weight})
     args.work.mkdir(parents=True, exist_ok=True)
-    what = json.dumps({"looks": looks, "n": args.n_cells, "seed": args.seed,
+    from ames_batch.metrics import METRICS_VERSION
+
+    # the metrics' version in the key: a cache of earlier metrics is not read
+    what = json.dumps({"looks": looks, "n": args.n_cells, "seed": args.seed, "metrics_version": METRICS_VERSION,
                        **({"vary_detector": args.vary_detector} if args.vary_detector else {}),
                        "pre": None if pre is None else pre.to_dict()}, sort_keys=True)
     cache = args.work / f"cells-{hashlib.sha256(what.encode()).hexdigest()[:12]}.pkl"

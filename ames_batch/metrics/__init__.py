@@ -4,7 +4,7 @@ Pure functions on a MIP crop (Y, X), a boolean cell mask (Y, X) and the pixel si
 lengths in µm, areas in µm², angles in degrees from x towards y. See ``docs/metrics.md``.
 """
 
-from ._cell import METRIC_NAMES, cell_metrics
+from ._cell import METRIC_NAMES, METRICS_VERSION, cell_metrics
 from ._crop import MAX_TEXTURE_PIXEL_UM
 from ._organisation import organised_fraction, organised_map
 from ._orientation import orientation_field, zdisc_orientation
@@ -15,6 +15,7 @@ from ._shape import cell_shape
 
 __all__ = [
     "METRIC_NAMES",
+    "METRICS_VERSION",
     "MAX_TEXTURE_PIXEL_UM",
     "cell_metrics",
     "cell_shape",

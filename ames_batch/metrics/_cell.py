@@ -31,6 +31,9 @@ METRIC_NAMES: tuple[str, ...] = (
     "zdisc_length_um",
     "punctate_density_per_um2",
 )
+#: Version of the metrics' definitions, raised whenever a change moves any metric's values
+#: (history in docs/metrics.md): a model fit on another version reads shifted inputs.
+METRICS_VERSION: int = 1
 
 
 def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray | None = None

@@ -8,6 +8,7 @@ JSON (medians, scaler, coefficients): no pickle, no joblib.
 """
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelBundleError
-from ..metrics import METRIC_NAMES
+from ..metrics import METRIC_NAMES, METRICS_VERSION
 from ..vocabulary import TASK_CLASSES
 from ._combiner import softmax
 
@@ -29,6 +30,7 @@ METRICS_MODEL_FEATURES: tuple[str, ...] = tuple(
 METRICS_MODEL_FILE = "metrics_model.json"
 _FORMAT = "ames-batch-metrics-model"
 _VERSION = 1
+log = logging.getLogger("ames_batch")
 
 
 def _table_to_array(metrics_table, features: Sequence[str], *, allow_empty: bool = False
@@ -118,6 +120,9 @@ class MetricsRatingModel:
         Output columns per fitted task (all classes of the task, also unseen ones).
     medians_ : (F,) ndarray
         Training medians used to fill NaN metrics (0 for a feature that was never defined).
+    metrics_version : int
+        ``ames_batch.metrics.METRICS_VERSION`` of the metrics it was fit on (a file written
+        before the field existed reads as 1); loading one of another version logs a warning.
 
     Notes
     -----
@@ -165,6 +170,7 @@ class MetricsRatingModel:
         self.medians_: np.ndarray | None = None
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
+        self.metrics_version = METRICS_VERSION
         self._heads: dict[str, dict] = {}
 
     # -- fitting ---------------------------------------------------------------------------
@@ -226,6 +232,7 @@ class MetricsRatingModel:
             classes[task] = list(TASK_CLASSES[task])
         self.medians_, self.mean_, self.scale_ = med, scaler.mean_.astype(np.float64), scale
         self._heads, self.classes = heads, classes
+        self.metrics_version = METRICS_VERSION
         return self
 
     # -- prediction ------------------------------------------------------------------------
@@ -285,6 +292,7 @@ class MetricsRatingModel:
         return {
             "format": _FORMAT,
             "version": _VERSION,
+            "metrics_version": self.metrics_version,
             "features": list(self.features),
             "settings": {"c": self.c, "class_weight": self.class_weight,
                          "max_iter": self.max_iter, "tasks": list(self.tasks)},
@@ -352,4 +360,9 @@ class MetricsRatingModel:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelBundleError(f"{path} is inconsistent: {exc}") from exc
         model._heads, model.classes = heads, classes
+        model.metrics_version = data.get("metrics_version", 1)
+        if model.metrics_version != METRICS_VERSION:
+            log.warning("%s was fit on metrics version %s, this ames-batch measures version %s "
+                        "(docs/metrics.md, 'Versions'): its ratings read shifted inputs; refit it with "
+                        "`ames-batch train`", path, model.metrics_version, METRICS_VERSION)
         return model

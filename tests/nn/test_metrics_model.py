@@ -1,6 +1,7 @@
 """MetricsRatingModel: fit, predict, JSON round trip, NaN handling, checks; sklearn as reference."""
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ames_batch.errors import ModelBundleError
-from ames_batch.metrics import METRIC_NAMES
+from ames_batch.metrics import METRIC_NAMES, METRICS_VERSION
 from ames_batch.nn._metrics_model import (
     METRICS_MODEL_FEATURES,
     METRICS_MODEL_FILE,
@@ -203,3 +204,37 @@ def test_end_to_end_on_synthetic_cells():
         accuracy = np.mean(pred[task] == np.array(ratings[task][32:]))
         assert accuracy > chance + 0.2, (task, accuracy)
     assert not any(math.isnan(v) for v in model.medians_)
+
+
+def test_records_the_metrics_version_and_warns_on_another(rng, tmp_path, caplog):
+    table, ratings = _table(rng, 40)
+    path = MetricsRatingModel().fit(table, ratings).save(tmp_path / "model")
+    assert json.loads(path.read_text())["metrics_version"] == METRICS_VERSION
+    with caplog.at_level(logging.WARNING, logger="ames_batch"):
+        assert MetricsRatingModel.load(tmp_path / "model").metrics_version == METRICS_VERSION
+    assert not caplog.records
+    # a file from before the version was written reads as version 1
+    data = json.loads(path.read_text())
+    del data["metrics_version"]
+    path.write_text(json.dumps(data))
+    assert MetricsRatingModel.load(tmp_path / "model").metrics_version == 1
+    # one fit on other metrics: a warning naming the file; re-saved, it keeps its version
+    path.write_text(json.dumps({**data, "metrics_version": METRICS_VERSION + 1}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ames_batch"):
+        other = MetricsRatingModel.load(tmp_path / "model")
+    assert other.metrics_version == METRICS_VERSION + 1
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert str(path) in caplog.text and f"metrics version {METRICS_VERSION + 1}" in caplog.text
+    assert json.loads(other.save(tmp_path / "again").read_text())["metrics_version"] == METRICS_VERSION + 1
+
+
+@pytest.mark.parametrize("mode", ["2d", "3d"])
+def test_shipped_defaults_are_fit_on_todays_metrics(mode):
+    from ames_batch.pipeline import default_model_path
+
+    heads = sorted((default_model_path(mode) / "heads").glob(f"*/{METRICS_MODEL_FILE}"))
+    assert len(heads) == 3
+    for path in heads:
+        assert json.loads(path.read_text()).get("metrics_version", 1) == METRICS_VERSION, (
+            f"{path}: refit the default's heads after changing the metrics (examples/train_default_model.py)")
