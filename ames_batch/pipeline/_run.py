@@ -26,7 +26,8 @@ log = logging.getLogger("ames_batch")
 _MODELS = Path(__file__).resolve().parents[1] / "models"
 #: Fields handled together: their cells share prediction batches.
 FIELDS_PER_GROUP = 4
-#: Fields of a group prepared at once in a run on one machine (one per core, at most the group).
+#: Fields of a group prepared at once in a run on one machine (one per core, at most the group):
+#: the threads of a 3D run, the worker processes that measure a 2D run's fields.
 PREPARE_THREADS = min(FIELDS_PER_GROUP, os.cpu_count() or 1)
 #: Loaded raters of this process by identity (a content digest: a model replaced in place is
 #: another entry); workers of a cluster load each rater once.
@@ -194,6 +195,8 @@ def run_plate(
         log.info("%s: %d fields, %d already rated, %d to rate with %s", plate, len(keys), len(done),
                  len(todo), settings.model_id)
         if todo and scheduler is None and workers is None:
+            if not info.needs_stack:
+                measuring_processes()  # the workers start while the model loads
             _rater(settings.model_id, str(model_path.resolve()))  # load errors are setup errors, before any field
         groups = [todo[i:i + FIELDS_PER_GROUP] for i in range(0, len(todo), FIELDS_PER_GROUP)]
         results = dict(done)
@@ -219,9 +222,24 @@ def run_plate(
     return result
 
 
+def measuring_processes():
+    """The worker processes that read, segment and measure a 2D run's fields (`PREPARE_THREADS`).
+
+    loky's reusable executor (joblib's): started once per process and kept for later runs (a
+    test session, a notebook), restarted if a worker died, and, unlike ``multiprocessing``, its
+    workers never import the caller's ``__main__``: a script that calls `run_plate` needs no
+    ``if __name__ == "__main__"`` guard. Asked for before the model loads, the workers start
+    while TensorFlow imports.
+    """
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=PREPARE_THREADS)
+
+
 def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSettings):
     """Yield each group's results; while one group is rated, the next is read and prepared and
-    the previous one written (threads: zarr, NumPy, SciPy and TensorFlow release the GIL).
+    the previous one written (threads: zarr, NumPy, SciPy and TensorFlow release the GIL for
+    much of it; a 2D group's fields are measured in worker processes, `measuring_processes`).
 
     At most three groups are in memory: one being prepared, one being rated, one being written;
     the C heap hands back what each written group freed, so the peak stays that of the first groups.
@@ -230,13 +248,21 @@ def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSe
     # Grad-CAM, two at once beside the model's pass raised the peak from 1.2x to 1.3x that of 4
     # fields (one group, nothing overlapping) and saved no time (the 3D pass keeps both cores busy).
     threads = 1 if rater.needs_stack else PREPARE_THREADS
+
+    def prepare(group_keys):
+        # a 2D field's measurements are small (MIP, labels, metrics) and cross to the run cheaply;
+        # a stack would not (and a 3D rater's input is made from it here). Asked for per group:
+        # a pool whose worker died is replaced.
+        processes = None if rater.needs_stack else measuring_processes()
+        return prepare_group(plate, group_keys, rater, settings, threads=threads, processes=processes)
+
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ames-run") as pool:
-        preparing = pool.submit(prepare_group, plate, groups[0], rater, settings, threads=threads)
+        preparing = pool.submit(prepare, groups[0])
         writing = None
         for i in range(len(groups)):
             group = preparing.result()
             if i + 1 < len(groups):
-                preparing = pool.submit(prepare_group, plate, groups[i + 1], rater, settings, threads=threads)
+                preparing = pool.submit(prepare, groups[i + 1])
             predict_group(group, rater, settings)
             if writing is not None:
                 yield writing.result()

@@ -1,0 +1,71 @@
+"""A 2D run measures its fields in worker processes: same results, no field lost to a dead worker,
+no ``__main__`` guard needed in a caller's script."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import numpy as np
+import pandas as pd
+
+from ames_batch.io import list_fields
+from ames_batch.nn import load_rater
+from ames_batch.pipeline._rate import RunSettings, prepare_group
+
+
+def _die_soon(seconds: float) -> None:
+    time.sleep(seconds)
+    os._exit(1)
+
+
+def _metrics(group) -> list[dict]:
+    return [c.metrics for f in group.fields.values() for c in f.cells]
+
+
+def _measured_by(processes, plate, rater, settings):
+    group = prepare_group(plate, list_fields(plate), rater, settings, processes=processes)
+    assert not group.results, group.results  # no field failed
+    return group
+
+
+def test_a_worker_that_dies_costs_no_field(demo_plate, small_bundle):
+    rater = load_rater(small_bundle)
+    settings = RunSettings.for_rater(rater, explain=())
+    here = _measured_by(None, demo_plate, rater, settings)
+    assert len(here.fields) == 2 and all(len(f.cells) == 2 for f in here.fields.values())
+    # the worker dies while the group's fields wait in its queue: their futures fail
+    dying = ProcessPoolExecutor(max_workers=1, mp_context=get_context("forkserver"))
+    killer = dying.submit(_die_soon, 2.0)
+    queued = _measured_by(dying, demo_plate, rater, settings)
+    assert killer.exception() is not None
+    # the pool is broken before the group is submitted
+    broken = _measured_by(dying, demo_plate, rater, settings)
+    for group in (queued, broken):
+        assert list(group.fields) == list(here.fields)
+        pd.testing.assert_frame_equal(pd.DataFrame(_metrics(group)), pd.DataFrame(_metrics(here)))
+        for f, g in zip(group.fields.values(), here.fields.values()):
+            np.testing.assert_array_equal(f.labels, g.labels)
+
+
+def test_a_script_without_a_main_guard_runs_once(demo_plate, small_bundle, tmp_path):
+    """multiprocessing's spawn and forkserver import the caller's ``__main__`` in every worker:
+    a script without the guard would run again in each one. loky's workers do not."""
+    runs = tmp_path / "runs.txt"
+    script = tmp_path / "rate.py"
+    script.write_text(textwrap.dedent(f"""
+        from pathlib import Path
+        from ames_batch.pipeline import run_plate
+
+        with open({str(runs)!r}, "a") as f:
+            f.write("ran\\n")
+        report = run_plate(Path({str(demo_plate)!r}), model=Path({str(small_bundle)!r}), explain=(),
+                           out_csv=Path({str(tmp_path / "r.csv")!r}), report=False)
+        assert report.n_cells == 4 and not report.failed  # 2 fields of 2 cells
+    """))
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True, timeout=300)
+    assert runs.read_text() == "ran\n"
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 4
