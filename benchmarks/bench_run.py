@@ -7,7 +7,8 @@ For each plate size and mode, in child processes (so peak RSS is the run's own):
   counted in the run it would pass for a per-field cost on these small plates;
 - the raw read: every field's level-0 zarr chunks read with ``zarr`` alone (same data).
 The ratio run time / raw read time is reported, measured in one go on the same machine.
-A 2D run measures its fields in worker processes: their peak RSS is reported apart
+A 2D run of 16 fields or more measures them in worker processes (so the 32-field run does, the
+4-field one not: the marginal carries the workers' start): their peak RSS is reported apart
 (``workers_peak_rss_mib``, the sum of each worker's peak) and, with the run's, in the growth.
 Peak RSS must not grow with the plate: the 32-field plate repeats the 4 fields of the first
 plate 8 times (same content, 8x as many fields), so its peak must equal the 4-field one.
@@ -22,13 +23,14 @@ bundle with the default 3D preprocessing and random weights instead (speed and m
 ratings not scored).
 
 SIM scale (``--sim``, on by default): the cached plate of ``sim_plate.py`` (fields of 1024 x 1024
-x 64 at 0.04 µm/px, one cell each); runs over its first 4 and all 12 fields (``wells=``), 2D
-without heatmaps, 2D with Grad-CAM and 3D with Grad-CAM. The *marginal* time per field
-(t12 - t4) / 8 is set against the marginal raw zarr read of the same fields' level-0 arrays;
+x 64 at 0.04 µm/px, one cell each); runs over its first 16 and all 24 fields (``wells=``), 2D
+without heatmaps, 2D with Grad-CAM and 3D with Grad-CAM (both sizes are runs that measure 2D
+fields in worker processes, as a plate's run does: ``PROCESSES_FROM_FIELDS``; until 2026-12-07
+the sizes were 4 and 12). The *marginal* time per field (t24 - t16) / 8 is set against the
+marginal raw zarr read of the same fields' level-0 arrays;
 each run's child process first reads its fields with zarr alone (timed without start-up), rates
-one field untimed (tracing the model's passes: the 4-field run traces alone, the 12-field run
-beside its next group's preparation, which charged the 8 extra fields up to 0.6 s of a
-Grad-CAM trace), then runs; each of 5 repeats (``--sim-repeats``) gives one ratio (its run
+one field untimed (tracing the model's passes, which a run would otherwise charge to its first
+fields), then runs; each of 5 repeats (``--sim-repeats``) gives one ratio (its run
 marginal over its read per field) and the median is reported with each (the load of this shared
 machine changes within minutes: a ratio of a read measured once against runs measured later
 swung by half). The heatmaps' bytes on disk against the images'.
@@ -176,7 +178,7 @@ def _best(runs) -> dict:
             "workers_peak_rss_mib": max(r["workers_peak_rss_mib"] for r in runs)}
 
 
-def sim_scale(tmp: Path, models: dict, sizes=(4, 12), repeats: int = 5) -> dict:
+def sim_scale(tmp: Path, models: dict, sizes=(16, 24), repeats: int = 5) -> dict:
     """Marginal seconds per SIM-scale field against the raw read of one, per mode and heatmaps
     (median over `repeats` of ratios measured back to back)."""
     import shutil

@@ -29,6 +29,10 @@ FIELDS_PER_GROUP = 4
 #: Fields of a group prepared at once in a run on one machine (one per core, at most the group):
 #: the threads of a 3D run, the worker processes that measure a 2D run's fields.
 PREPARE_THREADS = min(FIELDS_PER_GROUP, os.cpu_count() or 1)
+#: A 2D run of at least this many fields measures them in worker processes: on 2 cores they
+#: cost a run ~0.9 s to start (each imports the libraries) and save 0.05-0.06 s per field
+#: (threads share the GIL), measured at demo and SIM scale, 2026-12-07.
+PROCESSES_FROM_FIELDS = 16
 #: Loaded raters of this process by identity (a content digest: a model replaced in place is
 #: another entry); workers of a cluster load each rater once.
 _RATERS: dict[str, object] = {}
@@ -195,8 +199,6 @@ def run_plate(
         log.info("%s: %d fields, %d already rated, %d to rate with %s", plate, len(keys), len(done),
                  len(todo), settings.model_id)
         if todo and scheduler is None and workers is None:
-            if not info.needs_stack:
-                measuring_processes()  # the workers start while the model loads
             _rater(settings.model_id, str(model_path.resolve()))  # load errors are setup errors, before any field
         groups = [todo[i:i + FIELDS_PER_GROUP] for i in range(0, len(todo), FIELDS_PER_GROUP)]
         results = dict(done)
@@ -228,8 +230,7 @@ def measuring_processes():
     loky's reusable executor (joblib's): started once per process and kept for later runs (a
     test session, a notebook), restarted if a worker died, and, unlike ``multiprocessing``, its
     workers never import the caller's ``__main__``: a script that calls `run_plate` needs no
-    ``if __name__ == "__main__"`` guard. Asked for before the model loads, the workers start
-    while TensorFlow imports.
+    ``if __name__ == "__main__"`` guard.
     """
     from joblib.externals.loky import get_reusable_executor
 
@@ -239,7 +240,8 @@ def measuring_processes():
 def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSettings):
     """Yield each group's results; while one group is rated, the next is read and prepared and
     the previous one written (threads: zarr, NumPy, SciPy and TensorFlow release the GIL for
-    much of it; a 2D group's fields are measured in worker processes, `measuring_processes`).
+    much of it; the fields of a 2D run of `PROCESSES_FROM_FIELDS` or more are measured in worker
+    processes, `measuring_processes`).
 
     At most three groups are in memory: one being prepared, one being rated, one being written;
     the C heap hands back what each written group freed, so the peak stays that of the first groups.
@@ -248,12 +250,13 @@ def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSe
     # Grad-CAM, two at once beside the model's pass raised the peak from 1.2x to 1.3x that of 4
     # fields (one group, nothing overlapping) and saved no time (the 3D pass keeps both cores busy).
     threads = 1 if rater.needs_stack else PREPARE_THREADS
+    # a 2D field's measurements are small (MIP, labels, metrics) and cross to the run cheaply; a
+    # stack would not (and a 3D rater's input is made from it here)
+    in_processes = not rater.needs_stack and sum(map(len, groups)) >= PROCESSES_FROM_FIELDS
 
     def prepare(group_keys):
-        # a 2D field's measurements are small (MIP, labels, metrics) and cross to the run cheaply;
-        # a stack would not (and a 3D rater's input is made from it here). Asked for per group:
-        # a pool whose worker died is replaced.
-        processes = None if rater.needs_stack else measuring_processes()
+        # asked for per group: a pool whose worker died is replaced
+        processes = measuring_processes() if in_processes else None
         return prepare_group(plate, group_keys, rater, settings, threads=threads, processes=processes)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ames-run") as pool:

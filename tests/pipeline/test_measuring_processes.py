@@ -15,6 +15,7 @@ import pandas as pd
 from ames_batch.io import list_fields
 from ames_batch.nn import load_rater
 from ames_batch.pipeline._rate import RunSettings, prepare_group
+from ames_batch.pipeline._run import measuring_processes
 
 
 def _die_soon(seconds: float) -> None:
@@ -32,11 +33,26 @@ def _measured_by(processes, plate, rater, settings):
     return group
 
 
-def test_a_worker_that_dies_costs_no_field(demo_plate, small_bundle):
+def _assert_same(group, here):
+    assert list(group.fields) == list(here.fields)
+    pd.testing.assert_frame_equal(pd.DataFrame(_metrics(group)), pd.DataFrame(_metrics(here)))
+    for f, g in zip(group.fields.values(), here.fields.values()):
+        np.testing.assert_array_equal(f.labels, g.labels)
+        np.testing.assert_array_equal(f.data.mip, g.data.mip)
+
+
+def test_fields_measured_in_workers_equal_those_measured_here(demo_plate, small_bundle):
     rater = load_rater(small_bundle)
     settings = RunSettings.for_rater(rater, explain=())
     here = _measured_by(None, demo_plate, rater, settings)
     assert len(here.fields) == 2 and all(len(f.cells) == 2 for f in here.fields.values())
+    _assert_same(_measured_by(measuring_processes(), demo_plate, rater, settings), here)
+
+
+def test_a_worker_that_dies_costs_no_field(demo_plate, small_bundle):
+    rater = load_rater(small_bundle)
+    settings = RunSettings.for_rater(rater, explain=())
+    here = _measured_by(None, demo_plate, rater, settings)
     # the worker dies while the group's fields wait in its queue: their futures fail
     dying = ProcessPoolExecutor(max_workers=1, mp_context=get_context("forkserver"))
     killer = dying.submit(_die_soon, 2.0)
@@ -45,10 +61,7 @@ def test_a_worker_that_dies_costs_no_field(demo_plate, small_bundle):
     # the pool is broken before the group is submitted
     broken = _measured_by(dying, demo_plate, rater, settings)
     for group in (queued, broken):
-        assert list(group.fields) == list(here.fields)
-        pd.testing.assert_frame_equal(pd.DataFrame(_metrics(group)), pd.DataFrame(_metrics(here)))
-        for f, g in zip(group.fields.values(), here.fields.values()):
-            np.testing.assert_array_equal(f.labels, g.labels)
+        _assert_same(group, here)
 
 
 def test_a_script_without_a_main_guard_runs_once(demo_plate, small_bundle, tmp_path):
@@ -58,13 +71,18 @@ def test_a_script_without_a_main_guard_runs_once(demo_plate, small_bundle, tmp_p
     script = tmp_path / "rate.py"
     script.write_text(textwrap.dedent(f"""
         from pathlib import Path
+        import psutil
+        import ames_batch.pipeline._run
         from ames_batch.pipeline import run_plate
+
+        ames_batch.pipeline._run.PROCESSES_FROM_FIELDS = 1  # a 2-field plate measured in workers too
 
         with open({str(runs)!r}, "a") as f:
             f.write("ran\\n")
         report = run_plate(Path({str(demo_plate)!r}), model=Path({str(small_bundle)!r}), explain=(),
                            out_csv=Path({str(tmp_path / "r.csv")!r}), report=False)
         assert report.n_cells == 4 and not report.failed  # 2 fields of 2 cells
+        assert len(psutil.Process().children()) >= 2  # the measuring workers (reused, still there)
     """))
     subprocess.run([sys.executable, str(script)], check=True, capture_output=True, timeout=300)
     assert runs.read_text() == "ran\n"
