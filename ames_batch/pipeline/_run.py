@@ -2,6 +2,8 @@
 
 import logging
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,7 +236,24 @@ def measuring_processes():
     """
     from joblib.externals.loky import get_reusable_executor
 
-    return get_reusable_executor(max_workers=PREPARE_THREADS)
+    return get_reusable_executor(max_workers=PREPARE_THREADS, initializer=_leave_with_the_run)
+
+
+def _leave_with_the_run(poll_s: float = 1.0) -> None:
+    """In each measuring worker: exit once the process that started it is gone.
+
+    A run killed outright (``kill -9``, the OOM killer, a cron timeout) left its two workers
+    behind for good, holding 0.5 GB: one blocked writing a result into a pipe nobody read,
+    the other waiting for that pipe's lock (measured; a run stopped with SIGTERM let them go).
+    """
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ames-leave-with-the-run", daemon=True).start()
 
 
 def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSettings):

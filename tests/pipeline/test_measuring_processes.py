@@ -11,6 +11,7 @@ from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
+import psutil
 
 from ames_batch.io import list_fields
 from ames_batch.nn import load_rater
@@ -87,3 +88,28 @@ def test_a_script_without_a_main_guard_runs_once(demo_plate, small_bundle, tmp_p
     subprocess.run([sys.executable, str(script)], check=True, capture_output=True, timeout=300)
     assert runs.read_text() == "ran\n"
     assert len(pd.read_csv(tmp_path / "r.csv")) == 4
+
+
+def test_workers_leave_when_their_run_is_killed(tmp_path):
+    """A run killed outright (kill -9, the OOM killer) must not leave its workers behind: before,
+    one blocked for good writing a result nobody read, the other waiting on that pipe's lock."""
+    script = tmp_path / "busy.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from ames_batch.pipeline._run import PREPARE_THREADS, measuring_processes
+
+        pool = measuring_processes()
+        futures = [pool.submit(time.sleep, 60) for _ in range(PREPARE_THREADS)]  # every worker busy
+        time.sleep(1.0)
+        print(" ".join(str(p.pid) for p in __import__("psutil").Process().children()), flush=True)
+        time.sleep(120)
+    """))
+    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers = [psutil.Process(int(pid)) for pid in run.stdout.readline().split()]
+    assert workers
+    run.kill()
+    run.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    for p in alive:  # leave the machine clean whatever the outcome
+        p.kill()
+    assert not [p.pid for p in alive]
