@@ -113,3 +113,15 @@ def test_workers_leave_when_their_run_is_killed(tmp_path):
     for p in alive:  # leave the machine clean whatever the outcome
         p.kill()
     assert not [p.pid for p in alive]
+
+
+def _blas_threads() -> list[int]:
+    import scipy.linalg  # noqa: F401  (loads SciPy's own BLAS beside NumPy's)
+    import threadpoolctl
+
+    return [p["num_threads"] for p in threadpoolctl.threadpool_info()]
+
+
+def test_each_worker_runs_one_blas_thread():
+    threads = measuring_processes().submit(_blas_threads).result()
+    assert threads and set(threads) == {1}, threads
