@@ -35,6 +35,10 @@ PREPARE_THREADS = min(FIELDS_PER_GROUP, os.cpu_count() or 1)
 #: cost a run ~0.9 s to start (each imports the libraries) and save 0.05-0.06 s per field
 #: (threads share the GIL), measured at demo and SIM scale, 2026-12-07.
 PROCESSES_FROM_FIELDS = 16
+#: Thread counts of the BLAS and OpenMP builds NumPy and SciPy may load, 1 in each measuring
+#: worker (the variables joblib sets for its own workers).
+_THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                           "VECLIB_MAXIMUM_THREADS")
 #: Loaded raters of this process by identity (a content digest: a model replaced in place is
 #: another entry); workers of a cluster load each rater once.
 _RATERS: dict[str, object] = {}
@@ -232,7 +236,8 @@ def measuring_processes():
     loky's reusable executor (joblib's): started once per process and kept for later runs (a
     test session, a notebook), restarted if a worker died, and, unlike ``multiprocessing``, its
     workers never import the caller's ``__main__``: a script that calls `run_plate` needs no
-    ``if __name__ == "__main__"`` guard.
+    ``if __name__ == "__main__"`` guard. Each worker runs one BLAS thread and leaves when the
+    process that started it is gone (`_leave_with_the_run`).
     """
     from joblib.externals.loky import get_reusable_executor
 
@@ -241,11 +246,6 @@ def measuring_processes():
     # alternating: 8.6-9.4 s with one thread each, 9.5-9.9 s without)
     return get_reusable_executor(max_workers=PREPARE_THREADS, initializer=_leave_with_the_run,
                                  env={name: "1" for name in _THREAD_COUNT_VARIABLES})
-
-
-#: Thread counts of the BLAS and OpenMP builds NumPy and SciPy may load (as joblib sets them).
-_THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                           "VECLIB_MAXIMUM_THREADS")
 
 
 def _leave_with_the_run(poll_s: float = 1.0) -> None:
