@@ -239,6 +239,7 @@ def _submit(processes, plate: Path, keys: list[FieldKey], settings: RunSettings)
     """Each key's `measure_field` future in `processes`; {} when there are none or they broke."""
     if processes is None:
         return {}
+    plate = Path(plate).resolve()  # workers kept from an earlier run may sit in another directory
     try:
         return {k: processes.submit(_measured_or_error, plate, k, settings) for k in keys}
     except (BrokenExecutor, RuntimeError) as error:  # broken, or shut down

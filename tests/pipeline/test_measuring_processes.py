@@ -8,6 +8,7 @@ import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,16 @@ def test_fields_measured_in_workers_equal_those_measured_here(demo_plate, small_
     here = _measured_by(None, demo_plate, rater, settings)
     assert len(here.fields) == 2 and all(len(f.cells) == 2 for f in here.fields.values())
     _assert_same(_measured_by(measuring_processes(), demo_plate, rater, settings), here)
+
+
+def test_a_relative_plate_path_reaches_workers_started_elsewhere(demo_plate, small_bundle, monkeypatch):
+    rater = load_rater(small_bundle)
+    settings = RunSettings.for_rater(rater, explain=())
+    pool = measuring_processes()
+    pool.submit(int, 0).result()  # the workers exist, in this directory
+    monkeypatch.chdir(demo_plate.parent)
+    group = _measured_by(pool, Path(demo_plate.name), rater, settings)
+    assert sum(len(f.cells) for f in group.fields.values()) == 4
 
 
 def test_a_worker_that_dies_costs_no_field(demo_plate, small_bundle):
