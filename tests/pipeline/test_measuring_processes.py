@@ -1,5 +1,6 @@
 """A 2D run measures its fields in worker processes: same results, no field lost to a dead worker,
-no ``__main__`` guard needed in a caller's script."""
+no ``__main__`` guard needed in a caller's script, no worker left behind by a killed run, one BLAS
+thread per worker."""
 
 import os
 import subprocess
@@ -107,20 +108,24 @@ def test_workers_leave_when_their_run_is_killed(tmp_path):
     script = tmp_path / "busy.py"
     script.write_text(textwrap.dedent("""
         import time
+        import psutil
         from ames_batch.pipeline._run import PREPARE_THREADS, measuring_processes
 
         pool = measuring_processes()
-        futures = [pool.submit(time.sleep, 60) for _ in range(PREPARE_THREADS)]  # every worker busy
-        time.sleep(1.0)
-        print(" ".join(str(p.pid) for p in __import__("psutil").Process().children()), flush=True)
+        for _ in range(PREPARE_THREADS):  # every worker busy
+            pool.submit(time.sleep, 60)
+        while len(psutil.Process().children()) < PREPARE_THREADS + 1:  # + loky's resource tracker
+            time.sleep(0.1)
+        print(" ".join(str(p.pid) for p in psutil.Process().children()), flush=True)
         time.sleep(120)
     """))
     run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     workers = [psutil.Process(int(pid)) for pid in run.stdout.readline().split()]
-    assert workers
+    assert len(workers) >= 2
+    time.sleep(1.0)  # the workers have taken their tasks
     run.kill()
     run.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=10)
+    _, alive = psutil.wait_procs(workers, timeout=10)
     for p in alive:  # leave the machine clean whatever the outcome
         p.kill()
     assert not [p.pid for p in alive]
