@@ -178,9 +178,10 @@ def _best(runs) -> dict:
             "workers_peak_rss_mib": max(r["workers_peak_rss_mib"] for r in runs)}
 
 
-def sim_scale(tmp: Path, models: dict, sizes=(16, 24), repeats: int = 5) -> dict:
+def sim_scale(tmp: Path, models: dict, sizes=None, repeats: int = 5) -> dict:
     """Marginal seconds per SIM-scale field against the raw read of one, per mode and heatmaps
-    (median over `repeats` of ratios measured back to back)."""
+    (median over `repeats` of ratios measured back to back); `sizes` default
+    (``PROCESSES_FROM_FIELDS``, that + 8): both runs measure 2D fields in worker processes."""
     import shutil
     import sys
 
@@ -189,6 +190,9 @@ def sim_scale(tmp: Path, models: dict, sizes=(16, 24), repeats: int = 5) -> dict
     from sim_plate import make_sim_plate
 
     from ames_batch.io import list_fields
+    from ames_batch.pipeline._run import PROCESSES_FROM_FIELDS
+
+    sizes = sizes or (PROCESSES_FROM_FIELDS, PROCESSES_FROM_FIELDS + 8)
 
     cached = make_sim_plate(Path(tempfile.gettempdir()) / "ames-sim-plate", max(sizes))
     plate = tmp / "sim.zarr"

@@ -29,7 +29,8 @@ _MODELS = Path(__file__).resolve().parents[1] / "models"
 #: Fields handled together: their cells share prediction batches.
 FIELDS_PER_GROUP = 4
 #: Fields of a group prepared at once in a run on one machine (one per core, at most the group):
-#: the threads of a 3D run, the worker processes that measure a 2D run's fields.
+#: the worker processes that measure a 2D run's fields (`PROCESSES_FROM_FIELDS` or more), else
+#: the threads of a smaller 2D run (a 3D run prepares one field at a time).
 PREPARE_THREADS = min(FIELDS_PER_GROUP, os.cpu_count() or 1)
 #: A 2D run of at least this many fields measures them in worker processes: on 2 cores they
 #: cost a run ~0.9 s to start (each imports the libraries) and save 0.05-0.06 s per field
