@@ -62,7 +62,7 @@ def main() -> None:
     plate, ratings_csv = _plate(args.scratch)
     rater = load_rater(default_model_path("2d"))
     trainer = make_trainer(rater.card["arch"], init=rater)  # the default is a hybrid
-    cells = collect_cells(plate, read_ratings(ratings_csv), tasks=list(TASK_CLASSES), preparer=trainer,
+    cells = collect_cells(plate, read_ratings(ratings_csv), tasks=list(TASK_CLASSES), rater=trainer,
                           labels="truth")
     n = len(cells.cell_ids)
 

@@ -87,7 +87,7 @@ def _records(rater, changed: list) -> list:
     out = []
     for i, (mip, mask, px) in enumerate(changed):
         field = FieldData.from_arrays(FieldKey("A/1", str(i)), np.asarray(mip, np.float32), {"y": px, "x": px})
-        out += prepare_cells(extract_cells(field, field.labels_from_field(mask.astype(np.uint32))), field, rater)
+        out += prepare_cells(extract_cells(field, field.labels_from_field(mask.astype(np.uint32))), field, rater.preparer)
     return out
 
 

@@ -7,7 +7,7 @@ For each plate size and mode, in child processes (so peak RSS is the run's own):
   counted in the run it would pass for a per-field cost on these small plates;
 - the raw read: every field's level-0 zarr chunks read with ``zarr`` alone (same data).
 The ratio run time / raw read time is reported, measured in one go on the same machine.
-A 2D run of 16 fields or more measures them in worker processes (so the 32-field run does, the
+A run of 16 fields or more, 2D or 3D, prepares them in worker processes (so the 32-field run does, the
 4-field one not: the marginal carries the workers' start): their peak RSS is reported apart
 (``workers_peak_rss_mib``, the sum of each worker's peak) and, with the run's, in the growth.
 Peak RSS must not grow with the plate: the 32-field plate repeats the 4 fields of the first
@@ -24,7 +24,7 @@ ratings not scored).
 
 SIM scale (``--sim``, on by default): the cached plate of ``sim_plate.py`` (fields of 1024 x 1024
 x 64 at 0.04 µm/px, one cell each); runs over its first 16 and all 24 fields (``wells=``), 2D
-without heatmaps, 2D with Grad-CAM and 3D with Grad-CAM (both sizes are runs that measure 2D
+without heatmaps, 2D with Grad-CAM and 3D with Grad-CAM (both sizes are runs that prepare their
 fields in worker processes, as a plate's run does: ``PROCESSES_FROM_FIELDS``; until 2026-12-07
 the sizes were 4 and 12). The *marginal* time per field (t24 - t16) / 8 is set against the
 marginal raw zarr read of the same fields' level-0 arrays;
@@ -85,7 +85,7 @@ def _run_child(plate: str, model: str | None, mode: str, queue, explain=("gradca
 
 
 def _workers_peak_mib() -> float:
-    """Sum of the peak RSS of this process's live children (the run's measuring workers; Linux
+    """Sum of the peak RSS of this process's live children (the run's preparing workers; Linux
     ``VmHWM``): at most what they held at once."""
     import psutil
 
@@ -181,7 +181,7 @@ def _best(runs) -> dict:
 def sim_scale(tmp: Path, models: dict, sizes=None, repeats: int = 5) -> dict:
     """Marginal seconds per SIM-scale field against the raw read of one, per mode and heatmaps
     (median over `repeats` of ratios measured back to back); `sizes` default
-    (``PROCESSES_FROM_FIELDS``, that + 8): both runs measure 2D fields in worker processes."""
+    (``PROCESSES_FROM_FIELDS``, that + 8): both runs prepare their fields in worker processes."""
     import shutil
     import sys
 

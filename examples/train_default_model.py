@@ -99,7 +99,7 @@ def synthetic_cell(job):
     detector = np.random.default_rng([seed, LOOKS.index(look), i, 1])
     cell = make(i, look, params_rng=rng, field_rng=rng, with_stack=preparer.needs_stack,
                 detector_rng=detector if detector.random() < vary else None)
-    (record,) = prepare_cells([cell.record], cell.field, preparer)
+    (record,) = prepare_cells([cell.record], cell.field, preparer.preparer)
     return record, cell.ratings
 
 

@@ -10,10 +10,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         # the rater protocol and its kinds
-        "_rater": ["BundleRater", "CellExplanation", "Rater", "RaterInfo", "Rating", "load_rater", "rater_info", "register_rater_kind"],
+        "_rater": ["BundleRater", "CellExplanation", "Prepares", "Rater", "RaterInfo", "Rating", "load_rater", "rater_info", "register_rater_kind"],
         "_cnn_rater": ["FEATURE_LAYER", "CNNInput", "CNNRater", "cnn_input"],
-        "_metrics_rater": ["MetricsRater"],
-        "_hybrid_rater": ["HYBRID_ARCH", "HybridInput", "HybridRater", "HybridTrainer"],
+        "_metrics_rater": ["MetricsRater", "metrics_input"],
+        "_hybrid_rater": ["HYBRID_ARCH", "HybridInput", "HybridRater", "HybridTrainer", "hybrid_input"],
         "_recalibrate": ["HeadRecalibrator"],
         "_trainers": ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer",
                        "tuning_candidates"],

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,7 @@ class CNNRater(BundleRater):
         self.card = card if card is not None else (model.card or {})
         self.tasks = {t: tuple(c) for t, c in model.tasks.items()}
         self.settings = model.settings
+        self.preparer = partial(cnn_input, model.settings)
         self.needs_stack = model.settings.ndim == 3
         self.batch_size = BATCH_SIZE[model.settings.ndim]
         self.ood = OODStatistics.from_dict(self.card["ood"]) if "ood" in self.card else None
@@ -77,9 +79,6 @@ class CNNRater(BundleRater):
     @staticmethod
     def needs_stack_for(card: dict) -> bool:
         return len(card["preprocessing"]["input_shape"]) == 3
-
-    def prepare(self, cell, field) -> CNNInput:
-        return cnn_input(self.settings, cell, field)
 
     def predict_proba(self, batch: Sequence[CNNInput]) -> dict[str, np.ndarray]:
         x = np.stack([b.x for b in batch]) if len(batch) else np.zeros((0, *self.model.input_shape), np.float32)

@@ -22,6 +22,7 @@ import json
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,9 @@ from ..errors import ModelBundleError
 from ._cnn_rater import FEATURE_LAYER, CNNInput, CNNRater, cnn_input
 from ._metrics_model import METRICS_MODEL_FEATURES, MetricsRatingModel, _table_to_array
 from ._ood import OODStatistics, fit_ood
-from ._rater import BundleRater, CellExplanation, Rating, _columns, register_rater_kind
+from ._rater import BundleRater, CellExplanation, Prepares, Rating, _columns, register_rater_kind
 
-__all__ = ["HYBRID_ARCH", "HybridInput", "HybridRater", "HybridTrainer"]
+__all__ = ["HYBRID_ARCH", "HybridInput", "HybridRater", "HybridTrainer", "hybrid_input"]
 
 HYBRID_ARCH = "hybrid"
 #: L2 strengths tried per task (inverse, as scikit-learn's ``C``); the best validation log-loss wins.
@@ -50,6 +51,12 @@ class HybridInput:
 
     cnn: CNNInput
     metrics: Mapping[str, float]
+
+
+def hybrid_input(settings, cell, field) -> HybridInput:
+    """The hybrid's input of one cell record of `field`: its CNN window under `settings`
+    (``PreprocessSettings``) and its metrics."""
+    return HybridInput(cnn_input(settings, cell, field), dict(cell.metrics))
 
 
 def _refuse_lambdas(model) -> None:
@@ -109,6 +116,7 @@ class HybridRater(BundleRater):
         self.card = card or {}
         self.tasks = {t: tuple(h.classes[t]) for t, h in self.heads.items()}
         self.settings = cnn.settings
+        self.preparer = partial(hybrid_input, cnn.settings)
         self.needs_stack = cnn.needs_stack
         self.batch_size = cnn.batch_size
         self.ood = OODStatistics.from_dict(self.card["ood"]) if "ood" in self.card else None
@@ -149,9 +157,6 @@ class HybridRater(BundleRater):
     @staticmethod
     def needs_stack_for(card: dict) -> bool:
         return len(card["preprocessing"]["input_shape"]) == 3
-
-    def prepare(self, cell, field) -> HybridInput:
-        return HybridInput(cnn_input(self.settings, cell, field), dict(cell.metrics))
 
     def _table(self, batch: Sequence[HybridInput]) -> dict[str, np.ndarray]:
         features = (self.cnn.features([b.cnn for b in batch]) if len(batch)
@@ -338,7 +343,7 @@ def fit_heads(metrics: Sequence[Mapping[str, float]], features: np.ndarray, rati
     return heads, chosen
 
 
-class HybridTrainer:
+class HybridTrainer(Prepares):
     """Fits a :class:`HybridRater`: the CNN (or a given trained one), then the heads.
 
     Parameters
@@ -371,10 +376,8 @@ class HybridTrainer:
         self.cnn_trainer, self.cnn, self.c_grid = cnn_trainer, cnn, tuple(c_grid)
         self.metrics_weights = tuple(metrics_weights)
         self.preprocess = cnn.settings if cnn is not None else cnn_trainer.preprocess
+        self.preparer = partial(hybrid_input, self.preprocess)
         self.needs_stack = self.preprocess.ndim == 3
-
-    def prepare(self, cell, field) -> HybridInput:
-        return HybridInput(cnn_input(self.preprocess, cell, field), dict(cell.metrics))
 
     def fit(self, prepared, ratings, cell_ids, split, *, classes, checkpoint_dir=None, resume=False):
         from ._trainers import FitResult

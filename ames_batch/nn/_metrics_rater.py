@@ -9,7 +9,12 @@ from ._metrics_model import MetricsRatingModel, _table_to_array
 from ._ood import OODStatistics
 from ._rater import BundleRater, CellExplanation, Rating, register_rater_kind
 
-__all__ = ["MetricsRater"]
+__all__ = ["MetricsRater", "metrics_input"]
+
+
+def metrics_input(cell, field) -> dict:
+    """The metrics model's input of one cell record: its metrics (`field` is not read)."""
+    return dict(cell.metrics)
 
 
 class MetricsRater(BundleRater):
@@ -36,6 +41,7 @@ class MetricsRater(BundleRater):
     default_explanations = ("organised",)
     needs_stack = False
     batch_size = 4096
+    preparer = staticmethod(metrics_input)
 
     def __init__(self, model: MetricsRatingModel, card: dict | None = None):
         self.model = model
@@ -50,9 +56,6 @@ class MetricsRater(BundleRater):
     @staticmethod
     def needs_stack_for(card: dict) -> bool:
         return False
-
-    def prepare(self, cell, field) -> dict:
-        return dict(cell.metrics)
 
     def predict_proba(self, batch: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
         return self.model.predict_proba(list(batch))

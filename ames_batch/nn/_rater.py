@@ -12,14 +12,14 @@ with at least ``key``, ``label``, ``bbox`` (slices in the field's frame), ``mask
 """
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["BundleRater", "CellExplanation", "Rater", "Rating", "RaterInfo", "load_rater", "rater_info", "register_rater_kind"]
+__all__ = ["BundleRater", "CellExplanation", "Prepares", "Rater", "Rating", "RaterInfo", "load_rater", "rater_info", "register_rater_kind"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,9 @@ class Rater(Protocol):
         Cells per forward pass that keep memory bounded.
     card : dict
         The model card (provenance, metrics).
+    preparer : callable
+        ``preparer(cell, field) -> input``: what :meth:`prepare` does, as a picklable function of
+        the rater's settings only (no model inside), so worker processes can make the inputs.
     """
 
     identity: str
@@ -97,9 +100,10 @@ class Rater(Protocol):
     explanations: tuple[str, ...]
     default_explanations: tuple[str, ...]
     batch_size: int
+    preparer: Callable[[Any, Any], Any]
 
     def prepare(self, cell, field) -> Any:
-        """This rater's input for one cell of `field` (pure; called once per cell)."""
+        """This rater's input for one cell of `field` (pure; called once per cell): ``preparer(cell, field)``."""
 
     def predict_proba(self, batch: Sequence) -> dict[str, np.ndarray]:
         """``{task: (N, K) float}`` class probabilities of prepared cells, columns in `tasks` order."""
@@ -133,9 +137,19 @@ class RaterInfo:
         return str(self.card["version"])
 
 
-class BundleRater:
-    """Name, version and identity from the card, and `rate` from `predict_proba` + `explain`
-    (a base for the kinds' classes).
+class Prepares:
+    """`prepare` from a `preparer` (a base of the raters' and the trainers' classes)."""
+
+    preparer: Callable[[Any, Any], Any]
+
+    def prepare(self, cell, field) -> Any:
+        """This rater's input for one cell of `field`: ``preparer(cell, field)``."""
+        return self.preparer(cell, field)
+
+
+class BundleRater(Prepares):
+    """Name, version and identity from the card, `prepare` from its `preparer`, and `rate` from
+    `predict_proba` + `explain` (a base for the kinds' classes).
 
     A rater not saved yet has an empty card: name "unsaved", identity ``...#unsaved``.
     """

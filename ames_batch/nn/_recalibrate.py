@@ -12,12 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._hybrid_rater import C_GRID, HybridInput, HybridRater, _head, _standardised, _validation_loss
+from ._hybrid_rater import C_GRID, HybridRater, _head, _standardised, _validation_loss
+from ._rater import Prepares
 
 __all__ = ["HeadRecalibrator"]
 
 
-class HeadRecalibrator:
+class HeadRecalibrator(Prepares):
     """Trainer of a hybrid whose heads of `tasks` are recalibrated on the rated cells.
 
     Parameters
@@ -36,10 +37,8 @@ class HeadRecalibrator:
     def __init__(self, init: HybridRater, tasks: Sequence[str] | None = None, c_grid: Sequence[float] = C_GRID):
         self.init, self.tasks, self.c_grid = init, None if tasks is None else tuple(tasks), tuple(c_grid)
         self.preprocess = init.settings
+        self.preparer = init.preparer
         self.needs_stack = init.needs_stack
-
-    def prepare(self, cell, field) -> HybridInput:
-        return self.init.prepare(cell, field)
 
     def fit(self, prepared, ratings, cell_ids, split, *, classes, checkpoint_dir=None, resume=False):
         """Per task, a balanced logistic regression on the initial head's logits of the `split.train`

@@ -12,16 +12,18 @@ joins at a lower learning rate. Heads of tasks the ratings leave out are never t
 """
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ._architectures import ARCHS
 from ._cnn_rater import FEATURE_LAYER, CNNRater, cnn_input
-from ._metrics_rater import MetricsRater
+from ._metrics_rater import MetricsRater, metrics_input
+from ._rater import Prepares
 from ._ood import OOD_QUANTILE, OODStatistics, fit_ood
 from ._preprocess import PreprocessSettings
 from ._split import CellSplit
@@ -59,10 +61,11 @@ class FitResult:
 
 
 class Trainer(Protocol):
-    """Fits one kind of rater. ``needs_stack`` and ``prepare`` as in :class:`~ames_batch.nn.Rater`."""
+    """Fits one kind of rater. ``needs_stack``, ``preparer`` and ``prepare`` as in :class:`~ames_batch.nn.Rater`."""
 
     arch: str
     needs_stack: bool
+    preparer: Callable[[Any, Any], Any]
 
     def prepare(self, cell, field): ...
 
@@ -165,17 +168,15 @@ def add_ood_statistics(path: str | os.PathLike, fit_inputs, held_out_inputs, *,
     return stats
 
 
-class _CNNTrainer:
+class _CNNTrainer(Prepares):
     """A CNN ("2d", "2d-ensemble", "3d") from preprocessed windows (``ames_batch.nn.fit_model``)."""
 
     def __init__(self, arch: str, preprocess: PreprocessSettings, settings):
         self.arch = arch
         self.preprocess = preprocess
+        self.preparer = partial(cnn_input, preprocess)
         self.settings = settings
         self.needs_stack = preprocess.ndim == 3
-
-    def prepare(self, cell, field):
-        return cnn_input(self.preprocess, cell, field)
 
     def fit(self, prepared, ratings, cell_ids, split, *, classes, checkpoint_dir=None, resume=False) -> FitResult:
         from ._predict import RatingModel
@@ -190,19 +191,17 @@ class _CNNTrainer:
                          best_epoch=result.best_epoch, settings=self.settings.to_dict())
 
 
-class _FineTuneTrainer:
+class _FineTuneTrainer(Prepares):
     """A singular CNN ("2d", "3d") fine-tuned from a trained one (``ames_batch.nn.fine_tune_model``)."""
 
     def __init__(self, init: CNNRater, settings, fine_tune: FineTuneSettings):
         self.init = init
         self.arch = init.model.arch
         self.preprocess = init.settings
+        self.preparer = init.preparer
         self.settings = settings
         self.fine_tune = fine_tune
         self.needs_stack = init.needs_stack
-
-    def prepare(self, cell, field):
-        return cnn_input(self.preprocess, cell, field)
 
     def fit(self, prepared, ratings, cell_ids, split, *, classes, checkpoint_dir=None, resume=False) -> FitResult:
         from ._evaluate import encode_ratings
@@ -226,14 +225,12 @@ class _FineTuneTrainer:
                                    "init": self.init.identity, "tuned_tasks": list(ratings)})
 
 
-class _MetricsTrainer:
+class _MetricsTrainer(Prepares):
     """The metrics model: one logistic regression per task on the training cells' metrics."""
 
     arch = "metrics"
     needs_stack = False
-
-    def prepare(self, cell, field):
-        return dict(cell.metrics)
+    preparer = staticmethod(metrics_input)
 
     def fit(self, prepared, ratings, cell_ids, split, *, classes, checkpoint_dir=None, resume=False) -> FitResult:
         from ._metrics_model import MetricsRatingModel

@@ -6,7 +6,7 @@ ONE crop rule (`CELL_MARGIN_UM` around the mask), so a metrics model is deployed
 the numbers it learned from.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -116,9 +116,10 @@ def extract_cells(field: FieldData, labels: np.ndarray, *, only: Sequence[int] |
     return records
 
 
-def prepare_cells(records: Sequence[CellRecord], field: FieldData, rater) -> list[CellRecord]:
-    """The records with the rater's input of each cell added (``rater.prepare(cell, field)``)."""
-    return [replace(r, prepared=rater.prepare(r, field)) for r in records]
+def prepare_cells(records: Sequence[CellRecord], field: FieldData, preparer: Callable) -> list[CellRecord]:
+    """The records with a rater's input of each cell added (``preparer(cell, field)``, a rater's
+    or a trainer's `preparer`)."""
+    return [replace(r, prepared=preparer(r, field)) for r in records]
 
 
 def records_table(records: Sequence[CellRecord], *, probabilities: Mapping[str, np.ndarray] | None = None,

@@ -83,7 +83,7 @@ def evaluate_plate(
     if not tasks:
         raise ValueError(f"the ratings rate none of the model's tasks {list(rater.tasks)}")
 
-    table = collect_cells(plate, ratings, tasks=tasks, preparer=rater, labels=labels, channel=channel)
+    table = collect_cells(plate, ratings, tasks=tasks, rater=rater, labels=labels, channel=channel)
     keep = np.ones(len(table.cell_ids), bool)
     split_file = model / "split.json"
     if split_file.is_file() and not include_training_cells:

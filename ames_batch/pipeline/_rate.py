@@ -114,20 +114,24 @@ class _Field:
     stack_shape: tuple[int, ...] | None = None
 
 
-def measure_field(plate: Path, key: FieldKey, settings: RunSettings, *, with_stack: bool = False
-                  ) -> tuple[FieldData, np.ndarray, list[CellRecord]]:
-    """Read, segment and measure one field: its data, (Y, X) labels and cell records (no rater
-    input yet). Needs no model: it runs in worker processes as well as in the run's own."""
+def prepare_field(plate: Path, key: FieldKey, settings: RunSettings, preparer, *, with_stack: bool) -> _Field:
+    """Read, segment, measure and prepare one field: ready to rate.
+
+    Parameters
+    ----------
+    plate : Path
+    key : FieldKey
+    settings : RunSettings
+    preparer : callable
+        The rater's ``preparer(cell, field)`` (picklable, no model inside: this runs in worker
+        processes as well as in the run's own).
+    with_stack : bool
+        Read the (Z, Y, X) stack for `preparer` (the rater's ``needs_stack``).
+    """
     data = read_field_data(plate, key, channel=settings.channel, with_stack=with_stack)
     labels = segment_cells(data.mip, data.pixel_size_um)
-    return data, labels, extract_cells(data, labels, keep_organised=ORGANISED in settings.explain)
-
-
-def _prepare(plate: Path, key: FieldKey, rater, settings: RunSettings, measured: tuple | None = None) -> _Field:
-    """The field ready to rate; `measured`: its `measure_field` done elsewhere (a worker process)."""
-    data, labels, records = measured or measure_field(plate, key, settings, with_stack=rater.needs_stack)
-    cells = prepare_cells(records, data, rater)
-    # A group waiting to be rated or written keeps no (Z, Y, X) stack (130 MB per demo field):
+    cells = prepare_cells(extract_cells(data, labels, keep_organised=ORGANISED in settings.explain), data, preparer)
+    # A field waiting to be rated or written keeps no (Z, Y, X) stack (130 MB per demo field):
     # only its shape, for the 3D heatmaps.
     stack_shape = None if data.stack is None else data.stack.shape
     return _Field(replace(data, stack=None), labels, cells, stack_shape)
@@ -224,26 +228,27 @@ class FieldGroup:
     results: dict[FieldKey, FieldResult] = field(default_factory=dict)
 
 
-def _measured_or_error(plate: Path, key: FieldKey, settings: RunSettings):
-    """`measure_field` in a worker process; the error instead of raising it (one bad field never
-    stops the plate), and the worker's freed heap handed back (it measures field after field)."""
+def _prepared_or_error(plate: Path, key: FieldKey, settings: RunSettings, preparer, with_stack: bool):
+    """`prepare_field` in a worker process; the error instead of raising it (one bad field never
+    stops the plate), and the worker's freed heap handed back (it prepares field after field)."""
     try:
-        return measure_field(plate, key, settings)
+        return prepare_field(plate, key, settings, preparer, with_stack=with_stack)
     except Exception as error:
         return error
     finally:
         release_free_memory()
 
 
-def _submit(processes, plate: Path, keys: list[FieldKey], settings: RunSettings) -> dict:
-    """Each key's `measure_field` future in `processes`; {} when there are none or they broke."""
+def _submit(processes, plate: Path, keys: list[FieldKey], rater, settings: RunSettings) -> dict:
+    """Each key's `prepare_field` future in `processes`; {} when there are none or they broke."""
     if processes is None:
         return {}
     plate = Path(plate).resolve()  # workers kept from an earlier run may sit in another directory
     try:
-        return {k: processes.submit(_measured_or_error, plate, k, settings) for k in keys}
+        return {k: processes.submit(_prepared_or_error, plate, k, settings, rater.preparer, rater.needs_stack)
+                for k in keys}
     except (BrokenExecutor, RuntimeError) as error:  # broken, or shut down
-        log.warning("measuring in worker processes failed (%s); measuring in this process", error)
+        log.warning("preparing in worker processes failed (%s); preparing in this process", error)
         return {}
 
 
@@ -251,25 +256,22 @@ def prepare_group(plate: Path, keys: list[FieldKey], rater, settings: RunSetting
                   processes: Executor | None = None) -> FieldGroup:
     """Read, segment, measure and prepare each field of a group (CPU, no model pass).
 
-    Fields are measured (`measure_field`) in `processes` when given, an executor of worker
-    processes (a process per core keeps both of 2 cores busy: threads share the GIL, measured
-    1.2x on 2 cores at demo scale, processes 1.4x), else up to `threads` at once here; the
-    rater's inputs are made here. A field whose worker died is measured here instead.
+    Fields are prepared (`prepare_field`, with the rater's picklable `preparer`) in `processes`
+    when given, an executor of worker processes (a process per core keeps both of 2 cores busy:
+    threads share the GIL, measured 1.2x on 2 cores at demo scale, processes 1.4x), else up to
+    `threads` at once here. A field whose worker died is prepared here instead.
     """
-    pending = _submit(processes, plate, keys, settings)
+    pending = _submit(processes, plate, keys, rater, settings)
 
     def prepare(key):
         try:
-            measured = None
             if key in pending:
                 try:
-                    measured = pending[key].result()
-                except BrokenExecutor as error:  # a worker died (killed, out of memory): measure here
-                    log.warning("field %s: its worker process died (%s); measuring it in this process",
+                    return pending[key].result()  # the field, or its error
+                except BrokenExecutor as error:  # a worker died (killed, out of memory): prepare here
+                    log.warning("field %s: its worker process died (%s); preparing it in this process",
                                 key.path, type(error).__name__)
-                if isinstance(measured, Exception):
-                    return measured
-            return _prepare(plate, key, rater, settings, measured)
+            return prepare_field(plate, key, settings, rater.preparer, with_stack=rater.needs_stack)
         except Exception as error:  # one bad field never stops the plate
             return error
 

@@ -29,14 +29,14 @@ _MODELS = Path(__file__).resolve().parents[1] / "models"
 #: Fields handled together: their cells share prediction batches.
 FIELDS_PER_GROUP = 4
 #: Fields of a group prepared at once in a run on one machine (one per core, at most the group):
-#: the worker processes that measure a 2D run's fields (`PROCESSES_FROM_FIELDS` or more), else
-#: the threads of a smaller 2D run (a 3D run prepares one field at a time).
+#: the worker processes that prepare a run's fields (`PROCESSES_FROM_FIELDS` or more), else
+#: the threads of a smaller 2D run (a smaller 3D run prepares one field at a time).
 PREPARE_THREADS = min(FIELDS_PER_GROUP, os.cpu_count() or 1)
-#: A 2D run of at least this many fields measures them in worker processes: on 2 cores they
-#: cost a run ~0.9 s to start (each imports the libraries) and save 0.05-0.06 s per field
-#: (threads share the GIL), measured at demo and SIM scale, 2026-12-07.
+#: A run of at least this many fields prepares them in worker processes: on 2 cores they cost
+#: a run ~0.9 s to start (each imports the libraries) and save 0.08-0.09 s per field in 2D and
+#: 0.13 s in 3D (threads share the GIL), measured at demo and SIM scale, 2026-12-07.
 PROCESSES_FROM_FIELDS = 16
-#: Thread counts of the BLAS and OpenMP builds NumPy and SciPy may load, 1 in each measuring
+#: Thread counts of the BLAS and OpenMP builds NumPy and SciPy may load, 1 in each preparing
 #: worker (the variables joblib sets for its own workers).
 _THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                            "VECLIB_MAXIMUM_THREADS")
@@ -231,8 +231,8 @@ def run_plate(
     return result
 
 
-def measuring_processes():
-    """The worker processes that read, segment and measure a 2D run's fields (`PREPARE_THREADS`).
+def preparing_processes():
+    """The worker processes that read, segment, measure and prepare a run's fields (`PREPARE_THREADS`).
 
     loky's reusable executor (joblib's): started once per process and kept for later runs (a
     test session, a notebook), restarted if a worker died, and, unlike ``multiprocessing``, its
@@ -250,7 +250,7 @@ def measuring_processes():
 
 
 def _leave_with_the_run(poll_s: float = 1.0) -> None:
-    """In each measuring worker: exit once the process that started it is gone.
+    """In each preparing worker: exit once the process that started it is gone.
 
     A run killed outright (``kill -9``, the OOM killer, a cron timeout) left its two workers
     behind for good, holding 0.5 GB: one blocked writing a result into a pipe nobody read,
@@ -269,23 +269,23 @@ def _leave_with_the_run(poll_s: float = 1.0) -> None:
 def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSettings):
     """Yield each group's results; while one group is rated, the next is read and prepared and
     the previous one written (threads: zarr, NumPy, SciPy and TensorFlow release the GIL for
-    much of it; the fields of a 2D run of `PROCESSES_FROM_FIELDS` or more are measured in worker
-    processes, `measuring_processes`).
+    much of it; the fields of a run of `PROCESSES_FROM_FIELDS` or more are prepared in worker
+    processes, `preparing_processes`, which send the rater's inputs, never a stack).
 
     At most three groups are in memory: one being prepared, one being rated, one being written;
     the C heap hands back what each written group freed, so the peak stays that of the first groups.
     """
-    # A field whose stack is read whole is prepared alone: measured on 32 demo fields in 3D with
-    # Grad-CAM, two at once beside the model's pass raised the peak from 1.2x to 1.3x that of 4
-    # fields (one group, nothing overlapping) and saved no time (the 3D pass keeps both cores busy).
+    # In this process a field whose stack is read whole is prepared alone: measured on 32 demo
+    # fields in 3D with Grad-CAM, two threads at once beside the model's pass raised the peak from
+    # 1.2x to 1.3x that of 4 fields and saved no time (the GIL). Workers do save it (3D with
+    # Grad-CAM, 32 demo fields: 12.7-13.1 s against 17.4-17.8 s; the run's own peak is lower,
+    # 1.34 against 1.58 GB, and the two workers add 0.75 GB).
     threads = 1 if rater.needs_stack else PREPARE_THREADS
-    # a 2D field's measurements are small (MIP, labels, metrics) and cross to the run cheaply; a
-    # stack would not (and a 3D rater's input is made from it here)
-    in_processes = not rater.needs_stack and sum(map(len, groups)) >= PROCESSES_FROM_FIELDS
+    in_processes = sum(map(len, groups)) >= PROCESSES_FROM_FIELDS
 
     def prepare(group_keys):
         # asked for per group: a pool whose worker died is replaced
-        processes = measuring_processes() if in_processes else None
+        processes = preparing_processes() if in_processes else None
         return prepare_group(plate, group_keys, rater, settings, threads=threads, processes=processes)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ames-run") as pool:

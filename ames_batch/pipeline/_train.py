@@ -110,7 +110,7 @@ def collect_cells(
     ratings: pd.DataFrame,
     *,
     tasks: list[str],
-    preparer,
+    rater,
     labels: str = "cells",
     channel: str | int | None = None,
 ) -> TrainingCells:
@@ -124,8 +124,8 @@ def collect_cells(
         From ``ames_batch.io.read_ratings``.
     tasks : list of str
         Tasks that must be rated for a cell to be kept.
-    preparer : ames_batch.nn.Rater or ames_batch.nn.Trainer
-        Its ``prepare(cell, field)`` makes each cell's input; ``needs_stack`` says whether the
+    rater : ames_batch.nn.Rater or ames_batch.nn.Trainer
+        Its ``preparer(cell, field)`` makes each cell's input; ``needs_stack`` says whether the
         field's stack is read.
     labels : str
         Label image holding the cell masks (``"cells"``; the demo plate's truth is ``"truth"``).
@@ -161,7 +161,7 @@ def collect_cells(
     by_field = list(rated.groupby(["well", "field"], sort=True))
     for (well, fld), cells in progress(by_field, total=len(by_field), desc="reading cells"):
         key = FieldKey(str(well), str(fld))
-        data = read_field_data(plate, key, channel=channel, with_stack=preparer.needs_stack)
+        data = read_field_data(plate, key, channel=channel, with_stack=rater.needs_stack)
         lab, _ = read_labels(plate, key, labels)
         found = {c.label: c for c in extract_cells(data, data.labels_from_field(np.asarray(lab.max(dim="z").values)),
                                                      only=[int(v) for v in cells["label"]])}
@@ -176,7 +176,7 @@ def collect_cells(
             for t in tasks:
                 ratings_out[t].append(_rating_str(getattr(r, t)))
             groups.append(getattr(r, "group", "") if "group" in rated.columns else "")
-        records += prepare_cells(kept, data, preparer)
+        records += prepare_cells(kept, data, rater.preparer)
     if not records:
         raise ValueError(f"none of the rated cells of {plate.name} was found in labels/{labels}")
     for line in skipped:
@@ -367,7 +367,7 @@ def train_plate(
                            steps_per_epoch=steps_per_epoch,
                            max_seconds=None if max_minutes is None else 60.0 * max_minutes,
                            loss_weights=None if source_loss_weight is None else {"source": source_loss_weight})
-    cells = collect_cells(plate, ratings, tasks=tasks, preparer=trainer, labels=labels, channel=channel)
+    cells = collect_cells(plate, ratings, tasks=tasks, rater=trainer, labels=labels, channel=channel)
     log.info("%d rated cells from %s (%d skipped)", len(cells.cell_ids), plate.name, len(cells.skipped))
     default_name = f"{plate.name.removesuffix('.zarr')}-{'finetuned' if start is not None else arch}"
     return train_cells(cells, out, trainer=trainer, init=start, folds=folds, val_fraction=val_fraction,

@@ -129,6 +129,16 @@ def test_a_model_replaced_in_place_is_reloaded(rated, tmp_path):
     pd.testing.assert_frame_equal(b, pd.read_csv(tmp_path / "c.csv").filter(like="p_"))
 
 
+def _key_and_area(cell, field):
+    return (cell.key, cell.metrics["area_um2"])
+
+
+def _refuse_field_a21(cell, field):
+    if cell.key == FieldKey("A/2", "1"):
+        raise ValueError("cannot prepare this cell")
+    return _key_and_area(cell, field)
+
+
 class _RefusingRater(BundleRater):
     """A third kind of rater, written as one class: it refuses to rate the field A/2/1.
 
@@ -144,9 +154,7 @@ class _RefusingRater(BundleRater):
     explanations = ()
     default_explanations = ()
     batch_size = 64
-
-    def prepare(self, cell, field):
-        return (cell.key, cell.metrics["area_um2"])
+    preparer = staticmethod(_key_and_area)
 
     def predict_proba(self, batch):
         if any(key == FieldKey("A/2", "1") for key, _ in batch):
@@ -173,10 +181,7 @@ def test_a_failing_batch_marks_only_its_culprit(rated, tmp_path):
 class _BadPrepareRater(_RefusingRater):
     """Its preparation of field A/2/1 fails (a bad field met while reading and measuring)."""
 
-    def prepare(self, cell, field):
-        if cell.key == FieldKey("A/2", "1"):
-            raise ValueError("cannot prepare this cell")
-        return super().prepare(cell, field)
+    preparer = staticmethod(_refuse_field_a21)
 
 
 def test_fields_prepared_at_once_keep_their_order_and_their_own_failure(rated, tmp_path):

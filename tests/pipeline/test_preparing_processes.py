@@ -1,5 +1,6 @@
-"""A 2D run measures its fields in worker processes: same results, no field lost to a dead worker,
-no ``__main__`` guard needed in a caller's script, no worker left behind by a killed run, one BLAS
+"""A run prepares its fields in worker processes (read, segment, measure, make the rater's inputs):
+same results, no model (no TensorFlow) in the workers, no field lost to a dead worker, no
+``__main__`` guard needed in a caller's script, no worker left behind by a killed run, one BLAS
 thread per worker."""
 
 import os
@@ -8,17 +9,19 @@ import sys
 import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import psutil
 
 from ames_batch.io import list_fields
-from ames_batch.nn import load_rater
+from ames_batch.nn import PreprocessSettings, cnn_input, load_rater
 from ames_batch.pipeline._rate import RunSettings, prepare_group
-from ames_batch.pipeline._run import measuring_processes
+from ames_batch.pipeline._run import preparing_processes
 
 
 def _die_soon(seconds: float) -> None:
@@ -42,6 +45,37 @@ def _assert_same(group, here):
     for f, g in zip(group.fields.values(), here.fields.values()):
         np.testing.assert_array_equal(f.labels, g.labels)
         np.testing.assert_array_equal(f.data.mip, g.data.mip)
+        assert f.data.stack is None and f.stack_shape == g.stack_shape
+        for a, b in zip(f.cells, g.cells):
+            np.testing.assert_array_equal(a.prepared.x, b.prepared.x)
+            np.testing.assert_array_equal(a.prepared.geometry.matrix, b.prepared.geometry.matrix)
+
+
+#: A 3D rater's preparation without its model (prepare_group needs nothing else of a rater).
+SMALL_3D = PreprocessSettings(input_shape=(8, 64, 64), target_um_per_px=1.2, z_step_um=1.0)
+
+
+def _input_and_tensorflow(settings, cell, field):
+    """A CNN input, and whether this process has imported TensorFlow by then."""
+    return cnn_input(settings, cell, field), "tensorflow" in sys.modules
+
+
+def test_3d_fields_prepared_in_workers_equal_those_prepared_here(demo_plate):
+    rater = SimpleNamespace(preparer=partial(cnn_input, SMALL_3D), needs_stack=True)
+    settings = RunSettings(model_id="none", explain=())
+    here = _measured_by(None, demo_plate, rater, settings)
+    assert all(f.stack_shape is not None and f.cells[0].prepared.x.shape == (8, 64, 64, 1)
+               for f in here.fields.values())
+    _assert_same(_measured_by(preparing_processes(), demo_plate, rater, settings), here)
+
+
+def test_workers_make_inputs_without_tensorflow(demo_plate):
+    """The stack stays in the worker and only the inputs cross; a worker that imported the
+    model's libraries would cost the run their memory twice."""
+    rater = SimpleNamespace(preparer=partial(_input_and_tensorflow, SMALL_3D), needs_stack=True)
+    group = _measured_by(preparing_processes(), demo_plate, rater, RunSettings(model_id="none", explain=()))
+    flags = [c.prepared[1] for f in group.fields.values() for c in f.cells]
+    assert flags and not any(flags)
 
 
 def test_fields_measured_in_workers_equal_those_measured_here(demo_plate, small_bundle):
@@ -49,13 +83,13 @@ def test_fields_measured_in_workers_equal_those_measured_here(demo_plate, small_
     settings = RunSettings.for_rater(rater, explain=())
     here = _measured_by(None, demo_plate, rater, settings)
     assert len(here.fields) == 2 and all(len(f.cells) == 2 for f in here.fields.values())
-    _assert_same(_measured_by(measuring_processes(), demo_plate, rater, settings), here)
+    _assert_same(_measured_by(preparing_processes(), demo_plate, rater, settings), here)
 
 
 def test_a_relative_plate_path_reaches_workers_started_elsewhere(demo_plate, small_bundle, monkeypatch):
     rater = load_rater(small_bundle)
     settings = RunSettings.for_rater(rater, explain=())
-    pool = measuring_processes()
+    pool = preparing_processes()
     pool.submit(int, 0).result()  # the workers exist, in this directory
     monkeypatch.chdir(demo_plate.parent)
     group = _measured_by(pool, Path(demo_plate.name), rater, settings)
@@ -109,9 +143,9 @@ def test_workers_leave_when_their_run_is_killed(tmp_path):
     script.write_text(textwrap.dedent("""
         import time
         import psutil
-        from ames_batch.pipeline._run import PREPARE_THREADS, measuring_processes
+        from ames_batch.pipeline._run import PREPARE_THREADS, preparing_processes
 
-        pool = measuring_processes()
+        pool = preparing_processes()
         for _ in range(PREPARE_THREADS):  # every worker busy
             pool.submit(time.sleep, 60)
         while len(psutil.Process().children()) < PREPARE_THREADS + 1:  # + loky's resource tracker
@@ -139,5 +173,5 @@ def _blas_threads() -> list[int]:
 
 
 def test_each_worker_runs_one_blas_thread():
-    threads = measuring_processes().submit(_blas_threads).result()
+    threads = preparing_processes().submit(_blas_threads).result()
     assert threads and set(threads) == {1}, threads
