@@ -301,3 +301,36 @@ def test_ig_completeness_is_recorded_per_cell(rated, tmp_path):
     heat = read_heatmap(plate, key, "ig")
     assert "encoding" not in heat.attrs["ames"] and (heat.values < 0).any() and (heat.values > 0).any()
     assert zarr.open_array(plate / key.path / "heatmaps" / "ig" / "0", mode="r").dtype == np.float32
+
+
+def _same_input(a, b):
+    """Equal prepared inputs of any kind (a CNN window, a hybrid's window and metrics, metrics)."""
+    if hasattr(a, "cnn"):
+        return _same_input(a.cnn, b.cnn) and _same_input(a.metrics, b.metrics)
+    if hasattr(a, "x"):
+        return np.array_equal(a.x, b.x) and np.array_equal(a.geometry.matrix, b.geometry.matrix)
+    return a == b
+
+
+def test_every_kind_prepares_with_a_small_picklable_preparer(rated):
+    """Worker processes make the inputs with ``rater.preparer``: it must pickle without the model
+    (a bound method would drag the network along, or fail) and give what ``prepare`` gives."""
+    import pickle
+
+    from ames_batch.nn import load_rater, make_trainer, tuning_candidates
+    from ames_batch.pipeline import default_model_path, extract_cells
+    from ames_batch.pipeline._field_input import read_field_data
+    from ames_batch.segment import segment_cells
+
+    _, plate, bundle = rated
+    raters = [load_rater(p) for p in (bundle, default_model_path("2d"), default_model_path("3d"))]
+    trainers = [make_trainer(a) for a in ("2d", "3d", "metrics", "hybrid")]
+    trainers += [t for r in raters[1:]
+                 for _, t, _ in tuning_candidates(r, make_trainer("hybrid", init=r), tuple(r.tasks))]
+    key = list_fields(plate)[0]
+    field = read_field_data(plate, key, with_stack=True)
+    cell = extract_cells(field, segment_cells(field.mip, field.pixel_size_um))[0]
+    for kind in raters + trainers:
+        pickled = pickle.dumps(kind.preparer)
+        assert len(pickled) < 4096, (kind, len(pickled))
+        assert _same_input(pickle.loads(pickled)(cell, field), kind.prepare(cell, field)), kind
