@@ -157,6 +157,13 @@ def _flatten(
     return flat
 
 
+def _object_medians(values: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """(n,) float32 median of `values` in each object 1..n of `objects`, each read in its own box
+    (equal to ``ndi.median``, which sorts the whole image per call: 12 ms of a demo field's 0.12 s)."""
+    boxes = ndi.find_objects(objects)
+    return np.array([np.median(values[box][objects[box] == i]) for i, box in enumerate(boxes, 1)], np.float32)
+
+
 def _refine_edges(
     smooth: np.ndarray, mask: np.ndarray, level: float, band_px: float, *, spread: bool = False
 ) -> np.ndarray:
@@ -174,7 +181,7 @@ def _refine_edges(
     inside = ndi.distance_transform_edt(filled)
     deep = inside > band_px
     objects, n = ndi.label(filled, structure=np.ones((3, 3), bool))
-    medians = np.asarray(ndi.median(smooth, objects, np.arange(1, n + 1)), dtype=np.float32)
+    medians = _object_medians(smooth, objects)
     reference = np.concatenate([[np.inf], medians])[objects]
     if deep.any() and spread:
         weight = ndi.gaussian_filter(deep.astype(np.float32), band_px)

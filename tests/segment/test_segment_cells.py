@@ -270,3 +270,16 @@ def test_solidity_on_the_regions_box_is_that_of_the_whole_grid(rng):
         region &= rng.random(region.shape) > 0.05  # ragged, with holes
         assert _solidity(region) == region.sum() / max(1, convex_hull_image(region).sum())
     assert _solidity(np.zeros((5, 5), bool)) == 0.0
+
+
+def test_object_medians_equal_scipys(rng):
+    """The per-object median read box by box equals ``ndi.median`` over the whole image."""
+    from scipy import ndimage as ndi
+
+    from ames_batch.segment._foreground import _object_medians
+
+    values = rng.normal(size=(300, 200)).astype(np.float32)
+    objects, n = ndi.label(ndi.gaussian_filter(rng.random((300, 200)), 2) > 0.52)
+    assert n > 20
+    np.testing.assert_array_equal(_object_medians(values, objects),
+                                  np.asarray(ndi.median(values, objects, np.arange(1, n + 1)), np.float32))
