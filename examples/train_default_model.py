@@ -88,27 +88,30 @@ def preprocess_settings(arch: str, input_px: int | None = None, um_per_px: float
 
 
 def synthetic_cell(job):
-    """Cell `i` of `look` (seed ``(seed, look, i)``), measured and prepared by `preparer` (a worker's job);
-    with probability `vary` behind a random change of detector (seed ``(seed, look, i, 1)``)."""
-    look, i, seed, vary, preparer = job
+    """Cell `i` of `look` (seed ``(seed, look, i)``), measured and prepared by `preparer` (a trainer's
+    picklable ``preparer``; a worker's job); with probability `vary` behind a random change of
+    detector (seed ``(seed, look, i, 1)``)."""
+    look, i, seed, vary, preparer, with_stack = job
     from ames_batch.pipeline import prepare_cells
     from ames_batch.pipeline import synthetic_cell as make
     from ames_batch.synth import LOOKS
 
     rng = np.random.default_rng([seed, LOOKS.index(look), i])
     detector = np.random.default_rng([seed, LOOKS.index(look), i, 1])
-    cell = make(i, look, params_rng=rng, field_rng=rng, with_stack=preparer.needs_stack,
+    cell = make(i, look, params_rng=rng, field_rng=rng, with_stack=with_stack,
                 detector_rng=detector if detector.random() < vary else None)
-    (record,) = prepare_cells([cell.record], cell.field, preparer.preparer)
+    (record,) = prepare_cells([cell.record], cell.field, preparer)
     return record, cell.ratings
 
 
 def make_cells(looks, n_cells: int, *, seed: int, preparer, vary_detector: float = 0.0, workers: int = 2):
-    """``TrainingCells`` of `n_cells` synthetic cells per look, each prepared by `preparer`; a share
-    `vary_detector` of them behind a random change of detector."""
+    """``TrainingCells`` of `n_cells` synthetic cells per look, each prepared by `preparer` (a
+    trainer: its ``preparer`` crosses to the workers, not the trainer); a share `vary_detector` of
+    them behind a random change of detector."""
     from ames_batch.pipeline import TrainingCells
 
-    jobs = [(look, i, seed, vary_detector, preparer) for look in looks for i in range(n_cells)]
+    jobs = [(look, i, seed, vary_detector, preparer.preparer, preparer.needs_stack)
+            for look in looks for i in range(n_cells)]
     t0 = time.time()
     if workers > 1:
         import multiprocessing as mp
