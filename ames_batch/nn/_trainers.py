@@ -23,9 +23,9 @@ import numpy as np
 from ._architectures import ARCHS
 from ._cnn_rater import FEATURE_LAYER, CNNRater, cnn_input
 from ._metrics_rater import MetricsRater, metrics_input
-from ._rater import Prepares
 from ._ood import OOD_QUANTILE, OODStatistics, fit_ood
 from ._preprocess import PreprocessSettings
+from ._rater import Prepares
 from ._split import CellSplit
 
 __all__ = ["FineTuneSettings", "FitResult", "Trainer", "add_ood_statistics", "fit_rater_ood", "make_trainer",
