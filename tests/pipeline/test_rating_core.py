@@ -186,12 +186,18 @@ class _BadPrepareRater(_RefusingRater):
 
 def test_fields_prepared_at_once_keep_their_order_and_their_own_failure(rated, tmp_path):
     from ames_batch.pipeline._rate import RunSettings, prepare_group
+    from ames_batch.pipeline._run import preparing_processes
 
     plate = _copy(rated, tmp_path)
     keys = list_fields(plate)[:4]
     rater = _BadPrepareRater()
     settings = RunSettings.for_rater(rater, explain=())
     one, two = (prepare_group(plate, keys, rater, settings, threads=n) for n in (1, 2))
+    workers = prepare_group(plate, keys, rater, settings, processes=preparing_processes())
+    assert list(workers.results) == list(two.results) and workers.results[FieldKey("A/2", "1")].failed
+    assert "cannot prepare this cell" in workers.results[FieldKey("A/2", "1")].status
+    assert [c.prepared for f in workers.fields.values() for c in f.cells] == \
+        [c.prepared for f in one.fields.values() for c in f.cells]
     assert list(two.results) == [FieldKey("A/2", "1")] and two.results[FieldKey("A/2", "1")].failed
     assert list(two.fields) == list(one.fields) == [k for k in keys if k != FieldKey("A/2", "1")]
     for key in one.fields:
