@@ -253,15 +253,22 @@ def _submit(processes, plate: Path, keys: list[FieldKey], rater, settings: RunSe
 
 
 def prepare_group(plate: Path, keys: list[FieldKey], rater, settings: RunSettings, *, threads: int = 1,
-                  processes: Executor | None = None) -> FieldGroup:
+                  processes: Executor | None = None, ahead: list[FieldKey] = (),
+                  submitted: dict | None = None) -> FieldGroup:
     """Read, segment, measure and prepare each field of a group (CPU, no model pass).
 
     Fields are prepared (`prepare_field`, with the rater's picklable `preparer`) in `processes`
     when given, an executor of worker processes (a process per core keeps both of 2 cores busy:
     threads share the GIL, measured 1.2x on 2 cores at demo scale, processes 1.4x), else up to
     `threads` at once here. A field whose worker died is prepared here instead.
+
+    `ahead`: fields of later groups to submit to `processes` now, so that more workers than a
+    group has fields stay busy; `submitted`: the futures of fields submitted by earlier calls,
+    taken from and added to in place (a run's calls share one dict).
     """
-    pending = _submit(processes, plate, keys, rater, settings)
+    submitted = {} if submitted is None else submitted
+    submitted.update(_submit(processes, plate, [k for k in (*keys, *ahead) if k not in submitted], rater, settings))
+    pending = {k: submitted.pop(k) for k in keys if k in submitted}
 
     def prepare(key):
         try:

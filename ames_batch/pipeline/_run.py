@@ -28,10 +28,12 @@ log = logging.getLogger("ames_batch")
 _MODELS = Path(__file__).resolve().parents[1] / "models"
 #: Fields handled together: their cells share prediction batches.
 FIELDS_PER_GROUP = 4
-#: Fields of a group prepared at once in a run on one machine (one per core, at most the group):
-#: the worker processes that prepare a run's fields (`PROCESSES_FROM_FIELDS` or more), else
-#: the threads of a smaller 2D run (a smaller 3D run prepares one field at a time).
+#: Fields of a group prepared at once by the threads of a run under `PROCESSES_FROM_FIELDS`
+#: fields (one per core, at most the group; a 3D one prepares one field at a time).
 PREPARE_THREADS = min(FIELDS_PER_GROUP, os.cpu_count() or 1)
+#: Worker processes that prepare the fields of a larger run: one per core, at most 8 (each
+#: holds 0.3-0.4 GB); as many fields are in their hands at once, across groups.
+PREPARE_PROCESSES = max(1, min(8, os.cpu_count() or 1))
 #: A run of at least this many fields prepares them in worker processes: on 2 cores they cost
 #: a run ~0.9 s to start (each imports the libraries) and save 0.08-0.09 s per field in 2D and
 #: 0.13 s in 3D (threads share the GIL), measured at demo and SIM scale, 2026-12-07.
@@ -232,7 +234,7 @@ def run_plate(
 
 
 def preparing_processes():
-    """The worker processes that read, segment, measure and prepare a run's fields (`PREPARE_THREADS`).
+    """The worker processes that read, segment, measure and prepare a run's fields (`PREPARE_PROCESSES`).
 
     loky's reusable executor (joblib's): started once per process and kept for later runs (a
     test session, a notebook), restarted if a worker died, and, unlike ``multiprocessing``, its
@@ -245,7 +247,7 @@ def preparing_processes():
     # a worker per core already fills the cores: BLAS's own threads (segmentation's background
     # fit) only contended with the other worker (measured on 32 demo fields, 3 + 3 runs
     # alternating: 8.6-9.4 s with one thread each, 9.5-9.9 s without)
-    return get_reusable_executor(max_workers=PREPARE_THREADS, initializer=_leave_with_the_run,
+    return get_reusable_executor(max_workers=PREPARE_PROCESSES, initializer=_leave_with_the_run,
                                  env={name: "1" for name in _THREAD_COUNT_VARIABLES})
 
 
@@ -282,19 +284,22 @@ def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSe
     # 1.34 against 1.58 GB, and the two workers add 0.75 GB).
     threads = 1 if rater.needs_stack else PREPARE_THREADS
     in_processes = sum(map(len, groups)) >= PROCESSES_FROM_FIELDS
+    submitted = {}  # fields in the workers' hands, by key: one per worker, across groups
 
-    def prepare(group_keys):
+    def prepare(i):
         # asked for per group: a pool whose worker died is replaced
         processes = preparing_processes() if in_processes else None
-        return prepare_group(plate, group_keys, rater, settings, threads=threads, processes=processes)
+        later = [k for g in groups[i + 1:] for k in g][:max(0, PREPARE_PROCESSES - len(groups[i]))]
+        return prepare_group(plate, groups[i], rater, settings, threads=threads, processes=processes,
+                             ahead=later, submitted=submitted)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ames-run") as pool:
-        preparing = pool.submit(prepare, groups[0])
+        preparing = pool.submit(prepare, 0)
         writing = None
         for i in range(len(groups)):
             group = preparing.result()
             if i + 1 < len(groups):
-                preparing = pool.submit(prepare, groups[i + 1])
+                preparing = pool.submit(prepare, i + 1)
             predict_group(group, rater, settings)
             if writing is not None:
                 yield writing.result()

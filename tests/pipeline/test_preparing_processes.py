@@ -143,12 +143,12 @@ def test_workers_leave_when_their_run_is_killed(tmp_path):
     script.write_text(textwrap.dedent("""
         import time
         import psutil
-        from ames_batch.pipeline._run import PREPARE_THREADS, preparing_processes
+        from ames_batch.pipeline._run import PREPARE_PROCESSES, preparing_processes
 
         pool = preparing_processes()
-        for _ in range(PREPARE_THREADS):  # every worker busy
+        for _ in range(PREPARE_PROCESSES):  # every worker busy
             pool.submit(time.sleep, 60)
-        while len(psutil.Process().children()) < PREPARE_THREADS + 1:  # + loky's resource tracker
+        while len(psutil.Process().children()) < PREPARE_PROCESSES + 1:  # + loky's resource tracker
             time.sleep(0.1)
         print(" ".join(str(p.pid) for p in psutil.Process().children()), flush=True)
         time.sleep(120)
@@ -175,3 +175,46 @@ def _blas_threads() -> list[int]:
 def test_each_worker_runs_one_blas_thread():
     threads = preparing_processes().submit(_blas_threads).result()
     assert threads and set(threads) == {1}, threads
+
+
+class _Counting:
+    """The run's real worker pool, counting what is submitted to it."""
+
+    def __init__(self, pool):
+        self.pool, self.keys = pool, []
+
+    def submit(self, fn, *args):
+        self.keys.append(args[1])  # the field's key
+        return self.pool.submit(fn, *args)
+
+
+def test_more_workers_than_a_group_has_fields_are_kept_busy(small_bundle, tmp_path, monkeypatch):
+    """On a machine with more cores than a group has fields, the workers take fields of the next
+    groups too: each field is submitted once, and the run's results are those of threads."""
+    import ames_batch.pipeline._run as run_module
+    from ames_batch.pipeline import run_plate, write_demo_plate
+
+    plate = write_demo_plate(tmp_path / "p.zarr", n_wells=3, n_fields=2, cells_per_field=1, seed=5).plate
+    threads = run_plate(plate, model=small_bundle, explain=(), out_csv=tmp_path / "threads.csv", report=False)
+    counting = _Counting(preparing_processes())
+    monkeypatch.setattr(run_module, "FIELDS_PER_GROUP", 2)
+    monkeypatch.setattr(run_module, "PROCESSES_FROM_FIELDS", 1)
+    seen = []  # fields submitted when each group is prepared
+    prepare_group = run_module.prepare_group
+
+    def watched(plate, keys, *args, ahead=(), **kwargs):
+        seen.append((list(keys), list(ahead)))
+        return prepare_group(plate, keys, *args, ahead=ahead, **kwargs)
+
+    monkeypatch.setattr(run_module, "prepare_group", watched)
+    monkeypatch.setattr(run_module, "preparing_processes", lambda: counting)
+    monkeypatch.setattr(run_module, "PREPARE_PROCESSES", 3)  # the window's size (the pool keeps its own)
+    workers = run_plate(plate, model=small_bundle, explain=(), force=True, out_csv=tmp_path / "workers.csv",
+                        report=False)
+    keys = list_fields(plate)
+    assert sorted(counting.keys) == sorted(keys) and len(counting.keys) == len(keys) == 6  # each once
+    assert [a for _, a in seen] == [[keys[2]], [keys[4]], []]  # 3 in the workers' hands: one group + 1
+    assert not workers.failed and workers.n_cells == threads.n_cells == 6
+    columns = ["well", "field", "label", "sarcomerisation", "directionality", "source", "area_um2"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "workers.csv")[columns],
+                                  pd.read_csv(tmp_path / "threads.csv")[columns])
