@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import logging
+from collections.abc import Sequence
 from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -253,7 +254,7 @@ def _submit(processes, plate: Path, keys: list[FieldKey], rater, settings: RunSe
 
 
 def prepare_group(plate: Path, keys: list[FieldKey], rater, settings: RunSettings, *, threads: int = 1,
-                  processes: Executor | None = None, ahead: list[FieldKey] = (),
+                  processes: Executor | None = None, ahead: Sequence[FieldKey] = (),
                   submitted: dict | None = None) -> FieldGroup:
     """Read, segment, measure and prepare each field of a group (CPU, no model pass).
 

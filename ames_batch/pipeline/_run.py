@@ -274,8 +274,10 @@ def _pipelined(plate: Path, groups: list[list[FieldKey]], rater, settings: RunSe
     much of it; the fields of a run of `PROCESSES_FROM_FIELDS` or more are prepared in worker
     processes, `preparing_processes`, which send the rater's inputs, never a stack).
 
-    At most three groups are in memory: one being prepared, one being rated, one being written;
-    the C heap hands back what each written group freed, so the peak stays that of the first groups.
+    At most three groups are in memory: one being prepared, one being rated, one being written
+    (and, with more workers than a group has fields, up to one prepared field per worker of the
+    next groups); the C heap hands back what each written group freed, so the peak stays that of
+    the first groups.
     """
     # In this process a field whose stack is read whole is prepared alone: measured on 32 demo
     # fields in 3D with Grad-CAM, two threads at once beside the model's pass raised the peak from

@@ -180,7 +180,7 @@ def _refine_edges(
     filled = ndi.binary_fill_holes(mask)
     inside = ndi.distance_transform_edt(filled)
     deep = inside > band_px
-    objects, n = ndi.label(filled, structure=np.ones((3, 3), bool))
+    objects, _ = ndi.label(filled, structure=np.ones((3, 3), bool))
     medians = _object_medians(smooth, objects)
     reference = np.concatenate([[np.inf], medians])[objects]
     if deep.any() and spread:
