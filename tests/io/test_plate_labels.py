@@ -201,7 +201,7 @@ def test_heatmap_round_trip(tmp_path, rng, dims):
 def test_a_bounded_heatmap_is_stored_in_8_bits_and_read_back_within_half_a_step(tmp_path, rng, bounds):
     plate = make_plate(tmp_path, rng)
     lo, hi = bounds
-    values = rng.uniform(lo, hi, size=(3, 2, 300, 320)).astype(np.float32)  # two levels
+    values = rng.uniform(lo, hi, size=(3, 2, 1100, 1040)).astype(np.float32)  # over 1024 px: two levels
     values[0, 0, :2, :2] = [[lo, hi], [lo, hi]]  # both ends of the range are stored exactly
     hm = xr.DataArray(values, dims=("c", "z", "y", "x"), coords={"c": TASKS},
                       attrs={"scale_um": {"z": 0.5, "y": 0.08, "x": 0.08}, "value_range": bounds})
@@ -216,7 +216,7 @@ def test_a_bounded_heatmap_is_stored_in_8_bits_and_read_back_within_half_a_step(
     assert out.attrs["ames"] == {"model": "m", "encoding": {"dtype": "uint8", "value_range": [lo, hi]}}
     # level 1 is the 2 x 2 mean of level 0, in steps
     level1 = read_heatmap(plate, KEY, "gradcam", level=1).values
-    mean = values.reshape(3, 2, 150, 2, 160, 2).mean(axis=(3, 5))
+    mean = values.reshape(3, 2, 550, 2, 520, 2).mean(axis=(3, 5))
     assert np.abs(level1 - mean).max() <= step + 1e-6
     validate_plate(plate)
 
@@ -264,13 +264,25 @@ def test_a_coarse_heatmap_lies_over_the_field_by_scale_and_translation(tmp_path,
     fine = {"y": 0.08, "x": 0.08}
     coarse = {a: 4 * s for a, s in fine.items()}
     origin = {a: 1.5 * s for a, s in fine.items()}  # centre of field pixels 0..3
-    hm = xr.DataArray(rng.uniform(0, 1, (3, 300, 320)).astype(np.float32), dims=("c", "y", "x"),
+    hm = xr.DataArray(rng.uniform(0, 1, (3, 1100, 1040)).astype(np.float32), dims=("c", "y", "x"),
                       coords={"c": TASKS}, attrs={"scale_um": coarse, "translation_um": origin})
     write_heatmap(plate, KEY, "gradcam", hm)
     out = read_heatmap(plate, KEY, "gradcam")
     assert out.attrs["scale_um"] == pytest.approx(coarse) and out.attrs["translation_um"] == pytest.approx(origin)
     level1 = read_heatmap(plate, KEY, "gradcam", level=1)
     assert level1.attrs["translation_um"]["x"] == pytest.approx(origin["x"] + 0.5 * coarse["x"])
+    validate_plate(plate)
+
+
+def test_a_heatmap_up_to_1024_px_a_side_is_one_level_and_a_larger_one_a_pyramid(tmp_path, rng):
+    plate = make_plate(tmp_path, rng)
+    for shape, levels in [((3, 1024, 700), ["0"]), ((3, 1030, 2100), ["0", "1"])]:
+        hm = xr.DataArray(np.zeros(shape, np.float32), dims=("c", "y", "x"), coords={"c": TASKS},
+                          attrs={"scale_um": {"y": 0.32, "x": 0.32}, "value_range": (0.0, 1.0)})
+        write_heatmap(plate, KEY, "gradcam", hm)
+        group = zarr.open_group(plate / KEY.path / "heatmaps" / "gradcam", mode="r")
+        assert sorted(group.array_keys()) == levels
+        assert [d["path"] for d in group.attrs["ome"]["multiscales"][0]["datasets"]] == levels
     validate_plate(plate)
 
 
