@@ -179,10 +179,19 @@ class HybridRater(BundleRater):
         return _standardised(next(iter(self.heads.values())), table)
 
     def rate(self, batch: Sequence[HybridInput], explain: Sequence[str] = ()) -> Rating:
-        """Probabilities from one CNN pass, the heatmaps of `explain`, and ``ood`` columns."""
-        table = self._table(batch)
-        probabilities = self._probabilities(table)
-        explanations = {m: self.explain(m, batch, probabilities) for m in explain}
+        """Probabilities, the heatmaps of `explain`, and ``ood`` columns, from one CNN pass (with
+        Grad-CAM, its maps of every class, the heads' predicted ones kept)."""
+        unknown = sorted(set(explain) - set(self.explanations))
+        if unknown:
+            raise ValueError(f"{self.name}: no {unknown[0]!r} heatmap; a hybrid offers {list(self.explanations)}")
+        if "gradcam" in explain and len(batch):
+            table, maps = self._table_and_maps(batch)
+            probabilities = self._probabilities(table)
+            explanations = {"gradcam": self._explanations(batch, maps)}
+        else:
+            table = self._table(batch)
+            probabilities = self._probabilities(table)
+            explanations = {m: self.explain(m, batch, probabilities) for m in explain}
         columns = _columns(len(batch), explanations)
         if self.ood is not None and len(batch):
             for column, ood in zip(columns, self.ood.columns(self.features(table))):
@@ -210,6 +219,33 @@ class HybridRater(BundleRater):
             outputs[task] = keras.layers.Activation("softmax", name=task)(logits)
         return keras.Model(net.inputs, outputs, name="hybrid_explain")
 
+    def _explainer_model(self):
+        if not hasattr(self, "_explainer"):
+            self._explainer = self._explain_model()
+        return self._explainer
+
+    def _table_and_maps(self, batch: Sequence[HybridInput]) -> tuple[dict, dict]:
+        """The heads' table and each task's Grad-CAM of the heads' predicted class, in one pass."""
+        from ..xai import grad_cam_pass
+        from ._architectures import LAST_CONV
+
+        tables = []
+
+        def heads_choose(_, extras):  # the heads' classes, from the pass's own features
+            tables.append(_columns_of([b.metrics for b in batch], extras[FEATURE_LAYER]))
+            return {t: np.argmax(p, axis=1) for t, p in self._probabilities(tables[0]).items()}
+
+        _, maps, _ = grad_cam_pass(self._explainer_model(), np.stack([b.cnn.x for b in batch]),
+                                   outputs=list(self.tasks), layer=LAST_CONV, extra_layers=[FEATURE_LAYER],
+                                   class_index=heads_choose, batch_size=self.batch_size)
+        return tables[0], maps
+
+    def _explanations(self, batch: Sequence[HybridInput], maps: Mapping[str, np.ndarray]) -> list[CellExplanation]:
+        from ..xai import GRAD_CAM_RANGE
+
+        return [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.cnn.geometry,
+                                value_range=GRAD_CAM_RANGE) for i, b in enumerate(batch)]
+
     def explain(self, method: str, batch: Sequence[HybridInput], probabilities: Mapping[str, np.ndarray]
                 ) -> list[CellExplanation]:
         """Grad-CAM of each cell's predicted class on the CNN part of the hybrid's logit.
@@ -218,20 +254,17 @@ class HybridRater(BundleRater):
         in the cell the image part of that score comes from (its metrics part is a constant for
         the gradient).
         """
-        from ..xai import GRAD_CAM_RANGE, grad_cam_pass
+        from ..xai import grad_cam_pass
         from ._architectures import LAST_CONV
 
         if method not in self.explanations:
             raise ValueError(f"{self.name}: no {method!r} heatmap; a hybrid offers {list(self.explanations)}")
-        if not hasattr(self, "_explainer"):
-            self._explainer = self._explain_model()
         x = np.stack([b.cnn.x for b in batch])
         # one compiled pass for every task, each map of the hybrid's own predicted class
-        _, maps, _ = grad_cam_pass(self._explainer, x, outputs=list(self.tasks), layer=LAST_CONV,
+        _, maps, _ = grad_cam_pass(self._explainer_model(), x, outputs=list(self.tasks), layer=LAST_CONV,
                                    class_index={t: np.argmax(probabilities[t], axis=1) for t in self.tasks},
                                    batch_size=self.batch_size)
-        return [CellExplanation(maps={t: maps[t][i] for t in self.tasks}, placement=b.cnn.geometry,
-                                value_range=GRAD_CAM_RANGE) for i, b in enumerate(batch)]
+        return self._explanations(batch, maps)
 
     def save(self, path, *, name: str, version: str, training: dict, metrics: dict | None = None,
              description: str = "") -> Path:

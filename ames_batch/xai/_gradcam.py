@@ -175,9 +175,13 @@ def grad_cam_pass(
         The convolutional layer Grad-CAM weighs.
     extra_layers : sequence of str
         Layers whose outputs are returned too (e.g. the shared features before the heads).
-    class_index : dict of str to int or sequence of int, optional
+    class_index : dict of str to int or sequence of int, or callable, optional
         Per output, the class to explain (one for all samples or one per sample); an output not
-        in it explains each sample's predicted class.
+        in it explains each sample's predicted class. A callable
+        ``class_index(probabilities, extras) -> {output: (N,) ints}`` chooses after the pass,
+        from its results (e.g. a rater whose classes come from heads outside the model, fed
+        with `extras`): the pass then takes one gradient per class instead of one per output
+        and keeps the chosen maps, which saves a second forward pass.
     batch_size : int
         Samples per pass. One graph, traced once per model for any batch size; no data pipeline
         is built per call.
@@ -218,6 +222,8 @@ def grad_cam_pass(
     x = _check_inputs(model, inputs)
     outputs, extra_layers = tuple(outputs), tuple(extra_layers)
     batch_size = _check_positive_int("batch_size", batch_size)
+    if callable(class_index):
+        return _chosen_after_pass(model, x, outputs, layer, extra_layers, class_index, batch_size)
     unknown = sorted(set(class_index or {}) - set(outputs))
     if unknown:
         raise ValueError(f"`class_index` names outputs {unknown} that are not in `outputs` {list(outputs)}")
@@ -228,6 +234,21 @@ def grad_cam_pass(
     probs, cams, extras = _in_batches(pass_function(model, outputs, layer, extra_layers), x, batch_size, chosen)
     return (dict(zip(outputs, probs)), {o: _to_input_grid(c, x.shape[1:-1]) for o, c in zip(outputs, cams)},
             dict(zip(extra_layers, extras)))
+
+
+def _chosen_after_pass(model, x, outputs, layer, extra_layers, choose, batch_size) -> tuple[dict, dict, dict]:
+    """:func:`grad_cam_pass` with every class's map made in the pass and `choose` picking."""
+    fn = pass_function(model, outputs, layer, extra_layers, every_class=True)
+    probs, cams, extras = (dict(zip(names, group)) for names, group in
+                           zip((outputs, outputs, extra_layers), _in_batches(fn, x, batch_size)))
+    chosen = choose(probs, extras)
+    missing = sorted(set(outputs) - set(chosen))
+    if missing:
+        raise ValueError(f"`class_index` chose no class for outputs {missing}")
+    rows = np.arange(x.shape[0])
+    maps = {o: _to_input_grid(cams[o][rows, _class_indices(chosen[o], x.shape[0], cams[o].shape[1])], x.shape[1:-1])
+            for o in outputs}
+    return probs, maps, extras
 
 
 def forward_pass(model, inputs: np.ndarray, *, outputs: Sequence[str], extra_layers: Sequence[str] = (),

@@ -87,6 +87,20 @@ def _pass_step(sub, to_logits, x, cls):
     return [_to_target(z, "probability") for z in logits], cams, extras
 
 
+def _every_class_step(sub, to_logits, x):
+    """As :func:`_pass_step`, with each head's Grad-CAM of every class, (N, K, *grid): one
+    gradient per class, each run back only from the logits to the conv layer."""
+    import tensorflow as tf
+
+    with tf.GradientTape(persistent=True) as tape:
+        acts, heads, extras = sub(x, training=False)
+        logits = [f(h) for f, h in zip(to_logits, heads)]
+        scores = [[tf.reduce_sum(z[:, k]) for k in range(z.shape[-1])] for z in logits]  # samples are independent
+    cams = [tf.stack([_cam(acts, tape.gradient(score, acts)) for score in head], axis=1) for head in scores]
+    del tape
+    return [_to_target(z, "probability") for z in logits], cams, extras
+
+
 def _ig_grad_step(sub, to_logits, target, x, base, alpha, cls):
     import tensorflow as tf
 
@@ -130,11 +144,13 @@ def gradcam_function(model, output: str, layer: str):
     return _cached(model, ("gradcam", output, layer), build), head.n_classes
 
 
-def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tuple[str, ...]):
+def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tuple[str, ...], *,
+                  every_class: bool = False):
     """``fn(x, cls) -> (probabilities, cams, extras)`` for batches of any size, traced once.
 
     ``cls`` (batch, n_outputs) int32: the class each cam explains (< 0: the predicted one).
-    Lists in `outputs` / `extra_layers` order; cams on `layer`'s grid, un-normalised.
+    Lists in `outputs` / `extra_layers` order; cams on `layer`'s grid, un-normalised. With
+    `every_class`, ``fn(x)`` instead, and each output's cams hold every class: (batch, K, *grid).
     """
     heads = [_resolve_head(model, o) for o in outputs]
     conv = _get_layer(model, layer, "layer")
@@ -145,11 +161,13 @@ def pass_function(model, outputs: tuple[str, ...], layer: str, extra_layers: tup
 
         sub = _keras().Model(model.inputs, [conv.output, [h.tensor for h in heads], extras])
         spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+        to_logits = [h.to_logits for h in heads]
+        if every_class:
+            return tf.function(functools.partial(_every_class_step, sub, to_logits), input_signature=[spec])
         classes = tf.TensorSpec((None, len(outputs)), tf.int32)
-        return tf.function(functools.partial(_pass_step, sub, [h.to_logits for h in heads]),
-                           input_signature=[spec, classes])
+        return tf.function(functools.partial(_pass_step, sub, to_logits), input_signature=[spec, classes])
 
-    return _cached(model, ("pass", outputs, layer, extra_layers), build)
+    return _cached(model, ("pass", outputs, layer, extra_layers, every_class), build)
 
 
 def forward_function(model, outputs: tuple[str, ...], extra_layers: tuple[str, ...]):

@@ -160,6 +160,30 @@ def test_gradcam_explains_the_hybrid_logit(fitted):
     assert all(0 <= m.maps[t].min() and m.maps[t].max() <= 1 for m in maps for t in TASKS)
 
 
+def test_rating_with_gradcam_in_one_pass_gives_the_maps_of_a_second_pass(fitted, monkeypatch):
+    """rate(explain=gradcam) makes the maps of the heads' predicted class in its one CNN pass: the
+    probabilities and maps of predict_proba + explain (two passes), and no separate forward pass."""
+    import ames_batch.xai as xai
+
+    rater = fitted[0].rater
+    batch = fitted[1][:9]
+    probs = rater.predict_proba(batch)
+    expected = rater.explain("gradcam", batch, probs)
+    calls = []
+    monkeypatch.setattr(xai, "forward_pass", lambda *a, **k: calls.append("forward") or xai._gradcam.forward_pass(*a, **k))
+    rating = rater.rate(batch, explain=("gradcam",))
+    assert calls == []  # the features came from the Grad-CAM pass
+    for task in TASKS:
+        np.testing.assert_allclose(rating.probabilities[task], probs[task], rtol=1e-5, atol=1e-6)
+        for got, want in zip(rating.explanations["gradcam"], expected):
+            np.testing.assert_allclose(got.maps[task], want.maps[task], rtol=1e-4, atol=1e-5)
+    # the heads' classes are not the explainer's own argmax for some cells: the choice matters
+    own = rater._explain_model().predict(np.stack([b.cnn.x for b in batch]), verbose=0)
+    assert any((np.argmax(own[t], axis=1) != np.argmax(probs[t], axis=1)).any() for t in TASKS)
+    with pytest.raises(ValueError, match="no 'ig' heatmap"):
+        rater.rate(batch, explain=("ig",))
+
+
 def test_hybrid_prepares_a_pipeline_record(cnn):
     from ames_batch.io import FieldKey
     from ames_batch.pipeline import FieldData, extract_cells

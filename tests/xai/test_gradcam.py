@@ -91,6 +91,37 @@ def test_one_pass_gives_the_probabilities_and_the_maps_of_the_numpy_reference(rn
         grad_cam_pass(model, x, outputs=["toy"], class_index={"other": 0})
 
 
+@pytest.mark.parametrize("spatial", [(12, 12), (6, 10, 10)], ids=["2d", "3d"])
+def test_a_class_chosen_after_the_pass_from_its_features_gets_the_numpy_reference_map(rng, spatial):
+    """class_index as a callable: it sees the pass's probabilities and extra layers, and each cell
+    gets the CAM of the class it chose (here not the argmax), as from a second pass given those classes."""
+    n_filters, n_classes = 4, 3
+    model = conv_gap_model(spatial, filters=n_filters, n_classes=n_classes)
+    k, b, w, c = set_known_weights(model, rng, kernel_shape=(3,) * len(spatial), n_filters=n_filters,
+                                   n_classes=n_classes)
+    pool = next(layer.name for layer in model.layers if "global_average" in layer.name)
+    x = rng.normal(size=(7, *spatial, 1)).astype(np.float32)
+    acts = _numpy_conv_same(x, k, b)
+    _, logits, _ = _cam_reference(acts, w, c)
+    seen = {}
+
+    def least_likely(probabilities, extras):
+        seen.update(probabilities=probabilities["toy"], features=extras[pool])
+        return {"toy": np.argmin(probabilities["toy"], axis=1)}
+
+    probs, maps, extras = grad_cam_pass(model, x, outputs=["toy"], extra_layers=[pool], class_index=least_likely,
+                                        batch_size=3)
+    np.testing.assert_allclose(seen["features"], acts.reshape(7, -1, n_filters).mean(axis=1), rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(seen["probabilities"], probs["toy"])
+    for i, cls in enumerate(logits.argmin(axis=1)):
+        exp_c, _, _ = _cam_reference(acts[i:i + 1], w, c, class_index=cls)
+        np.testing.assert_allclose(maps["toy"][i:i + 1], exp_c, rtol=RTOL, atol=ATOL)
+    with pytest.raises(ValueError, match="chose no class for outputs"):
+        grad_cam_pass(model, x, outputs=["toy"], class_index=lambda p, e: {})
+    with pytest.raises(ValueError, match="must lie in"):
+        grad_cam_pass(model, x, outputs=["toy"], class_index=lambda p, e: {"toy": np.full(7, n_classes)})
+
+
 def test_grad_cam_is_not_taken_through_the_softmax(rng):
     """The softmax gradient weights filters by w_c - sum_j p_j w_j: a different map, which we must not give."""
     spatial, n_filters, n_classes = (12, 12), 4, 3
