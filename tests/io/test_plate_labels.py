@@ -253,6 +253,10 @@ def test_a_heatmap_outside_its_value_range_is_refused_and_the_old_one_kept(tmp_p
         write_heatmap(plate, KEY, "gradcam", bad)
     with pytest.raises(ValueError, match="value_range"):
         write_heatmap(plate, KEY, "gradcam", good.assign_attrs(value_range=(1.0, 1.0)))
+    nan = good.copy(data=good.values.copy())
+    nan.values[2, 19, 23] = np.nan  # in the last plane
+    with pytest.raises(ValueError, match=r"outside its value_range \[0.0, 1.0\]: nan to nan"):
+        write_heatmap(plate, KEY, "gradcam", nan)
     np.testing.assert_allclose(read_heatmap(plate, KEY, "gradcam").values, 128 / 255)
     assert list_heatmaps(plate, KEY) == ["gradcam"]
 
