@@ -155,6 +155,32 @@ def test_a_map_placed_on_a_coarser_grid_is_the_block_mean_of_the_fine_one(step):
                                   geometry.to_region(smooth, field_shape))
 
 
+@pytest.mark.parametrize("z_offset", [-1.0, -0.5, 0.0, 0.3, 3.5, 6.0, 7.0])
+def test_a_3d_map_turned_in_y_x_is_placed_as_by_one_trilinear_transform(rng, z_offset):
+    """z first, then y/x plane by plane: scipy's trilinear transform, up to float32 rounding, at
+    and beyond the edge planes too; a matrix that mixes z with y/x goes to scipy as it is."""
+    from scipy import ndimage as ndi
+
+    from ames_batch.nn._preprocess import _affine_linear
+
+    array = rng.uniform(0, 1, (8, 30, 34)).astype(np.float32)
+    angle = np.deg2rad(23)
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) * 1.3
+    for mix in (0.0, 0.2):
+        matrix = np.eye(3)
+        matrix[0, 0], matrix[1:, 1:], matrix[1, 0] = 0.5, turn, mix
+        offset = np.array([z_offset, -4.0, 6.0])
+        want = ndi.affine_transform(array, matrix, offset=offset, output_shape=(16, 28, 33), order=1,
+                                    mode="constant", cval=0.0)
+        got = _affine_linear(array, matrix, offset, (16, 28, 33))
+        assert got.dtype == np.float32 and got.shape == want.shape and want.any()
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    one = array[:1]
+    np.testing.assert_allclose(_affine_linear(one, np.eye(3), np.array([0.0, 0.5, 0.5]), (3, 20, 20)),
+                               ndi.affine_transform(one, np.eye(3), offset=[0.0, 0.5, 0.5], output_shape=(3, 20, 20),
+                                                    order=1, mode="constant", cval=0.0), atol=1e-6)
+
+
 def test_large_cell_is_centre_cropped_not_shrunk():
     # a 60 µm cell in a 38.4 µm window: it fills the window along x at the same µm/px
     mip, mask = rod_cell(0.2, length_um=60, width_um=10, field_um=(30, 70))
