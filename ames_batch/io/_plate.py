@@ -104,7 +104,7 @@ def _write_group_attrs(node: Path, attributes: dict) -> None:
     meta["attributes"] = attributes
     tmp = node / f".zarr.json.tmp-{uuid.uuid4().hex}"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(meta, fh, indent=2)
+        fh.write(json.dumps(meta))  # no indent: json's C encoder (indenting is its pure-Python one, ~10x slower)
     os.replace(tmp, meta_path)
 
 
