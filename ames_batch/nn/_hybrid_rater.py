@@ -229,16 +229,16 @@ class HybridRater(BundleRater):
         from ..xai import grad_cam_pass
         from ._architectures import LAST_CONV
 
-        tables = []
+        metrics = [b.metrics for b in batch]
 
         def heads_choose(_, extras):  # the heads' classes, from the pass's own features
-            tables.append(_columns_of([b.metrics for b in batch], extras[FEATURE_LAYER]))
-            return {t: np.argmax(p, axis=1) for t, p in self._probabilities(tables[0]).items()}
+            table = _columns_of(metrics, extras[FEATURE_LAYER])
+            return {t: np.argmax(p, axis=1) for t, p in self._probabilities(table).items()}
 
-        _, maps, _ = grad_cam_pass(self._explainer_model(), np.stack([b.cnn.x for b in batch]),
-                                   outputs=list(self.tasks), layer=LAST_CONV, extra_layers=[FEATURE_LAYER],
-                                   class_index=heads_choose, batch_size=self.batch_size)
-        return tables[0], maps
+        _, maps, extras = grad_cam_pass(self._explainer_model(), np.stack([b.cnn.x for b in batch]),
+                                        outputs=list(self.tasks), layer=LAST_CONV, extra_layers=[FEATURE_LAYER],
+                                        class_index=heads_choose, batch_size=self.batch_size)
+        return _columns_of(metrics, extras[FEATURE_LAYER]), maps
 
     def _explanations(self, batch: Sequence[HybridInput], maps: Mapping[str, np.ndarray]) -> list[CellExplanation]:
         from ..xai import GRAD_CAM_RANGE
