@@ -361,10 +361,10 @@ def write_cell_labels(
     (the compressed chunks, not recomputed) whose properties are the label value and that
     task's rating. A class without a colour (None, unrated) is grey. napari-ome-zarr shows each
     label image as a labels layer with these colours and the properties as layer features.
-    All are written to temporary groups first and moved into place in one locked step, in
-    which the old ``<name>-<task>`` images of `colours_by_task` that are not rewritten are
-    removed: a reader never sees an old colouring beside new labels, and a failed write keeps
-    the old ones all.
+    All are written to temporary groups first and moved into place in one locked step, which
+    first moves the old ``<name>-<task>`` images of `colours_by_task` aside: an interrupted
+    step leaves fewer colourings, never an old one beside new labels; a failed write keeps the
+    old ones all.
     """
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise TypeError("`rows` must be a list of dicts, one per cell")
@@ -395,7 +395,7 @@ def write_cell_labels(
         for t in staged.values():
             ms.discard(t)
         raise
-    # one lock and one listing write for all: a reader sees the old set or the new one
-    stale = tuple(f"{name}-{task}" for task in tasks[1:] if f"{name}-{task}" not in staged)
-    _place(Path(plate), field_dir, staged, stale=stale)
+    # one lock and one listing write for all; the old colourings go aside before the new labels
+    # come in, so a reader may find fewer colourings for a moment, never an old one beside them
+    _place(Path(plate), field_dir, staged, stale=tuple(f"{name}-{task}" for task in tasks[1:]))
     return [name, *further]
