@@ -185,8 +185,7 @@ class HybridRater(BundleRater):
         if unknown:
             raise ValueError(f"{self.name}: no {unknown[0]!r} heatmap; a hybrid offers {list(self.explanations)}")
         if "gradcam" in explain and len(batch):
-            table, maps = self._table_and_maps(batch)
-            probabilities = self._probabilities(table)
+            table, probabilities, maps = self._rated_with_maps(batch)
             explanations = {"gradcam": self._explanations(batch, maps)}
         else:
             table = self._table(batch)
@@ -224,21 +223,22 @@ class HybridRater(BundleRater):
             self._explainer = self._explain_model()
         return self._explainer
 
-    def _table_and_maps(self, batch: Sequence[HybridInput]) -> tuple[dict, dict]:
-        """The heads' table and each task's Grad-CAM of the heads' predicted class, in one pass."""
+    def _rated_with_maps(self, batch: Sequence[HybridInput]) -> tuple[dict, dict, dict]:
+        """The heads' table, their probabilities, and each task's Grad-CAM of the heads' predicted
+        class, from one pass."""
         from ..xai import grad_cam_pass
         from ._architectures import LAST_CONV
 
-        metrics = [b.metrics for b in batch]
+        metrics, probabilities = [b.metrics for b in batch], {}
 
         def heads_choose(_, extras):  # the heads' classes, from the pass's own features
-            table = _columns_of(metrics, extras[FEATURE_LAYER])
-            return {t: np.argmax(p, axis=1) for t, p in self._probabilities(table).items()}
+            probabilities.update(self._probabilities(_columns_of(metrics, extras[FEATURE_LAYER])))
+            return {t: np.argmax(p, axis=1) for t, p in probabilities.items()}
 
         _, maps, extras = grad_cam_pass(self._explainer_model(), np.stack([b.cnn.x for b in batch]),
                                         outputs=list(self.tasks), layer=LAST_CONV, extra_layers=[FEATURE_LAYER],
                                         class_index=heads_choose, batch_size=self.batch_size)
-        return _columns_of(metrics, extras[FEATURE_LAYER]), maps
+        return _columns_of(metrics, extras[FEATURE_LAYER]), probabilities, maps
 
     def _explanations(self, batch: Sequence[HybridInput], maps: Mapping[str, np.ndarray]) -> list[CellExplanation]:
         from ..xai import GRAD_CAM_RANGE
