@@ -59,10 +59,9 @@ def write_heatmap(
     Notes
     -----
     The group is a plain NGFF 0.5 image (axes c, [z,] y, x; a 2x2 mean pyramid above
-    ``PYRAMID_MIN_SIDE_PX``; channel labels
-    in ``omero``), so napari-ome-zarr opens it by its path. Written to a hidden temporary
-    group and renamed into place when complete, replacing an old heatmap of that name. An
-    8-bit map records its range in ``ames.encoding`` (NGFF has no intensity scale; viewers
+    ``PYRAMID_MIN_SIDE_PX``; channel labels in ``omero``), so napari-ome-zarr opens it by its
+    path. Written to a hidden temporary group and renamed into place when complete, replacing
+    an old heatmap of that name. An 8-bit map records its range in ``ames.encoding`` (NGFF has no intensity scale; viewers
     show its 0-255 steps, :func:`read_heatmap` gives the values back).
     """
     _check_name(name)
@@ -140,7 +139,7 @@ def _encode(block: np.ndarray, lo: float, hi: float) -> np.ndarray:
     first, last = (ranges[:, 0].min(), ranges[:, 1].max()) if block.size else (lo, lo)  # NaN propagates
     if not ((first - lo) * k >= -0.5 and (last - lo) * k <= 255.5):  # NaN fails too
         raise ValueError(f"heatmap values lie outside its value_range [{lo}, {hi}]: {first:.4g} to {last:.4g}")
-    # plane by plane: each plane's passes stay in the cache (a 3D demo map: 5 ms against 11)
+    # plane by plane: each plane's passes stay in the cache (a 3D demo map: 6 ms against 11)
     for plane, encoded, (low, high) in zip(planes, out.reshape(planes.shape), ranges):
         steps = np.multiply(plane, k) if lo == 0 else np.multiply(np.subtract(plane, np.float32(lo)), k)
         np.rint(steps, out=steps)
