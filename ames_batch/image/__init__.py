@@ -2,7 +2,7 @@
 normalisation, detector clipping."""
 
 from ._clipping import CLIP_BAND, clipped_pixels
-from ._crop import cell_bbox, cell_long_axis
+from ._crop import cell_bbox, cell_bboxes, cell_long_axis
 from ._normalize import normalize_percentile
 from ._projection import max_projection
 from ._resample import antialias_sigma_px, axis_operator, resample, resample_frame
@@ -15,6 +15,7 @@ __all__ = [
     "antialias_sigma_px",
     "axis_operator",
     "cell_bbox",
+    "cell_bboxes",
     "cell_long_axis",
     "clipped_pixels",
     "max_projection",

@@ -4,9 +4,10 @@ import math
 
 import numpy as np
 
+from .._lazy import ndi
 from ._validate import _check_mask
 
-__all__ = ["cell_bbox", "cell_long_axis"]
+__all__ = ["cell_bbox", "cell_bboxes", "cell_long_axis"]
 
 
 def cell_bbox(
@@ -40,18 +41,58 @@ def cell_bbox(
     (slice(2, 8, None), slice(1, 10, None))
     """
     mask = _check_mask(cell_mask)
-    sizes = np.broadcast_to(np.asarray(pixel_size_um, dtype=float), (mask.ndim,))
+    pads = _margin_px(pixel_size_um, margin_um, mask.ndim)
+    tight = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=other))
+        tight.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return _grown(tight, pads, mask.shape)
+
+
+def cell_bboxes(
+    labels: np.ndarray, *, pixel_size_um: float | tuple[float, ...], margin_um: float = 0.0
+) -> dict[int, tuple[slice, ...]]:
+    """`cell_bbox` of every label of a label image, in one pass over it.
+
+    Parameters
+    ----------
+    labels : (Y, X) or (Z, Y, X) ndarray of int
+        Cell labels, 0 = background.
+    pixel_size_um, margin_um
+        As for `cell_bbox`.
+
+    Returns
+    -------
+    dict of int to tuple of slice
+        Each label present, in increasing order, to its box: ``cell_bbox(labels == label, ...)``.
+
+    Examples
+    --------
+    >>> labels = np.zeros((10, 10), np.uint32); labels[4:6, 3:8] = 2
+    >>> cell_bboxes(labels, pixel_size_um=0.5, margin_um=1.0)
+    {2: (slice(2, 8, None), slice(1, 10, None))}
+    """
+    if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
+        raise TypeError(f"`labels` must be a numpy ndarray of integers; got {getattr(labels, 'dtype', type(labels))}")
+    pads = _margin_px(pixel_size_um, margin_um, labels.ndim)
+    return {label: _grown(box, pads, labels.shape)
+            for label, box in enumerate(ndi.find_objects(labels), 1) if box is not None}
+
+
+def _margin_px(pixel_size_um, margin_um: float, ndim: int) -> list[int]:
+    """`margin_um` in whole pixels (rounded up) along each of `ndim` axes."""
+    sizes = np.broadcast_to(np.asarray(pixel_size_um, dtype=float), (ndim,))
     if not np.all(sizes > 0):
         raise ValueError(f"`pixel_size_um` must be > 0; got {pixel_size_um}")
     if not (math.isfinite(margin_um) and margin_um >= 0):
         raise ValueError(f"`margin_um` must be a finite number >= 0; got {margin_um}")
-    bbox = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        pad = math.ceil(margin_um / sizes[axis])
-        bbox.append(slice(max(0, int(hits[0]) - pad), min(mask.shape[axis], int(hits[-1]) + 1 + pad)))
-    return tuple(bbox)
+    return [math.ceil(margin_um / s) for s in sizes]
+
+
+def _grown(box, pads, shape) -> tuple[slice, ...]:
+    """`box` grown by `pads` pixels on each side, clipped to `shape`."""
+    return tuple(slice(max(0, s.start - p), min(n, s.stop + p)) for s, p, n in zip(box, pads, shape))
 
 
 def cell_long_axis(

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .._lazy import filters, ndi
+from ._grid import _box, _inside_distance, _outside_distance
 
 __all__ = ["THRESHOLD_METHODS"]
 
@@ -138,7 +139,7 @@ def _flatten(
         mask = _threshold((smooth - basis[..., : coef.size] @ coef).astype(np.float32), method)
         if mask is None:
             break
-        sample = (ndi.distance_transform_edt(~mask) > margin_px)[::step, ::step].ravel()
+        sample = (_outside_distance(mask, margin_px) > margin_px)[::step, ::step].ravel()
         if sample.mean() < 0.1:
             break
         coef = fit(sample, coef.size)
@@ -178,7 +179,7 @@ def _refine_edges(
     """
     background = float(np.median(smooth[~mask]))
     filled = ndi.binary_fill_holes(mask)
-    inside = ndi.distance_transform_edt(filled)
+    inside = _inside_distance(filled)
     deep = inside > band_px
     objects, _ = ndi.label(filled, structure=np.ones((3, 3), bool))
     medians = _object_medians(smooth, objects)
@@ -189,9 +190,11 @@ def _refine_edges(
         ok = weight > 1e-3
         reference = np.where(ok, local / np.maximum(weight, 1e-6), reference)
     elif deep.any():
-        _, (iy, ix) = ndi.distance_transform_edt(~deep, return_indices=True)
-        same = objects[iy, ix] == objects  # the nearest deep pixel lies in the same object
-        reference = np.where(same, smooth[iy, ix], reference)
+        # in the box of the objects only: their rims are all that is cut, their deep pixels lie in it
+        box = _box(filled, rim=1)
+        _, (iy, ix) = ndi.distance_transform_edt(~deep[box], return_indices=True)
+        same = objects[box][iy, ix] == objects[box]  # the nearest deep pixel lies in the same object
+        reference[box] = np.where(same, smooth[box][iy, ix], reference[box])
     cut = background + level * (reference - background)
     rim = filled & ~deep
     return mask & ~(rim & (smooth <= cut))
@@ -199,8 +202,8 @@ def _refine_edges(
 
 def _halo(smooth: np.ndarray, mask: np.ndarray, pixel_size_um: float) -> float:
     """Light 2-3 µm outside the foreground, as a share of its contrast 2 µm and more inside."""
-    outside = ndi.distance_transform_edt(~mask) * pixel_size_um
-    inside = ndi.distance_transform_edt(mask) * pixel_size_um
+    outside = _outside_distance(mask, 3.0 / pixel_size_um) * pixel_size_um
+    inside = _inside_distance(mask) * pixel_size_um
     shell, core = (outside > 2) & (outside <= 3), inside > 2
     if not shell.any() or not core.any():
         return 0.0
@@ -217,7 +220,7 @@ def _rim_share(smooth: np.ndarray, mask: np.ndarray, pixel_size_um: float) -> fl
     the contrast in its rim; far less means the outline still lies in a halo a wide PSF spreads
     around the cell, wider than one trim pass reaches.
     """
-    inside = ndi.distance_transform_edt(mask) * pixel_size_um
+    inside = _inside_distance(mask) * pixel_size_um
     rim, core = (inside > 0) & (inside <= 1.0), inside > 4.0
     if not rim.any() or not core.any():
         return float("nan")

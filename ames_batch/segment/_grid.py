@@ -1,4 +1,7 @@
-"""Working-grid helpers: block mean, hole filling, size filter, relabelling, upsampling, boxes."""
+"""Working-grid helpers: block mean, hole filling, size filter, relabelling, upsampling, boxes,
+distances within a box."""
+
+import math
 
 import numpy as np
 
@@ -24,6 +27,35 @@ def _box(mask: np.ndarray, rim: int = 0) -> tuple[slice, slice] | None:
     if rows.size == 0:
         return None
     return (slice(max(rows[0] - rim, 0), rows[-1] + 1 + rim), slice(max(cols[0] - rim, 0), cols[-1] + 1 + rim))
+
+
+def _inside_distance(mask: np.ndarray) -> np.ndarray:
+    """``ndi.distance_transform_edt(mask)`` (float64, pixels), computed on `mask`'s box only.
+
+    Exact: a True pixel's nearest False pixel lies in the box grown by one, and outside it the
+    distance is 0. A demo field's cells cover a tenth to a third of it; each full-field
+    transform cost ~4 ms of its ~150 ms segmentation.
+    """
+    out = np.zeros(mask.shape)
+    box = _box(mask, rim=1)
+    if box is not None:
+        out[box] = ndi.distance_transform_edt(mask[box])
+    return out
+
+
+def _outside_distance(mask: np.ndarray, reach_px: float) -> np.ndarray:
+    """``ndi.distance_transform_edt(~mask)`` (pixels, the distance to `mask`) wherever it is at most
+    `reach_px`; a larger value elsewhere (inf beyond `mask`'s box grown by more than `reach_px`).
+
+    Exact inside that box: every True pixel lies in it. `mask` without a True pixel gives
+    scipy's full-field result.
+    """
+    box = _box(mask, rim=math.ceil(reach_px) + 1)
+    if box is None:
+        return ndi.distance_transform_edt(~mask)
+    out = np.full(mask.shape, np.inf)
+    out[box] = ndi.distance_transform_edt(~mask[box])
+    return out
 
 
 def _drop_small_objects(mask: np.ndarray, min_area_px: float) -> np.ndarray:

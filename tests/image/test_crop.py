@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.measure import regionprops
 
-from ames_batch.image import cell_bbox, cell_long_axis
+from ames_batch.image import cell_bbox, cell_bboxes, cell_long_axis
 
 
 def ellipse(shape, center, a, b, angle_rad):
@@ -55,6 +55,22 @@ def test_cell_bbox_3d_and_integer_mask():
     mask = np.zeros((4, 10, 10), np.uint8)
     mask[1:3, 2:5, 6:9] = 1
     assert cell_bbox(mask, pixel_size_um=1.0) == (slice(1, 3), slice(2, 5), slice(6, 9))
+
+
+def test_cell_bboxes_are_each_labels_cell_bbox():
+    # labels touching the array's edges, one absent (3), one pixel wide, anisotropic pixels
+    labels = np.zeros((30, 40), np.uint32)
+    labels[0:6, 30:40] = 1
+    labels[10:15, 2:20] = 2
+    labels[20, 25] = 4
+    labels[22:30, 0:3] = 5
+    boxes = cell_bboxes(labels, pixel_size_um=(1.0, 0.5), margin_um=1.2)
+    assert list(boxes) == [1, 2, 4, 5]
+    for label, box in boxes.items():
+        assert box == cell_bbox(labels == label, pixel_size_um=(1.0, 0.5), margin_um=1.2)
+    assert cell_bboxes(np.zeros((5, 5), np.int64), pixel_size_um=1.0) == {}
+    with pytest.raises(TypeError, match="integers"):
+        cell_bboxes(labels.astype(float), pixel_size_um=1.0)
 
 
 @pytest.mark.parametrize(

@@ -272,6 +272,27 @@ def test_solidity_on_the_regions_box_is_that_of_the_whole_grid(rng):
     assert _solidity(np.zeros((5, 5), bool)) == 0.0
 
 
+@pytest.mark.parametrize("discs", [
+    [(60, 60, 30, 18), (60, 100, 28, 20)],           # inside the image
+    [(0, 50, 25, 30), (70, 149, 30, 22)],            # cut by the image's edges
+    [(75, 75, 100, 100)],                            # the whole image
+    [],                                              # no pixel
+])
+def test_distances_on_the_masks_box_equal_scipys_on_the_whole_grid(discs, rng):
+    from scipy import ndimage as ndi
+
+    from ames_batch.segment._grid import _inside_distance, _outside_distance
+
+    mask = _ellipses((150, 150), discs) & (rng.random((150, 150)) > 0.02)  # with holes
+    np.testing.assert_array_equal(_inside_distance(mask), ndi.distance_transform_edt(mask))
+    reference = ndi.distance_transform_edt(~mask)
+    for reach in (0.5, 6.25, 40.0):
+        outside = _outside_distance(mask, reach)
+        near = reference <= reach
+        np.testing.assert_array_equal(outside[near], reference[near])
+        assert (outside[~near] > reach).all()
+
+
 def test_object_medians_equal_scipys(rng):
     """The per-object median read box by box equals ``ndi.median`` over the whole image."""
     from scipy import ndimage as ndi
