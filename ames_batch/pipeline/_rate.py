@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -107,12 +107,26 @@ class FieldResult:
 
 @dataclass
 class _Field:
-    """One field in memory while its group is rated."""
+    """One field while its group is rated: its working grid and its cells, no field-sized array.
 
-    data: FieldData  # without its stack: the rater's inputs are made
-    labels: np.ndarray
+    A worker process sent each prepared field's MIP and labels through a pipe (13.7 MB per demo
+    field; the run only needs their grid): the labels are rebuilt from the cells (`labels`).
+    """
+
+    key: FieldKey
+    shape: tuple[int, int]  # (Y', X') of the working grid
+    scale_um: dict  # of the working grid (``z`` as in the field)
+    translation_um: dict
     cells: list[CellRecord]
     stack_shape: tuple[int, ...] | None = None
+
+    def labels(self) -> np.ndarray:
+        """(Y', X') uint32 cell labels on the working grid, from each cell's box and mask (every
+        label of the segmentation is a cell)."""
+        labels = np.zeros(self.shape, np.uint32)
+        for c in self.cells:
+            labels[c.bbox][c.mask] = c.label
+        return labels
 
 
 def prepare_field(plate: Path, key: FieldKey, settings: RunSettings, preparer, *, with_stack: bool) -> _Field:
@@ -135,7 +149,7 @@ def prepare_field(plate: Path, key: FieldKey, settings: RunSettings, preparer, *
     # A field waiting to be rated or written keeps no (Z, Y, X) stack (130 MB per demo field):
     # only its shape, for the 3D heatmaps.
     stack_shape = None if data.stack is None else data.stack.shape
-    return _Field(replace(data, stack=None), labels, cells, stack_shape)
+    return _Field(data.key, data.mip.shape, data.scale_um, data.translation_um, cells, stack_shape)
 
 
 def _predict(rater, cells: list[CellRecord], settings: RunSettings):
@@ -169,16 +183,15 @@ def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
     working grid (the metrics' own), a model's maps on the power-of-two coarsening of the
     working grid (and of the stack's z) nearest the model's input voxel. Maps of known bounds
     (the organised map, Grad-CAM) say so in ``attrs["value_range"]``: they are stored in 8 bits."""
-    data = f.data
     if method == ORGANISED:
-        planes = np.zeros((1, *data.mip.shape), np.float32)
+        planes = np.zeros((1, *f.shape), np.float32)
         for c in f.cells:
             planes[0][c.bbox][c.organised] = 1.0
         names, dims = [ORGANISED], ("c", "y", "x")
         grid, bounds = {"y": 1, "x": 1}, (0.0, 1.0)
     else:
         three_d = explanations and next(iter(explanations[0].maps.values())).ndim == 3
-        shape = f.stack_shape if three_d else data.mip.shape
+        shape = f.stack_shape if three_d else f.shape
         names, dims = list(tasks), ("c", "z", "y", "x") if three_d else ("c", "y", "x")
         grid = _model_grid(explanations, dims[1:])
         step = tuple(grid[a] for a in dims[1:])
@@ -191,8 +204,8 @@ def _heatmap(f: _Field, method: str, explanations, tasks) -> xr.DataArray:
                 placed = e.placement.to_region(e.maps[task], shape, step=step)
                 box = plane[e.placement.region_on(step, shape)]
                 np.copyto(box, placed, where=np.abs(placed) > np.abs(box))
-    scale = {a: data.scale_um[a] * grid[a] for a in dims[1:]}
-    origin = {a: data.translation_um.get(a, 0.0) + (grid[a] - 1) / 2 * data.scale_um[a] for a in dims[1:]}
+    scale = {a: f.scale_um[a] * grid[a] for a in dims[1:]}
+    origin = {a: f.translation_um.get(a, 0.0) + (grid[a] - 1) / 2 * f.scale_um[a] for a in dims[1:]}
     attrs = {"scale_um": scale, "translation_um": origin} | ({"value_range": bounds} if bounds else {})
     return xr.DataArray(planes, dims=dims, coords={"c": names}, attrs=attrs)
 
@@ -204,10 +217,10 @@ def _rows(f: _Field, rater, rating: Rating, stamp: str) -> list[dict]:
 
 
 def _write(plate: Path, f: _Field, rows: list[dict], heatmaps: dict, settings: RunSettings, stamp: str):
-    key = f.data.key
+    key = f.key
     # on the working grid: they have no finer detail (napari and other NGFF viewers place them by scale)
-    write_cell_labels(plate, key, f.labels.astype(np.uint32), rows, name=CELL_LABELS, attrs={"run": settings.signature},
-                      scale_um={a: f.data.scale_um[a] for a in "yx"}, translation_um=f.data.translation_um)
+    write_cell_labels(plate, key, f.labels(), rows, name=CELL_LABELS, attrs={"run": settings.signature},
+                      scale_um={a: f.scale_um[a] for a in "yx"}, translation_um=f.translation_um)
     write_cell_table(plate, key, pd.DataFrame(rows), name=CELL_LABELS, region=CELL_LABELS)
     for method, heatmap in heatmaps.items():
         write_heatmap(plate, key, method, heatmap, attrs={"method": method, **settings.signature})
@@ -301,15 +314,15 @@ def predict_group(group: FieldGroup, rater, settings: RunSettings) -> FieldGroup
         return group
     try:
         rating = _predict(rater, [c for f in ready for c in f.cells], settings)
-        group.ratings = {f.data.key: part for f, part in zip(ready, _split_batch(ready, rating))}
+        group.ratings = {f.key: part for f, part in zip(ready, _split_batch(ready, rating))}
     except Exception as error:  # the group's batch failed: find the culprit field by field
         log.warning("a batch of %d fields failed (%s: %s); rating them one by one", len(ready),
                     type(error).__name__, error)
         for f in ready:
             try:
-                group.ratings[f.data.key] = _predict(rater, f.cells, settings)
+                group.ratings[f.key] = _predict(rater, f.cells, settings)
             except Exception as field_error:
-                group.results[f.data.key] = _error(f.data.key, field_error)
+                group.results[f.key] = _error(f.key, field_error)
     return group
 
 

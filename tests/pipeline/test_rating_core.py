@@ -202,7 +202,7 @@ def test_fields_prepared_at_once_keep_their_order_and_their_own_failure(rated, t
     assert list(two.fields) == list(one.fields) == [k for k in keys if k != FieldKey("A/2", "1")]
     for key in one.fields:
         assert [c.prepared for c in two.fields[key].cells] == [c.prepared for c in one.fields[key].cells]
-        np.testing.assert_array_equal(two.fields[key].labels, one.fields[key].labels)
+        np.testing.assert_array_equal(two.fields[key].labels(), one.fields[key].labels())
 
 
 FAKE_TENSORFLOW = "raise ImportError('ames-batch imported TensorFlow where it needs none')\n"
