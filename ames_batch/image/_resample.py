@@ -235,6 +235,8 @@ def resample_frame(
     region = region.astype(np.float32, copy=False)
     sample_matrix = matrix / k[:, None]
     sample_offset = (offset - lo - (k - 1) / 2.0) / k
+    if n == 3:
+        return _window_z_first(region, sigma, sample_matrix, sample_offset, output_shape, cval), matrix, offset
     if sigma.any():
         region = ndi.gaussian_filter(region, sigma=sigma, mode="constant", cval=cval)
     out = ndi.affine_transform(
@@ -242,3 +244,34 @@ def resample_frame(
         mode="grid-constant", cval=cval,
     )
     return out.astype(np.float32, copy=False), matrix, offset
+
+
+def _window_z_first(region: np.ndarray, sigma: np.ndarray, matrix: np.ndarray, offset: np.ndarray,
+                    output_shape: tuple[int, ...], cval: float) -> np.ndarray:
+    """A (Z, Y, X) window whose z does not mix with y/x: blurred and sampled along z first, then
+    each output plane blurred and turned in y/x.
+
+    The same values as one 3D Gaussian (``mode="constant"``) and one trilinear affine transform
+    (``mode="grid-constant"``): the y/x steps act on each plane alike, so they commute with
+    z's linear steps. The y/x blur then runs on the window's few planes, not on every plane of
+    the region (a 3D demo cell: 8 planes of 20).
+    """
+    if sigma[0] > 0:
+        region = ndi.gaussian_filter1d(region, sigma[0], axis=0, mode="constant", cval=cval)
+    nz = region.shape[0]
+    out = np.empty(output_shape, np.float32)
+    for plane, z in zip(out, matrix[0, 0] * np.arange(output_shape[0]) + offset[0]):
+        lo = math.floor(z)
+        if lo + 1 < 0 or lo >= nz:  # beyond the edge planes: all background
+            plane.fill(cval)
+            continue
+        w = np.float32(z - lo)
+        below = region[lo] if lo >= 0 else np.float32(cval)
+        above = region[lo + 1] if lo + 1 < nz else np.float32(cval)
+        source = below * (1 - w) + above * w if w else np.broadcast_to(below, region.shape[1:])
+        source = np.asarray(source, np.float32)
+        if sigma[1:].any():
+            source = ndi.gaussian_filter(source, sigma=sigma[1:], mode="constant", cval=cval)
+        ndi.affine_transform(source, matrix[1:, 1:], offset=offset[1:], output_shape=output_shape[1:], order=1,
+                             mode="grid-constant", cval=cval, output=plane)
+    return out

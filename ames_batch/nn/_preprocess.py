@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from .._lazy import ndi
-from ..image import cell_bbox, cell_long_axis, normalize_percentile, resample_frame
+from ..image import cell_bbox, cell_long_axis, normalize_percentile, percentile, resample_frame
 
 __all__ = ["CellGeometry", "PreprocessSettings", "cell_input_2d", "cell_input_3d"]
 
@@ -320,7 +320,7 @@ def _prepare(image, cell_mask, sy, sx, settings):
     look = (Ellipsis, slice(region[0].start, region[0].stop, step), slice(region[1].start, region[1].stop, step))
     sub, mask = image[look], cell_mask[look[1:]]
     outside = sub[..., ~mask]
-    bg = float(np.percentile(outside, 25)) if outside.size else float(sub.min())
+    bg = percentile(outside, 25) if outside.size else float(sub.min())
     return (cy, cx), angle, bbox, bg
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ames_batch.image import normalize_percentile
+from ames_batch.image import normalize_percentile, percentile
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
@@ -51,3 +51,13 @@ def test_rejects_bad_arguments(kwargs, error, match):
 def test_rejects_non_numpy():
     with pytest.raises(TypeError, match="numpy"):
         normalize_percentile([[1, 2]])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.int32])
+def test_percentile_equals_numpys(dtype, rng):
+    values = rng.integers(0, 250 if dtype == np.uint8 else 4000, size=(3, 101, 37)).astype(dtype)
+    for q in (0, 0.5, 25, 50, 99.8, 100):
+        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12, abs=1e-12)
+    assert percentile(np.array([7], np.uint16), 25) == 7.0
+    with pytest.raises(ValueError, match="empty"):
+        percentile(np.array([], np.uint16), 25)

@@ -99,6 +99,28 @@ def test_resample_frame_3d_z_sampling():
     np.testing.assert_allclose(out[:, 4, 4], 10 + (np.arange(4) - 1.5), atol=1e-5)
 
 
+@pytest.mark.parametrize(("z_target", "centre", "angle"), [
+    (1.0, (10.0, 40.0, 45.0), 0.6),   # blurred in z and y/x, turned
+    (0.5, (3.2, 40.0, 45.0), -1.1),   # no z blur; the window runs off the stack's first planes
+    (1.5, (17.7, 8.0, 70.0), 2.5),    # off its last planes and its y/x edges
+])
+def test_resample_frame_3d_equals_one_gaussian_and_one_trilinear_transform(z_target, centre, angle, rng):
+    # the reference: scipy's 3D Gaussian and affine transform over the whole stack
+    from scipy import ndimage as ndi
+
+    stack = ndi.gaussian_filter(rng.normal(100.0, 20.0, (20, 80, 90)), 1.0).astype(np.float32)
+    scale, target = {"z": 0.5, "y": 0.16, "x": 0.16}, {"z": z_target, "y": 0.4, "x": 0.4}
+    out, matrix, offset = resample_frame(
+        stack, axes="zyx", scale_um=scale, target_um=target, center_px=dict(zip("zyx", centre)),
+        output_shape=(8, 30, 34), angle_rad=angle, cval=90.0)
+    sigma = [antialias_sigma_px(scale[a], target[a]) for a in "zyx"]
+    blurred = ndi.gaussian_filter(stack, sigma, mode="constant", cval=90.0)
+    reference = ndi.affine_transform(blurred, matrix, offset=offset, output_shape=(8, 30, 34), order=1,
+                                     mode="grid-constant", cval=90.0)
+    assert (out == 90.0).any() and (out != 90.0).any()
+    np.testing.assert_allclose(out, reference, rtol=0, atol=1e-3)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
