@@ -11,7 +11,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "_channels": ["resolve_channel"],
-        "_fields": ["field_attributes", "field_level_scales", "read_field", "read_field_projection", "set_field_attributes", "write_field"],
+        "_fields": ["field_attributes", "field_level_scales", "read_field", "read_field_projection", "read_field_stack", "set_field_attributes", "write_field"],
         "_heatmaps": ["list_heatmaps", "read_heatmap", "remove_heatmap", "write_heatmap"],
         "_labels": ["list_labels", "read_label_properties", "read_labels", "write_cell_labels", "write_labels"],
         "_lock": ["plate_lock"],

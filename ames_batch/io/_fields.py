@@ -394,11 +394,7 @@ def read_field_projection(plate: Path, key: FieldKey, channel: int, *, level: in
     chunk: a SIM field of 64 chunks costs its decompression and little else. Peak memory is one
     slab.
     """
-    array, axes, scale_um, translation_um, _ = ms.open_level(_field_dir(plate, key), level)
-    if axes != FIELD_DIMS:
-        raise KeyError(f"{plate}: field {key.path} axes are {axes}, expected {FIELD_DIMS}")
-    if not 0 <= channel < array.shape[0]:
-        raise KeyError(f"{plate}: field {key.path} has no channel {channel}; it has {array.shape[0]}")
+    array, scale_um, translation_um = _open_channel(plate, key, channel, level)
     ys, xs = (slice(None), slice(None)) if region is None else _region(region, array.shape[2:])
     depth = array.chunks[1]
     mip = None
@@ -410,6 +406,51 @@ def read_field_projection(plate: Path, key: FieldKey, channel: int, *, level: in
                                                for a, s in zip("yx", (ys, xs))}}
     return xr.DataArray(mip, dims=("y", "x"),
                         attrs={"scale_um": scale_um, "translation_um": translation_um, "level": level})
+
+
+def read_field_stack(plate: Path, key: FieldKey, channel: int, *, level: int = 0) -> xr.DataArray:
+    """One channel's (Z, Y, X) stack of a field's level, in one zarr read.
+
+    Parameters
+    ----------
+    plate : Path
+        Plate directory.
+    key : FieldKey
+        The field.
+    channel : int
+        Channel index.
+    level : int
+        Pyramid level (0: full resolution).
+
+    Returns
+    -------
+    stack : xarray.DataArray
+        NumPy-backed, dims ``("z", "y", "x")``, the field's dtype; ``attrs`` as :func:`read_field`'s.
+
+    Raises
+    ------
+    NotAPlateError, KeyError
+        If the plate, field, level or channel does not exist.
+
+    Notes
+    -----
+    Equal to ``read_field(...).isel(c=channel).values``: zarr decodes the chunks concurrently
+    straight into one array, without a dask graph of every chunk (a demo field's 63 MB stack:
+    0.15 s of CPU against 0.26-0.38 s through dask).
+    """
+    array, scale_um, translation_um = _open_channel(plate, key, channel, level)
+    return xr.DataArray(array[channel], dims=FIELD_DIMS[1:],
+                        attrs={"scale_um": scale_um, "translation_um": translation_um, "level": level})
+
+
+def _open_channel(plate: Path, key: FieldKey, channel: int, level: int):
+    """The zarr array of a field's `level`, its scale and translation, once `channel` is known to exist."""
+    array, axes, scale_um, translation_um, _ = ms.open_level(_field_dir(plate, key), level)
+    if axes != FIELD_DIMS:
+        raise KeyError(f"{plate}: field {key.path} axes are {axes}, expected {FIELD_DIMS}")
+    if not 0 <= channel < array.shape[0]:
+        raise KeyError(f"{plate}: field {key.path} has no channel {channel}; it has {array.shape[0]}")
+    return array, scale_um, translation_um
 
 
 def _region(region, shape: tuple[int, int]) -> tuple[slice, slice]:

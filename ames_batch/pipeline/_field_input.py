@@ -16,7 +16,8 @@ import numpy as np
 from .._lazy import da, xr
 from ..errors import BadFieldError
 from ..image import WORKING_PIXEL_SIZE_UM, at_working_scale, clipped_pixels, to_working_scale
-from ..io import FieldKey, field_attributes, field_level_scales, read_field, read_field_projection, resolve_channel
+from ..io import (FieldKey, field_attributes, field_level_scales, read_field, read_field_projection, read_field_stack,
+                  resolve_channel)
 
 __all__ = ["FieldData", "read_field_data", "read_field_window"]
 
@@ -168,19 +169,20 @@ def read_field_data(plate, key: FieldKey, *, channel: str | int | None = None, w
     image = _read_level(plate, key, level)
     index = _stain(image, channel, field_attributes(plate, key))
     scale, origin = dict(image.attrs["scale_um"]), dict(image.attrs["translation_um"])
-    coarse = _read_level(plate, key, "working") if with_stack else None
-    if coarse is not None and coarse.attrs["level"] == image.attrs["level"]:
+    working = _working_level(plate, key) if with_stack else None
+    if working == image.attrs["level"]:
         # the stack comes from this very level (a field already at the working scale): one read
         # of it gives the MIP too (it was read twice, once for each)
-        mip, stack = _working_stack(image.isel(c=index), float(scale["x"]))
+        mip, stack = _working_stack(_stack_of(plate, key, index, image), float(scale["x"]))
         return replace(FieldData.from_arrays(key, mip, scale, origin_um=origin), stack=stack)
     mip = read_field_projection(plate, key, index, level=image.attrs["level"]).values  # a z-slab at a time
     data = FieldData.from_arrays(key, mip, scale, origin_um=origin)
-    if coarse is None:
+    if working is None:
         return data
     # The stack from the pyramid level at the working scale when it lies on the MIP's working grid
     # (a 0.04 µm field's level 2: 1/16 of the planes to bring down, none to filter); else level 0.
-    _, stack = _working_stack(coarse.isel(c=index), coarse.attrs["scale_um"]["x"])
+    coarse = _read_level(plate, key, working)
+    _, stack = _working_stack(_stack_of(plate, key, index, coarse), coarse.attrs["scale_um"]["x"])
     if stack.shape[1:] == data.mip.shape and np.allclose(
             [coarse.attrs["translation_um"][a] for a in "yx"], [data.translation_um[a] for a in "yx"], atol=1e-6):
         return replace(data, stack=stack)
@@ -261,11 +263,24 @@ def _read_into_one_array(stack) -> np.ndarray:
 
 
 def _read_level(plate, key: FieldKey, level: int | str) -> xr.DataArray:
-    """The field at `level`; "working": the coarsest level whose pixels are not above the working size."""
-    if level == "working":  # chosen from the metadata: opening each level costs ~15 ms
-        scales = field_level_scales(plate, key)
-        level = max([0] + [i for i, s in enumerate(scales) if s["x"] <= WORKING_PIXEL_SIZE_UM * (1 + 1e-6)])
-    return read_field(plate, key, level=int(level))
+    """The field at `level`; "working": `_working_level`."""
+    return read_field(plate, key, level=_working_level(plate, key) if level == "working" else int(level))
+
+
+def _working_level(plate, key: FieldKey) -> int:
+    """The coarsest level whose pixels are not above the working size (from the metadata: opening
+    each level costs ~15 ms)."""
+    scales = field_level_scales(plate, key)
+    return max([0] + [i for i, s in enumerate(scales) if s["x"] <= WORKING_PIXEL_SIZE_UM * (1 + 1e-6)])
+
+
+def _stack_of(plate, key: FieldKey, channel: int, image: xr.DataArray):
+    """The (Z, Y, X) stack of `channel` at `image`'s level: read whole in one zarr read when it is
+    at the working scale (it is kept whole), else lazy (`_working_stack` brings it down a z-chunk
+    at a time)."""
+    if at_working_scale(float(image.attrs["scale_um"]["x"])):
+        return read_field_stack(plate, key, channel, level=image.attrs["level"])
+    return image.isel(c=channel)
 
 
 def _check_intensities(mip: np.ndarray) -> np.ndarray | None:

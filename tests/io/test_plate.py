@@ -21,6 +21,7 @@ from ames_batch.io import (
     list_fields,
     read_field,
     read_field_projection,
+    read_field_stack,
     set_field_attributes,
     validate_plate,
     write_field,
@@ -80,6 +81,22 @@ def test_the_projection_of_a_channel_is_the_max_over_z_of_that_channel_at_each_l
     assert read_field(plate, key, level=1).attrs["translation_um"]["x"] == pytest.approx(SCALE["x"] / 2)
     with pytest.raises(KeyError, match="no channel 2"):
         read_field_projection(plate, key, 2)
+
+
+def test_the_stack_of_a_channel_is_that_channel_at_each_level(tmp_path, rng):
+    stack = rng.integers(0, 65535, size=(2, 37, 600, 520), dtype=np.uint16)
+    plate, key = tmp_path / "p.ome.zarr", FieldKey("B/2", "1")
+    write_field(plate, key, make_image(stack))
+    for level in (0, 2):
+        image = read_field(plate, key, level=level)
+        for channel in (0, 1):
+            one = read_field_stack(plate, key, channel, level=level)
+            assert one.dims == ("z", "y", "x") and isinstance(one.data, np.ndarray)
+            np.testing.assert_array_equal(one.values, image.values[channel])
+            assert {k: one.attrs[k] for k in ("scale_um", "translation_um", "level")} == \
+                {k: image.attrs[k] for k in ("scale_um", "translation_um", "level")}
+    with pytest.raises(KeyError, match="no channel 2"):
+        read_field_stack(plate, key, 2)
 
 
 def test_a_region_of_the_projection_is_that_crop_of_it_placed_where_it_lies(tmp_path, rng):
