@@ -248,17 +248,19 @@ def preparing_processes():
     # fit) only contended with the other worker (measured on 32 demo fields, 3 + 3 runs
     # alternating: 8.6-9.4 s with one thread each, 9.5-9.9 s without)
     return get_reusable_executor(max_workers=PREPARE_PROCESSES, initializer=_leave_with_the_run,
-                                 env={name: "1" for name in _THREAD_COUNT_VARIABLES})
+                                 initargs=(os.getpid(),), env={name: "1" for name in _THREAD_COUNT_VARIABLES})
 
 
-def _leave_with_the_run(poll_s: float = 1.0) -> None:
-    """In each preparing worker: exit once the process that started it is gone.
+def _leave_with_the_run(parent: int, poll_s: float = 1.0) -> None:
+    """In each preparing worker: exit once `parent`, the process that started it, is gone.
 
     A run killed outright (``kill -9``, the OOM killer, a cron timeout) left its two workers
     behind for good, holding 0.5 GB: one blocked writing a result into a pipe nobody read,
     the other waiting for that pipe's lock (measured; a run stopped with SIGTERM let them go).
+    The run's pid comes with the worker: one that was still starting when the run was killed
+    already has another parent, which it would otherwise have taken for the run's (measured:
+    on two busy cores both workers stayed behind).
     """
-    parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:

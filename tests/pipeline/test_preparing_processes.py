@@ -181,6 +181,23 @@ def test_workers_leave_when_their_run_is_killed(tmp_path):
     assert not [p.pid for p in alive]
 
 
+def test_a_worker_whose_run_died_while_it_started_leaves_too():
+    """The watch took the worker's parent when it started: a worker still starting when its run
+    was killed (two busy cores) had already been handed to another parent and stayed for good."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a run that is already gone: this pid is no one's parent
+    worker = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from ames_batch.pipeline._run import _leave_with_the_run
+        _leave_with_the_run({gone.pid}, poll_s=0.1)
+        time.sleep(60)
+    """)])
+    try:
+        assert worker.wait(timeout=20) == 1
+    finally:
+        worker.kill()
+
+
 def _blas_threads() -> list[int]:
     import scipy.linalg  # noqa: F401  (loads SciPy's own BLAS beside NumPy's)
     import threadpoolctl
