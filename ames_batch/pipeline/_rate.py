@@ -31,7 +31,7 @@ from ..image import CLIP_BAND
 from ..nn import Rating
 from ..segment import segment_cells
 from ._cells import CELL_MARGIN_UM, SATURATED_CELL_SHARE, CellRecord, extract_cells, prepare_cells, records_table
-from ._field_input import SATURATED_SHARE, FieldData, read_field_data
+from ._field_input import SATURATED_SHARE, read_field_data
 from ._memory import release_free_memory
 
 __all__ = ["CELL_LABELS", "ORGANISED", "FieldGroup", "FieldResult", "RunSettings", "predict_group", "prepare_group",
