@@ -409,18 +409,12 @@ def read_field_projection(plate: Path, key: FieldKey, channel: int, *, level: in
 
 
 def read_field_stack(plate: Path, key: FieldKey, channel: int, *, level: int = 0) -> xr.DataArray:
-    """One channel's (Z, Y, X) stack of a field's level, in one zarr read.
+    """One channel's (Z, Y, X) stack of a field's level, read into one array.
 
     Parameters
     ----------
-    plate : Path
-        Plate directory.
-    key : FieldKey
-        The field.
-    channel : int
-        Channel index.
-    level : int
-        Pyramid level (0: full resolution).
+    plate, key, channel, level
+        As for :func:`read_field_projection`.
 
     Returns
     -------
