@@ -304,3 +304,37 @@ def test_object_medians_equal_scipys(rng):
     assert n > 20
     np.testing.assert_array_equal(_object_medians(values, objects),
                                   np.asarray(ndi.median(values, objects, np.arange(1, n + 1)), np.float32))
+
+
+@pytest.mark.parametrize("discs", [
+    [(60, 60, 30, 18), (60, 100, 28, 20)],           # touching cells, beside a thin strip
+    [(0, 50, 25, 30), (70, 149, 30, 22)],            # cut by the image's edges
+    [(75, 75, 100, 100)],                            # the whole image
+])
+def test_edge_trim_on_the_objects_box_equals_the_whole_grid(discs, rng):
+    """`_refine_edges` looks up the nearest deep pixel on the objects' box; the reference here
+    does it on the whole grid with scipy, as the docstring describes."""
+    from scipy import ndimage as ndi
+
+    from ames_batch.segment._foreground import _refine_edges
+
+    mask = _ellipses((150, 150), discs)
+    mask[40:44, 50:56] = False  # a hole: not outline
+    if len(discs) == 2 and discs[0][0] == 60:
+        mask[92:98, 40:120] = True  # no deep pixel of its own: the nearest ones are the cells', 1 px away
+        mask[91, :] = mask[90, :] = False
+    smooth = (ndi.gaussian_filter(mask.astype(np.float32), 3) + rng.normal(0, 0.05, mask.shape)).astype(np.float32)
+    level, band = 0.5, 4.0
+    filled = ndi.binary_fill_holes(mask)
+    deep = ndi.distance_transform_edt(filled) > band
+    objects, n = ndi.label(filled, structure=np.ones((3, 3), bool))
+    medians = np.asarray(ndi.median(smooth, objects, np.arange(1, n + 1)), np.float32)
+    _, (iy, ix) = ndi.distance_transform_edt(~deep, return_indices=True)
+    reference = np.where(objects[iy, ix] == objects, smooth[iy, ix],
+                         np.concatenate([[np.inf], medians])[objects])
+    background = float(np.median(smooth[~mask]))
+    cut = background + level * (reference - background)
+    expected = mask & ~(filled & ~deep & (smooth <= cut))
+    trimmed = _refine_edges(smooth, mask, level, band)
+    assert (trimmed != mask).sum() > 10  # the rim was trimmed somewhere
+    np.testing.assert_array_equal(trimmed, expected)
