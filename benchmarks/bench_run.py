@@ -23,11 +23,12 @@ bundle with the default 3D preprocessing and random weights instead (speed and m
 ratings not scored).
 
 SIM scale (``--sim``, on by default): the cached plate of ``sim_plate.py`` (fields of 1024 x 1024
-x 64 at 0.04 µm/px, one cell each); runs over its first 16 and all 24 fields (``wells=``), 2D
-without heatmaps, 2D with Grad-CAM and 3D with Grad-CAM (both sizes are runs that prepare their
-fields in worker processes, as a plate's run does: ``PROCESSES_FROM_FIELDS``; until 2026-12-07
-the sizes were 4 and 12). The *marginal* time per field (t24 - t16) / 8 is set against the
-marginal raw zarr read of the same fields' level-0 arrays;
+x 64 at 0.04 µm/px, one cell each); runs over its first 16 and all 48 fields (``wells=``,
+``--sim-sizes``), 2D without heatmaps, 2D with Grad-CAM and 3D with Grad-CAM (both sizes are
+runs that prepare their fields in worker processes, as a plate's run does:
+``PROCESSES_FROM_FIELDS``; until 2026-12-07 the sizes were 4 and 12, until 2026-12-08 16 and
+24). The *marginal* time per field (t48 - t16) / 32 is set against the raw zarr read of the same
+fields' level-0 arrays;
 each run's child process first reads its fields with zarr alone (timed without start-up), rates
 one field untimed (tracing the model's passes, which a run would otherwise charge to its first
 fields), then runs; each of 5 repeats (``--sim-repeats``) gives one ratio (its run
@@ -38,7 +39,7 @@ swung by half). The heatmaps' bytes on disk against the images'.
 A rerun with nothing to do (``--noop``): a 96-field demo plate rated once, then rated again
 in a fresh process (``ames-batch run``, the command a cron job calls): wall-clock seconds.
 
-Run: ``.venv/bin/python benchmarks/bench_run.py [--sizes 4 32] [--no-sim] [--no-noop]``; writes
+Run: ``.venv/bin/python benchmarks/bench_run.py [--sizes 4 32] [--sim-sizes 16 48] [--no-sim] [--no-noop]``; writes
 ``benchmarks/results/run.json``, keeping the last figures of the parts skipped (``measured_at`` says
 when each part was measured).
 """
@@ -181,7 +182,9 @@ def _best(runs) -> dict:
 def sim_scale(tmp: Path, models: dict, sizes=None, repeats: int = 5) -> dict:
     """Marginal seconds per SIM-scale field against the raw read of one, per mode and heatmaps
     (median over `repeats` of ratios measured back to back); `sizes` default
-    (``PROCESSES_FROM_FIELDS``, that + 8): both runs prepare their fields in worker processes."""
+    (``PROCESSES_FROM_FIELDS``, that + 32): both runs prepare their fields in worker processes,
+    and the marginal spans 32 fields (over 8, the start-up's swings of a second or more on this
+    shared machine gave repeats from -0.4x to 4x the raw read)."""
     import shutil
     import sys
 
@@ -192,7 +195,7 @@ def sim_scale(tmp: Path, models: dict, sizes=None, repeats: int = 5) -> dict:
     from ames_batch.io import list_fields
     from ames_batch.pipeline._run import PROCESSES_FROM_FIELDS
 
-    sizes = sizes or (PROCESSES_FROM_FIELDS, PROCESSES_FROM_FIELDS + 8)
+    sizes = sizes or (PROCESSES_FROM_FIELDS, PROCESSES_FROM_FIELDS + 32)
 
     cached = make_sim_plate(Path(tempfile.gettempdir()) / "ames-sim-plate", max(sizes))
     plate = tmp / "sim.zarr"
@@ -320,6 +323,8 @@ def main() -> None:
     parser.add_argument("--model-3d", default=None, help="3D bundle (default: the bundled one if any)")
     parser.add_argument("--no-sim", dest="sim", action="store_false", help="skip the SIM-scale plate")
     parser.add_argument("--sim-repeats", type=int, default=5, help="repeats of each SIM-scale case")
+    parser.add_argument("--sim-sizes", type=int, nargs=2, default=None, metavar=("SMALL", "LARGE"),
+                        help="fields of the two SIM-scale runs (default 16 and 48)")
     parser.add_argument("--no-noop", dest="noop", action="store_false", help="skip the 96-field no-op rerun")
     parser.add_argument("--no-demo", dest="demo", action="store_false", help="skip the demo-scale plates")
     args = parser.parse_args()
@@ -338,7 +343,7 @@ def main() -> None:
             modes["3d"] = _untrained_3d_bundle(Path(tmp) / "untrained-3d")
             untrained.add("3d")
         if args.sim:
-            measured["sim_scale"] = sim_scale(Path(tmp), modes, repeats=args.sim_repeats)
+            measured["sim_scale"] = sim_scale(Path(tmp), modes, sizes=args.sim_sizes, repeats=args.sim_repeats)
         if args.noop:
             measured["noop_rerun"] = noop_rerun(Path(tmp))
         if args.demo:
