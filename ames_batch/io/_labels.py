@@ -34,9 +34,8 @@ def _check_name(name: str, what: str = "name") -> None:
 
 def _field_geometry(field_dir: Path) -> tuple[tuple[int, ...], dict, int, int]:
     """(level-0 shape (C, Z, Y, X), scale_um, number of levels, chunk_yx) of a field."""
-    array, _, scale_um, _, attrs = ms.open_level(field_dir, 0)  # metadata only: no dask array
-    levels = len(attrs["ome"]["multiscales"][0]["datasets"])
-    return array.shape, scale_um, levels, int(array.chunks[-1])
+    level = ms.level_geometry(field_dir, 0)
+    return level.shape, level.scale_um, level.n_levels, int(level.chunks[-1])
 
 
 def _image_label_meta(properties: list[dict] | None, colors: dict | None) -> dict:

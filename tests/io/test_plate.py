@@ -478,3 +478,25 @@ def test_real_image_round_trip_and_pyramid(tmp_path):
     ref = np.rint(pixels.astype(np.float64).reshape(184, 2, 184, 2).mean(axis=(1, 3))).astype(np.uint8)
     np.testing.assert_array_equal(level1.values[0, 0], ref)
     validate_plate(plate)
+
+
+def test_a_levels_geometry_from_its_metadata_is_what_zarr_opens(tmp_path, rng):
+    """`level_geometry` reads the zarr.json documents alone; zarr's own open is the judge,
+    a sharded array's inner chunks included."""
+    from ames_batch.io import _multiscale as ms
+
+    stack = rng.integers(0, 4000, size=(2, 3, 600, 520), dtype=np.uint16)
+    plate = tmp_path / "p.zarr"
+    write_field(plate, FieldKey("A/1", "0"), make_image(stack))
+    field_dir = plate / "A" / "1" / "0"
+    for level in range(2):
+        array, axes, scale_um, _, attrs = ms.open_level(field_dir, level)
+        got = ms.level_geometry(field_dir, level)
+        assert (got.shape, got.chunks, got.axes, got.scale_um) == (array.shape, array.chunks, axes, scale_um)
+        assert got.n_levels == len(attrs["ome"]["multiscales"][0]["datasets"]) == 3
+    sharded = zarr.create_array(str(field_dir / "1"), shape=(2, 3, 300, 260), dtype="uint16",
+                                chunks=(1, 1, 50, 52), shards=(1, 3, 150, 260), overwrite=True)
+    assert sharded.shards == (1, 3, 150, 260)
+    assert ms.level_geometry(field_dir, 1).chunks == sharded.chunks == (1, 1, 50, 52)
+    with pytest.raises(KeyError, match="level 3"):
+        ms.level_geometry(field_dir, 3)
