@@ -5,6 +5,7 @@ lengths in µm, areas in µm², angles in degrees from x towards y. See ``docs/m
 """
 
 from ._cell import METRIC_NAMES, METRICS_VERSION, cell_metrics
+from ._clipped import extrapolate_clipped
 from ._crop import MAX_TEXTURE_PIXEL_UM
 from ._organisation import organised_fraction, organised_map
 from ._orientation import orientation_field, zdisc_orientation
@@ -19,6 +20,7 @@ __all__ = [
     "MAX_TEXTURE_PIXEL_UM",
     "cell_metrics",
     "cell_shape",
+    "extrapolate_clipped",
     "organised_fraction",
     "organised_map",
     "orientation_field",

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ._clipped import extrapolate_clipped
 from ._crop import texture_crop
 from ._density import _zdisc_density
 from ._orientation import _axis_relation, _zdisc_orientation
@@ -33,11 +34,11 @@ METRIC_NAMES: tuple[str, ...] = (
 )
 #: Version of the metrics' definitions, raised whenever a change moves any metric's values
 #: (history in docs/metrics.md): a model fit on another version reads shifted inputs.
-METRICS_VERSION: int = 1
+METRICS_VERSION: int = 2
 
 
-def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray | None = None
-                 ) -> dict[str, float]:
+def cell_metrics(mip, mask, pixel_size_um: float, *, clipped=None,
+                 organised_out: np.ndarray | None = None) -> dict[str, float]:
     """Quantitative sarcomere and shape metrics of one cell crop.
 
     Parameters
@@ -48,6 +49,10 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
         True inside the cell; same shape as `mip` (0/1 integers accepted).
     pixel_size_um : float
         Isotropic pixel size in µm, > 0.
+    clipped : (Y, X) ndarray of bool or float, optional
+        Pixels the detector clipped (True, or a share >= 1/2 of clipped pixels beneath, as
+        ``FieldData.clipped``): the texture metrics read them as domes that continue the
+        image's slope at the clip (`extrapolate_clipped`). None: nothing clipped.
     organised_out : (Y, X) ndarray of bool, optional
         Receives the organised map behind ``organised_fraction`` (see `organised_map`), so a
         caller that shows it need not compute it again.
@@ -113,6 +118,8 @@ def cell_metrics(mip, mask, pixel_size_um: float, *, organised_out: np.ndarray |
         raise ValueError(f"`organised_out` must be a bool array of the mask's shape {m.shape}")
     out = dict.fromkeys(METRIC_NAMES, float("nan"))
     out.update(_cell_shape(m, px))
+    if clipped is not None:
+        arr = extrapolate_clipped(arr, clipped)
     crop, k = texture_crop(arr, m, px)
     angle, oop = _zdisc_orientation(crop.tensor_in_cell)
     any_length, conf = _sarcomere_length(crop, min_confidence=0.0,

@@ -106,13 +106,14 @@ def extract_cells(field: FieldData, labels: np.ndarray, *, only: Sequence[int] |
         bbox = boxes[label]
         crop = labels[bbox] == label
         organised = np.zeros(crop.shape, bool) if keep_organised else None
-        metrics = cell_metrics(field.mip[bbox], crop, px, organised_out=organised)
+        clipped = None if field.clipped is None else field.clipped[bbox]
+        metrics = cell_metrics(field.mip[bbox], crop, px, clipped=clipped, organised_out=organised)
         cy, cx = np.argwhere(crop).mean(axis=0) + [s.start for s in bbox]
-        clipped = 0.0 if field.clipped is None else float(np.clip(field.clipped[bbox][crop].mean(), 0.0, 1.0))
+        share = 0.0 if clipped is None else float(np.clip(clipped[crop].mean(), 0.0, 1.0))
         records.append(CellRecord(key=field.key, label=label, bbox=bbox, mask=crop,
                                   centroid_um=tuple(float(field.translation_um[a] + c * field.scale_um[a])
                                                     for a, c in zip("yx", (cy, cx))),
-                                  metrics=metrics, organised=organised, saturated_fraction=clipped))
+                                  metrics=metrics, organised=organised, saturated_fraction=share))
     return records
 
 

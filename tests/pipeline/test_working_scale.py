@@ -180,6 +180,27 @@ def test_a_cells_clipped_share_is_that_of_its_raw_pixels_at_the_working_scale(rn
     assert [r.saturated for r in records] == [True, False]
 
 
+def test_a_clipped_cells_texture_is_measured_through_its_clipped_pixels(rng):
+    """The run hands the clipped pixels to the metrics: z-disc stripes a 12-bit camera clipped at
+    the cell's 90th percentile keep their z-disc density (read as flat mesas, they lose ~half)."""
+    from ames_batch.io import FieldKey
+    from ames_batch.metrics import cell_metrics
+    from ames_batch.pipeline import FieldData, extract_cells
+
+    y, x = np.mgrid[:400, :400]
+    cell = ((y - 200) / 120) ** 2 + ((x - 200) / 180) ** 2 < 1
+    d = (x * 0.16 / 1.8) % 1.0 - 0.5
+    raw = 100 + np.where(cell, 50 * np.exp(-(d * 1.8) ** 2 / (2 * 0.1 ** 2)), 0) + rng.normal(0, 15, cell.shape)
+    level = np.percentile(raw[cell], 90)
+    clean = cell_metrics(raw.astype(np.float32), cell, 0.16)["zdisc_density_per_um"]
+    flat = cell_metrics(np.minimum(raw, level).astype(np.float32), cell, 0.16)["zdisc_density_per_um"]
+    mip = np.rint(np.minimum(raw, level) * 4095 / level).astype(np.uint16)  # the camera's limit: 4095
+    field = FieldData.from_arrays(FieldKey("A/1", "0"), mip, {"z": 1.0, "y": 0.16, "x": 0.16})
+    (record,) = extract_cells(field, field.labels_from_field(cell.astype(np.uint32)))
+    assert record.saturated and abs(flat - clean) > 0.3 * clean
+    assert record.metrics["zdisc_density_per_um"] == pytest.approx(clean, rel=0.1)
+
+
 def test_a_window_refused_alone_is_left_to_a_read_of_its_field(tmp_path, rng):
     """A saturated cell fills its own box at the file's maximum, not its field: the window read
     declines (None) and the whole field, which a run accepted, is read instead."""
