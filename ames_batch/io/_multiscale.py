@@ -299,15 +299,13 @@ def level_scales(group_dir: Path) -> list[dict]:
 @dataclass(frozen=True)
 class LevelGeometry:
     """A level's shape, chunk shape (the inner chunks of a sharded array, as ``zarr.Array.chunks``),
-    axes and µm scale, the group's level count and attributes: read from the ``zarr.json``
-    documents alone."""
+    axes and µm scale, and the group's level count: read from the ``zarr.json`` documents alone."""
 
     shape: tuple[int, ...]
     chunks: tuple[int, ...]
     axes: tuple[str, ...]
     scale_um: dict
     n_levels: int
-    attrs: dict
 
 
 def level_geometry(group_dir: Path, level: int) -> LevelGeometry:
@@ -321,8 +319,7 @@ def level_geometry(group_dir: Path, level: int) -> LevelGeometry:
     KeyError
         If the level does not exist or is not an array.
     """
-    attrs = _document(group_dir).get("attributes", {})
-    levels = _levels(attrs)
+    levels = _levels(_document(group_dir).get("attributes", {}))
     if not 0 <= level < len(levels):
         raise KeyError(f"{group_dir}: level {level} does not exist; levels are 0..{len(levels) - 1}")
     path, axes, scale_um, _ = levels[level]
@@ -333,7 +330,7 @@ def level_geometry(group_dir: Path, level: int) -> LevelGeometry:
     for codec in meta.get("codecs", []):
         if codec.get("name") == "sharding_indexed":
             chunks = codec["configuration"]["chunk_shape"]
-    return LevelGeometry(tuple(meta["shape"]), tuple(chunks), axes, scale_um, len(levels), attrs)
+    return LevelGeometry(tuple(meta["shape"]), tuple(chunks), axes, scale_um, len(levels))
 
 
 def _document(node: Path) -> dict:
