@@ -31,10 +31,15 @@ runs that prepare their fields in worker processes, as a plate's run does:
 fields' level-0 arrays;
 each run's child process first reads its fields with zarr alone (timed without start-up), rates
 one field untimed (tracing the model's passes, which a run would otherwise charge to its first
-fields), then runs; each of 5 repeats (``--sim-repeats``) gives one ratio (its run
-marginal over its read per field) and the median is reported with each (the load of this shared
-machine changes within minutes: a ratio of a read measured once against runs measured later
-swung by half). The heatmaps' bytes on disk against the images'.
+fields), then runs; each of 5 repeats (``--sim-repeats``) runs the three cases in turn, each on
+fields stripped of earlier outputs (rated as new acquisitions, not replacing a run's outputs;
+until 2026-12-08 each case ran its repeats in a block, on fields rated by the repeat before),
+and gives one ratio per case (its run marginal over its read per field); the median is reported
+with each (the load of this shared machine changes within minutes: a ratio of a read measured
+once against runs measured later swung by half). The same in CPU seconds (the run's process and
+its workers; the read's process, whose zarr decodes in threads): the work, which other load moves
+far less than wall-clock time. Grad-CAM's share in 2D (``gradcam_added_2d``), repeat by repeat.
+The heatmaps' bytes on disk against the images'.
 
 A rerun with nothing to do (``--noop``): a 96-field demo plate rated once, then rated again
 in a fresh process (``ames-batch run``, the command a cron job calls): wall-clock seconds.
@@ -70,19 +75,36 @@ def _run_child(plate: str, model: str | None, mode: str, queue, explain=("gradca
     if warm_up:  # one field first, untimed: the model's passes are traced before the timed run
         run_plate(Path(plate), model=Path(model) if model else None, mode=mode, explain=explain,
                   force=True, wells=wells[:1], out_csv=csv, report=False)
-    t0 = time.perf_counter()
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
     report = run_plate(Path(plate), model=Path(model) if model else None, mode=mode, explain=explain,
                        force=True, wells=wells, out_csv=csv, report=False)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     # the report `run` writes at the end, timed apart: its gallery of <= 22 example cells costs
     # per cell until it is full, so on small plates it would count as a cost per field
     t0 = time.perf_counter()
     write_plate_report(Path(plate), csv)
     report_seconds = time.perf_counter() - t0
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"seconds": elapsed, "report_seconds": report_seconds, "fields": len(report.results),
+    queue.put({"seconds": elapsed, "cpu_seconds": cpu, "report_seconds": report_seconds, "fields": len(report.results),
                "cells": report.n_cells, "failed": len(report.failed), "peak_rss_mib": peak_mib,
                "workers_peak_rss_mib": _workers_peak_mib(), "raw_read": raw})
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process (all its threads) and of its live children (the run's
+    preparing workers, which outlive a run): the work done, whatever the other load on the
+    machine made of the wall-clock time."""
+    import psutil
+
+    me = psutil.Process()
+    total = time.process_time()
+    for child in me.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _workers_peak_mib() -> float:
@@ -106,13 +128,14 @@ def _read_levels0(plate: Path, wells=None) -> dict:
 
     from ames_batch.io import list_fields
 
-    t0 = time.perf_counter()
+    cpu0, t0 = time.process_time(), time.perf_counter()
     nbytes = n = 0
     for key in list_fields(plate):
         if wells is None or key.well in wells:
             nbytes += zarr.open_array(plate / key.path / "0", mode="r")[...].nbytes
             n += 1
-    return {"seconds": time.perf_counter() - t0, "bytes": nbytes, "fields": n}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0, "bytes": nbytes,
+            "fields": n}
 
 
 def _read_child(plate: str, queue, wells=None) -> None:
@@ -179,12 +202,29 @@ def _best(runs) -> dict:
             "workers_peak_rss_mib": max(r["workers_peak_rss_mib"] for r in runs)}
 
 
+def _strip_outputs(plate: Path, keys) -> None:
+    """Remove what a run wrote into the fields `keys` (labels, heatmaps, tables): the next run
+    rates them as new acquisitions, as a cron job does, instead of replacing earlier outputs."""
+    import shutil
+
+    for key in keys:
+        for part in ("labels", "heatmaps", "tables"):
+            shutil.rmtree(plate / key.path / part, ignore_errors=True)
+
+
 def sim_scale(tmp: Path, models: dict, sizes=None, repeats: int = 5) -> dict:
     """Marginal seconds per SIM-scale field against the raw read of one, per mode and heatmaps
     (median over `repeats` of ratios measured back to back); `sizes` default
     (``PROCESSES_FROM_FIELDS``, that + 32): both runs prepare their fields in worker processes,
     and the marginal spans 32 fields (over 8, the start-up's swings of a second or more on this
-    shared machine gave repeats from -0.4x to 4x the raw read)."""
+    shared machine gave repeats from -0.4x to 4x the raw read).
+
+    Each repeat runs every case in turn (the machine's load drifts within minutes: cases run
+    in blocks of their own compared one moment with another), each on fields without outputs
+    (`_strip_outputs`). Besides wall-clock seconds, the CPU seconds of the run's process and its
+    workers, and of the raw read's process (zarr decodes in threads): the work, which the other
+    load on the machine moves far less than the wall-clock time.
+    """
     import shutil
     import sys
 
@@ -200,41 +240,63 @@ def sim_scale(tmp: Path, models: dict, sizes=None, repeats: int = 5) -> dict:
     cached = make_sim_plate(Path(tempfile.gettempdir()) / "ames-sim-plate", max(sizes))
     plate = tmp / "sim.zarr"
     shutil.copytree(cached, plate)
-    wells = [k.well for k in list_fields(plate)]
+    keys = list_fields(plate)
+    wells = [k.well for k in keys]
     out = {"plate": "sim_plate.py: 1024 x 1024 x 64 uint16 at 0.04 um / 0.125 um, one cell per field",
            "sizes": list(sizes), "repeats": repeats, "cases": []}
     small, large = sizes
-    for mode, explain in (("2d", ()), ("2d", ("gradcam",)), ("3d", ("gradcam",))):
-        # each run child first reads its fields' level-0 arrays with zarr alone, then runs: the
-        # ratio of one repeat sees one moment's load on this shared machine (the raw read alone
-        # moved 0.09-0.2 s per field between minutes); the median of the repeats' ratios counts
-        runs = {n: [_in_child(_run_child, str(plate), models[mode], mode, explain=explain, wells=wells[:n],
-                              read_first=True, warm_up=True) for _ in range(repeats)] for n in sizes}
+    cases = (("2d", ()), ("2d", ("gradcam",)), ("3d", ("gradcam",)))
+    runs = {(case, n): [] for case in cases for n in sizes}
+    heatmap_share = {}
+    for _ in range(repeats):
+        for case in cases:
+            mode, explain = case
+            for n in sizes:
+                _strip_outputs(plate, keys[:n])
+                # the child reads its fields' level-0 arrays with zarr alone, then runs: the
+                # ratio of one repeat sees one moment's load on this shared machine
+                runs[case, n].append(_in_child(_run_child, str(plate), models[mode], mode, explain=explain,
+                                               wells=wells[:n], read_first=True, warm_up=True))
+            if explain:  # every field holds this case's heatmaps now
+                heatmap_share[case] = (_disk_bytes(plate / k.path / "heatmaps" for k in keys)
+                                       / _disk_bytes(plate / k.path / "0" for k in keys))
+    marginals = {}
+    for case in cases:
+        mode, explain = case
+        pairs = list(zip(runs[case, small], runs[case, large]))
         per_field = {
-            "run": [(b["seconds"] - a["seconds"]) / (large - small) for a, b in zip(runs[small], runs[large])],
-            # the read has no start-up inside its timer: all fields of both children over their number
-            "read": [(a["raw_read"]["seconds"] + b["raw_read"]["seconds"]) / (small + large)
-                     for a, b in zip(runs[small], runs[large])]}
-        ratios = [run / read for run, read in zip(per_field["run"], per_field["read"])]
-        best = {n: _best(r) for n, r in runs.items()}
-        case = {"mode": mode, "explain": list(explain),
-                "seconds": {n: round(r["seconds"], 2) for n, r in best.items()},
-                "report_seconds": {n: round(float(np.median([r["report_seconds"] for r in rs])), 2)
-                                   for n, rs in runs.items()},
-                "marginal_seconds_per_field": round(float(np.median(per_field["run"])), 3),
-                "raw_read_seconds_per_field": round(float(np.median(per_field["read"])), 4),
-                "ratio_to_raw_read": round(float(np.median(ratios)), 1),
-                "ratio_to_raw_read_each_repeat": [round(r, 2) for r in ratios],
-                "peak_rss_mib": {n: round(r["peak_rss_mib"]) for n, r in best.items()},
-                "workers_peak_rss_mib": {n: round(r["workers_peak_rss_mib"]) for n, r in best.items()},
-                "failed": sum(r["failed"] for rs in runs.values() for r in rs)}
+            clock: [(b[clock] - a[clock]) / (large - small) for a, b in pairs] for clock in ("seconds", "cpu_seconds")}
+        # the read has no start-up inside its timer: all fields of both children over their number
+        read = {clock: [(a["raw_read"][clock] + b["raw_read"][clock]) / (small + large) for a, b in pairs]
+                for clock in ("seconds", "cpu_seconds")}
+        ratios = {clock: [r / w for r, w in zip(per_field[clock], read[clock])] for clock in per_field}
+        marginals[case] = per_field
+        best = {n: _best(runs[case, n]) for n in sizes}
+        row = {"mode": mode, "explain": list(explain),
+               "seconds": {n: round(r["seconds"], 2) for n, r in best.items()},
+               "report_seconds": {n: round(float(np.median([r["report_seconds"] for r in runs[case, n]])), 2)
+                                  for n in sizes},
+               "marginal_seconds_per_field": round(float(np.median(per_field["seconds"])), 3),
+               "raw_read_seconds_per_field": round(float(np.median(read["seconds"])), 4),
+               "ratio_to_raw_read": round(float(np.median(ratios["seconds"])), 2),
+               "ratio_to_raw_read_each_repeat": [round(r, 2) for r in ratios["seconds"]],
+               "marginal_cpu_seconds_per_field": round(float(np.median(per_field["cpu_seconds"])), 3),
+               "raw_read_cpu_seconds_per_field": round(float(np.median(read["cpu_seconds"])), 4),
+               "cpu_ratio_to_raw_read": round(float(np.median(ratios["cpu_seconds"])), 2),
+               "cpu_ratio_to_raw_read_each_repeat": [round(r, 2) for r in ratios["cpu_seconds"]],
+               "peak_rss_mib": {n: round(r["peak_rss_mib"]) for n, r in best.items()},
+               "workers_peak_rss_mib": {n: round(r["workers_peak_rss_mib"]) for n, r in best.items()},
+               "failed": sum(r["failed"] for n in sizes for r in runs[case, n])}
         if explain:
-            keys = list_fields(plate)
-            case["heatmap_bytes_over_image_bytes"] = round(
-                _disk_bytes(plate / k.path / "heatmaps" for k in keys)
-                / _disk_bytes(plate / k.path / "0" for k in keys), 4)
-        out["cases"].append(case)
-        print(json.dumps(case))
+            row["heatmap_bytes_over_image_bytes"] = round(heatmap_share[case], 4)
+        out["cases"].append(row)
+        print(json.dumps(row))
+    # Grad-CAM's share in 2D, repeat by repeat (the two cases ran minutes apart at most)
+    plain, explained = marginals[cases[0]], marginals[cases[1]]
+    out["gradcam_added_2d"] = {
+        clock: round(float(np.median([g / p - 1 for p, g in zip(plain[clock], explained[clock])])), 3)
+        for clock in ("seconds", "cpu_seconds")}
+    print(json.dumps({"gradcam_added_2d": out["gradcam_added_2d"]}))
     return out
 
 
