@@ -30,6 +30,16 @@ _SCREEN_SE = 4.0
 #: Gaussian sigma of the small neighbourhood that must itself be periodic within half a
 #: sarcomere of an organised pixel, µm.
 FOOTPRINT_NEIGHBOURHOOD_UM = 0.5
+#: The z-disc response is divided by its local amplitude (RMS over a Gaussian of this sigma,
+#: µm, about two z-discs), so neighbouring discs of unequal brightness still count as periodic:
+#: the comb then reads the spacing, not how evenly the stain or the detector lit the discs
+#: (measured on 48 cells per look: another detector gamma moved the organised fraction
+#: by -0.036 / -0.055 on looks a / b, against -0.073 / -0.100 unnormalised, and its Spearman
+#: with the truth rose from 0.895 / 0.861 to 0.904 / 0.876).
+AMPLITUDE_UM = 1.0
+#: Floor of that amplitude, as a share of the cell's 90th percentile amplitude: noise in
+#: stain-free parts is not raised to the level of z-discs.
+AMPLITUDE_FLOOR = 0.05
 
 
 def organised_map(mip, mask, pixel_size_um: float, *, length_um: float | None = None,
@@ -69,8 +79,10 @@ def organised_map(mip, mask, pixel_size_um: float, *, length_um: float | None = 
     Notes
     -----
     A comb test along the local myofibril direction. ``R`` is the z-disc response (MIP minus
-    its 0.3 µm Gaussian blur, smoothed at 0.2 µm, positive part, inside the cell); ``n`` the
-    local normal to the z-disc lines from the structure tensor. The score is
+    its 0.3 µm Gaussian blur, smoothed at 0.2 µm, positive part, inside the cell) divided by
+    its local amplitude (RMS over a 1 µm Gaussian, at least 5 % of the cell's 90th percentile
+    amplitude: discs of unequal brightness, or another detector response, still read as
+    periodic); ``n`` the local normal to the z-disc lines from the structure tensor. The score is
 
     ``G * [R(x) (R(x ± L n) - R(x ± L/2 n))] / G * [R(x)^2]``
 
@@ -297,6 +309,10 @@ def _organised_map(crop, *, length_um=None, neighbourhood_um=NEIGHBOURHOOD_UM,
     ny, nx = mask.shape
     if not resp.any():
         return np.zeros((ny, nx), bool), np.zeros((ny, nx), np.float32)
+    # the blur may ring a little below 0 far from any stain
+    amplitude = np.sqrt(np.maximum(_blurs(resp * resp, [AMPLITUDE_UM / px], mode="reflect")[0], 0.0))
+    floor = AMPLITUDE_FLOOR * float(np.percentile(amplitude[mask], 90))
+    resp = resp / np.maximum(amplitude, max(floor, 1e-30)).astype(np.float32)
     comb = _Comb(resp, mask, crop.tensor, crop.room_px, px)
     if length_um is None:
         length_um, at_length = _best_length(comb)
