@@ -34,8 +34,8 @@ FOOTPRINT_NEIGHBOURHOOD_UM = 0.5
 #: µm, about two z-discs), so neighbouring discs of unequal brightness still count as periodic:
 #: the comb then reads the spacing, not how evenly the stain or the detector lit the discs
 #: (measured on 48 cells per look: another detector gamma moved the organised fraction
-#: by -0.036 / -0.055 on looks a / b, against -0.073 / -0.100 unnormalised, and its Spearman
-#: with the truth rose from 0.895 / 0.861 to 0.904 / 0.876).
+#: by -0.035 / -0.056 on looks a / b, against -0.073 / -0.100 unnormalised, and its Spearman
+#: with the truth rose from 0.895 / 0.861 to 0.904 / 0.877).
 AMPLITUDE_UM = 1.0
 #: Floor of that amplitude, as a share of the cell's 90th percentile amplitude: noise in
 #: stain-free parts is not raised to the level of z-discs.
